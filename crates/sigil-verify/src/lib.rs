@@ -1,0 +1,55 @@
+//! Verify Sigil-issued JWTs offline: strict, fast, hard to misuse.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), sigil_verify::Error> {
+//! use sigil_verify::Verifier;
+//! let verifier = Verifier::builder("https://id.example.com", "https://api.example.com")
+//!     .jwks_file("keys/jwks.json")
+//!     .build()?;
+//! # let token = "";
+//! let claims = verifier.verify(token)?;
+//! if !claims.has_scope("orders:read") { /* 403 insufficient_scope */ }
+//! # Ok(()) }
+//! ```
+//!
+//! The issuer **and** the audience are required by [`Verifier::builder`]; the other
+//! settings start at safe defaults (see [`Validation`]): algorithms RS256, PS256, ES256 and
+//! EdDSA only, 60 s leeway, `typ` must be `at+jwt`, tokens over 8 KiB refused unread.
+//!
+//! What is never accepted: `alg: none` in any case, `HS*`, a header `alg` that disagrees with
+//! the key chosen by `kid`, keys carried by the token (`jwk`, `jku`, `x5u`, `x5c`), `crit`,
+//! `b64`, duplicate JSON member names, non-canonical base64url, anything but three segments,
+//! wrong-length or out-of-range signatures, missing `exp`.
+//!
+//! Features: `actix` (an extractor and scope/role guards for actix-web), `remote` (discovery
+//! and a cached, background-refreshed remote JWKS). The default build depends on ring, serde,
+//! serde_json and base64 only.
+#![deny(missing_docs)]
+
+mod algorithm;
+mod b64;
+mod claims;
+mod clock;
+mod error;
+mod json;
+mod jwk;
+mod key;
+mod pem;
+mod verifier;
+
+#[cfg(feature = "actix")]
+pub mod actix;
+#[cfg(feature = "remote")]
+pub mod remote;
+
+pub use algorithm::Algorithm;
+pub use b64::base64url;
+pub use claims::{Audience, Claims};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{Error, ErrorKind};
+pub use jwk::{Jwk, JwkSet};
+pub use key::{RSA_MAX_BITS, RSA_MIN_BITS, VerifyingKey};
+pub use verifier::{
+    DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_TYP, Stats, Validation, Verifier,
+    VerifierBuilder,
+};

@@ -1,0 +1,1 @@
+//! Remote key source (feature `remote`). Placeholder while being written.

@@ -1,0 +1,617 @@
+//! The verifier: configuration, key selection and the checks, in order.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::algorithm::{AlgSet, Algorithm};
+use crate::b64;
+use crate::claims::Claims;
+use crate::clock::{Clock, SystemClock, unix_seconds};
+use crate::error::{Error, ErrorKind};
+use crate::json;
+use crate::jwk::JwkSet;
+use crate::key::{KeyStore, VerifyingKey};
+
+/// Default maximum token length: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
+/// Default clock-skew leeway: 60 s.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// Default expected `typ`: `at+jwt` (RFC 9068), so an ID token or a refresh token is never
+/// taken for an access token.
+pub const DEFAULT_TYP: &str = "at+jwt";
+
+/// What a [`Verifier`] checks. Every field starts at its safe default; read it back with
+/// [`Verifier::validation`], change it through [`VerifierBuilder`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Validation {
+    /// The exact `iss` (byte-for-byte, no normalisation). Required, non-empty.
+    pub issuer: String,
+    /// Accepted audiences: `aud` must contain at least one. Required, none empty.
+    pub audiences: Vec<String>,
+    /// The algorithm allowlist, checked before any signature work. Default: RS256, PS256,
+    /// ES256, EdDSA. `none` and `HS*` can never be allowed.
+    pub algorithms: Vec<Algorithm>,
+    /// Clock-skew tolerance for `exp`, `nbf` and `iat`. Default 60 s.
+    pub leeway: Duration,
+    /// Expected header `typ`, compared case-insensitively, also accepting the
+    /// `application/` prefix. Default `Some("at+jwt")`; `None` skips the check (client
+    /// assertions, RFC 7523).
+    pub typ: Option<String>,
+    /// Tokens longer than this are refused before any parsing. Default 8 KiB.
+    pub max_token_size: usize,
+    /// Whether `iat` must be present. Default `true`. When `false` and `iat` is absent,
+    /// [`Claims::iat`] is `0`.
+    pub require_iat: bool,
+}
+
+/// Counters a service can export. Read with [`Verifier::stats`]; all start at zero and only grow,
+/// except `key_set_age` and `keys`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Tokens accepted.
+    pub verified: u64,
+    /// Refused: expired.
+    pub expired: u64,
+    /// Refused: bad signature.
+    pub invalid_signature: u64,
+    /// Refused: no key for the `kid`.
+    pub unknown_key: u64,
+    /// Refused: algorithm not allowed or not matching the key.
+    pub bad_algorithm: u64,
+    /// Refused: wrong `iss`, `aud`, `typ`, `nbf`/`iat` in the future, missing or ill-typed
+    /// claims.
+    pub bad_claims: u64,
+    /// Refused: malformed, oversized or carrying a refused header member.
+    pub malformed: u64,
+    /// Refused: no usable key set (remote source down beyond its stale window).
+    pub unavailable: u64,
+    /// JWKS fetches attempted (remote source only).
+    pub jwks_fetches: u64,
+    /// JWKS fetches that failed (remote source only).
+    pub jwks_fetch_failures: u64,
+    /// Fetches caused by an unknown `kid` (remote source only).
+    pub unknown_kid_refetches: u64,
+    /// Time since the key set in use was fetched or loaded.
+    pub key_set_age: Option<Duration>,
+    /// Number of keys in the set in use.
+    pub keys: usize,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    verified: AtomicU64,
+    expired: AtomicU64,
+    invalid_signature: AtomicU64,
+    unknown_key: AtomicU64,
+    bad_algorithm: AtomicU64,
+    bad_claims: AtomicU64,
+    malformed: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+impl Counters {
+    fn record(&self, r: &Result<Claims, Error>) {
+        let c = match r {
+            Ok(_) => &self.verified,
+            Err(e) => match e.kind() {
+                ErrorKind::Expired => &self.expired,
+                ErrorKind::InvalidSignature => &self.invalid_signature,
+                ErrorKind::UnknownKey => &self.unknown_key,
+                ErrorKind::AlgorithmNotAllowed | ErrorKind::AlgorithmMismatch => {
+                    &self.bad_algorithm
+                }
+                ErrorKind::KeySource(_) => &self.unavailable,
+                ErrorKind::TokenTooLarge
+                | ErrorKind::Malformed(_)
+                | ErrorKind::UnsupportedHeader(_) => &self.malformed,
+                _ => &self.bad_claims,
+            },
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+enum Keys {
+    Static {
+        store: KeyStore,
+        loaded: std::time::Instant,
+    },
+    #[cfg(feature = "remote")]
+    Remote(crate::remote::RemoteKeys),
+}
+
+impl Keys {
+    /// Runs `f` with the key selected for (`kid`, `alg`). No lock is taken on a hit.
+    fn with_key<R>(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+        f: impl FnOnce(&VerifyingKey) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        match self {
+            Keys::Static { store, .. } => match store.select(kid, alg) {
+                Some(key) => f(key),
+                None => Err(Error::new(ErrorKind::UnknownKey)),
+            },
+            #[cfg(feature = "remote")]
+            Keys::Remote(remote) => remote.with_key(kid, alg, f),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    validation: Validation,
+    allow: AlgSet,
+    leeway: i64,
+    clock: Arc<dyn Clock>,
+    keys: Keys,
+    counters: Counters,
+}
+
+/// Verifies Sigil access tokens (or, configured so, client assertions) offline.
+///
+/// Cheap to clone and to share between threads. Build one with [`Verifier::builder`], which
+/// takes the issuer and the audience up front so that neither can be forgotten.
+///
+/// ```
+/// # fn main() -> Result<(), sigil_verify::Error> {
+/// use sigil_verify::{JwkSet, Verifier};
+/// let jwks = JwkSet::from_json(br#"{"keys":[{"kty":"OKP","crv":"Ed25519","use":"sig",
+///     "alg":"EdDSA","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?;
+/// let verifier = Verifier::builder("https://id.example.com", "https://api.example.com")
+///     .jwks(jwks)
+///     .build()?;
+/// let err = verifier.verify("not.a.token").unwrap_err();
+/// assert_eq!(err.rfc6750_code(), "invalid_token");
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+/// Configures a [`Verifier`]; see [`Validation`] for what each setting means and its default.
+#[derive(Debug)]
+#[must_use = "call .build() to get a Verifier"]
+pub struct VerifierBuilder {
+    validation: Validation,
+    clock: Arc<dyn Clock>,
+    sets: Vec<JwkSet>,
+    jwks_files: Vec<PathBuf>,
+    pem_files: Vec<PathBuf>,
+    pem_dirs: Vec<PathBuf>,
+    #[cfg(feature = "remote")]
+    remote: Option<crate::remote::RemoteOptions>,
+}
+
+fn typ_matches(typ: &str, expected: &str) -> bool {
+    if typ.eq_ignore_ascii_case(expected) {
+        return true;
+    }
+    match (typ.get(..12), typ.get(12..)) {
+        (Some(prefix), Some(rest)) => {
+            prefix.eq_ignore_ascii_case("application/") && rest.eq_ignore_ascii_case(expected)
+        }
+        _ => false,
+    }
+}
+
+/// Length of the canonical base64url encoding of `n` bytes.
+fn encoded_len(n: usize) -> usize {
+    n / 3 * 4
+        + match n % 3 {
+            0 => 0,
+            1 => 2,
+            _ => 3,
+        }
+}
+
+const HEADER_STACK: usize = 512;
+const SIG_STACK: usize = 1024;
+
+impl Verifier {
+    /// Starts a verifier for tokens issued by `issuer` to `audience`. Both are required and
+    /// compared byte for byte; add more accepted audiences with [`VerifierBuilder::audience`].
+    pub fn builder(issuer: impl Into<String>, audience: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder {
+            validation: Validation {
+                issuer: issuer.into(),
+                audiences: vec![audience.into()],
+                algorithms: Algorithm::ALL.to_vec(),
+                leeway: DEFAULT_LEEWAY,
+                typ: Some(DEFAULT_TYP.to_owned()),
+                max_token_size: DEFAULT_MAX_TOKEN_SIZE,
+                require_iat: true,
+            },
+            clock: Arc::new(SystemClock),
+            sets: Vec::new(),
+            jwks_files: Vec::new(),
+            pem_files: Vec::new(),
+            pem_dirs: Vec::new(),
+            #[cfg(feature = "remote")]
+            remote: None,
+        }
+    }
+
+    /// What this verifier checks.
+    pub fn validation(&self) -> &Validation {
+        &self.inner.validation
+    }
+
+    /// The public keys currently in use, as a JWKS.
+    pub fn jwks(&self) -> JwkSet {
+        match &self.inner.keys {
+            Keys::Static { store, .. } => store.jwks().clone(),
+            #[cfg(feature = "remote")]
+            Keys::Remote(remote) => remote.jwks(),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut s = Stats {
+            verified: get(&c.verified),
+            expired: get(&c.expired),
+            invalid_signature: get(&c.invalid_signature),
+            unknown_key: get(&c.unknown_key),
+            bad_algorithm: get(&c.bad_algorithm),
+            bad_claims: get(&c.bad_claims),
+            malformed: get(&c.malformed),
+            unavailable: get(&c.unavailable),
+            ..Stats::default()
+        };
+        match &self.inner.keys {
+            Keys::Static { store, loaded } => {
+                s.key_set_age = Some(loaded.elapsed());
+                s.keys = store.len();
+            }
+            #[cfg(feature = "remote")]
+            Keys::Remote(remote) => remote.fill_stats(&mut s),
+        }
+        s
+    }
+
+    /// Verifies a compact JWS access token and returns its claims.
+    ///
+    /// In order: size; exactly three canonical base64url segments; a strict JSON header
+    /// without refused members; `alg` in the allowlist; `typ`; the key chosen by `kid`, whose
+    /// type and algorithm must agree with `alg`; the signature; then the claims: `exp`
+    /// (required), `nbf` and `iat` (not in the future beyond the leeway), `iss`, `aud` and
+    /// `sub`. Never panics on any input.
+    pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let result = self
+            .verify_signature(token)
+            .and_then(|payload| self.check_claims(&payload));
+        self.inner.counters.record(&result);
+        result
+    }
+
+    /// Checks everything about the token except its claims, and returns the payload bytes.
+    ///
+    /// **This does not check `exp`, `iss` or `aud`.** It exists for JWS test suites and for
+    /// callers with their own payload format; to accept a token, use [`Verifier::verify`].
+    pub fn verify_signature(&self, token: &str) -> Result<Vec<u8>, Error> {
+        let inner = &*self.inner;
+        if token.len() > inner.validation.max_token_size {
+            return Err(Error::new(ErrorKind::TokenTooLarge));
+        }
+        let bytes = token.as_bytes();
+        let mut parts = bytes.split(|b| *b == b'.');
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::malformed(
+                "not three segments (JWE and JSON serialization are not accepted)",
+            ));
+        };
+
+        // Header: decoded on the stack when small.
+        let hlen =
+            b64::decoded_len(h64.len()).ok_or_else(|| Error::malformed("header base64url"))?;
+        let mut hstack = [0u8; HEADER_STACK];
+        let mut hheap = Vec::new();
+        let hbuf: &mut [u8] = if hlen <= HEADER_STACK {
+            &mut hstack[..hlen]
+        } else {
+            hheap.resize(hlen, 0);
+            &mut hheap
+        };
+        b64::decode_into(h64, hbuf, "header base64url")?;
+        let header = json::parse_header(hbuf)?;
+        if let Some(member) = header.refused {
+            return Err(Error::new(ErrorKind::UnsupportedHeader(member)));
+        }
+        let alg_name = header
+            .alg
+            .as_deref()
+            .ok_or_else(|| Error::malformed("header has no alg"))?;
+        let alg = Algorithm::from_name(alg_name)
+            .filter(|a| inner.allow.contains(*a))
+            .ok_or_else(|| Error::new(ErrorKind::AlgorithmNotAllowed))?;
+        if let Some(expected) = inner.validation.typ.as_deref() {
+            match header.typ.as_deref() {
+                Some(typ) if typ_matches(typ, expected) => {}
+                _ => return Err(Error::new(ErrorKind::WrongType)),
+            }
+        }
+        let payload = b64::decode(p64, "payload base64url")?;
+        let signing_input = &bytes[..h64.len() + 1 + p64.len()];
+
+        inner.keys.with_key(header.kid.as_deref(), alg, |key| {
+            if !key.accepts(alg) {
+                return Err(Error::new(ErrorKind::AlgorithmMismatch));
+            }
+            let sig_len = key.signature_len();
+            if s64.len() != encoded_len(sig_len) || sig_len > SIG_STACK {
+                return Err(Error::new(ErrorKind::InvalidSignature));
+            }
+            let mut sig = [0u8; SIG_STACK];
+            b64::decode_into(s64, &mut sig[..sig_len], "signature base64url")?;
+            key.verify(alg, signing_input, &sig[..sig_len])
+        })?;
+        Ok(payload)
+    }
+
+    fn check_claims(&self, payload: &[u8]) -> Result<Claims, Error> {
+        let inner = &*self.inner;
+        let v = &inner.validation;
+        let mut map = json::parse_object(payload, "claims are not a JSON object")?;
+        let now = unix_seconds(inner.clock.now());
+        let leeway = inner.leeway;
+
+        let time = |name: &'static str, val: Option<&Value>| -> Result<Option<i64>, Error> {
+            match val {
+                None => Ok(None),
+                Some(x) => x
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| Error::new(ErrorKind::InvalidClaim(name))),
+            }
+        };
+        let exp = time("exp", map.get("exp"))?
+            .ok_or_else(|| Error::new(ErrorKind::MissingClaim("exp")))?;
+        if now >= exp.saturating_add(leeway) {
+            return Err(Error::new(ErrorKind::Expired));
+        }
+        if let Some(nbf) = time("nbf", map.get("nbf"))? {
+            if nbf > now.saturating_add(leeway) {
+                return Err(Error::new(ErrorKind::ImmatureSignature));
+            }
+        }
+        match time("iat", map.get("iat"))? {
+            Some(iat) if iat > now.saturating_add(leeway) => {
+                return Err(Error::new(ErrorKind::ImmatureSignature));
+            }
+            Some(_) => {}
+            None if v.require_iat => return Err(Error::new(ErrorKind::MissingClaim("iat"))),
+            None => {
+                map.insert("iat".to_owned(), Value::from(0));
+            }
+        }
+        match map.get("iss") {
+            None => return Err(Error::new(ErrorKind::MissingClaim("iss"))),
+            Some(Value::String(iss)) if *iss == v.issuer => {}
+            Some(Value::String(_)) => return Err(Error::new(ErrorKind::WrongIssuer)),
+            Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("iss"))),
+        }
+        let ours = |a: &str| v.audiences.iter().any(|x| x == a);
+        let aud_ok = match map.get("aud") {
+            None => return Err(Error::new(ErrorKind::MissingClaim("aud"))),
+            Some(Value::String(a)) => ours(a),
+            Some(Value::Array(list)) => {
+                let mut found = false;
+                for a in list {
+                    match a {
+                        Value::String(a) => found |= ours(a),
+                        _ => return Err(Error::new(ErrorKind::InvalidClaim("aud"))),
+                    }
+                }
+                found
+            }
+            Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("aud"))),
+        };
+        if !aud_ok {
+            return Err(Error::new(ErrorKind::WrongAudience));
+        }
+        match map.get("sub") {
+            None => return Err(Error::new(ErrorKind::MissingClaim("sub"))),
+            Some(Value::String(_)) => {}
+            Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("sub"))),
+        }
+        serde_json::from_value(Value::Object(map))
+            .map_err(|_| Error::new(ErrorKind::InvalidClaim("a claim has the wrong type")))
+    }
+}
+
+impl VerifierBuilder {
+    /// Accepts one more audience (e.g. the issuer URL besides the token endpoint, for client
+    /// assertions).
+    pub fn audience(mut self, also_accept: impl Into<String>) -> Self {
+        self.validation.audiences.push(also_accept.into());
+        self
+    }
+
+    /// Replaces the algorithm allowlist (default: all four). An empty list fails `build`.
+    pub fn algorithms(mut self, allow: &[Algorithm]) -> Self {
+        self.validation.algorithms = AlgSet::from_slice(allow).to_vec();
+        self
+    }
+
+    /// Clock-skew leeway for `exp`, `nbf` and `iat` (default 60 s).
+    pub fn leeway(mut self, d: Duration) -> Self {
+        self.validation.leeway = d;
+        self
+    }
+
+    /// Expected header `typ` (default `Some("at+jwt")`); `None` skips the check.
+    pub fn typ(mut self, expected: Option<&str>) -> Self {
+        self.validation.typ = expected.map(str::to_owned);
+        self
+    }
+
+    /// Maximum token length in bytes (default 8 KiB).
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.validation.max_token_size = bytes;
+        self
+    }
+
+    /// Whether `iat` is required (default `true`). Client assertions (RFC 7523) may omit it;
+    /// with `false`, a missing `iat` reads as `0` in [`Claims::iat`].
+    pub fn require_iat(mut self, required: bool) -> Self {
+        self.validation.require_iat = required;
+        self
+    }
+
+    /// The source of "now" (default [`SystemClock`]).
+    pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
+        self.clock = c;
+        self
+    }
+
+    /// Adds a static key set. Keys are validated again by `build` (see
+    /// [`JwkSet::from_json`]).
+    pub fn jwks(mut self, set: JwkSet) -> Self {
+        self.sets.push(set);
+        self
+    }
+
+    /// Adds the keys of a JWKS file, read and strictly parsed by `build`.
+    pub fn jwks_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.jwks_files.push(path.into());
+        self
+    }
+
+    /// Adds the public keys of PEM files (see [`JwkSet::from_pem`]), read by `build`.
+    pub fn pem_files<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.pem_files.extend(paths.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds every `*.pem` file of a directory (not recursive), e.g. Sigil's `keys/` export,
+    /// read by `build`.
+    pub fn pem_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.pem_dirs.push(dir.into());
+        self
+    }
+
+    /// Fetches keys from the issuer: discovery, then `jwks_uri`, cached and refreshed in the
+    /// background (feature `remote`). Cannot be combined with static keys.
+    #[cfg(feature = "remote")]
+    pub fn remote(mut self, options: crate::remote::RemoteOptions) -> Self {
+        self.remote = Some(options);
+        self
+    }
+
+    fn static_keys(&self) -> Result<Option<JwkSet>, Error> {
+        let io = |p: &PathBuf, e: std::io::Error| {
+            Error::new(ErrorKind::KeySource(format!("{}: {e}", p.display())))
+        };
+        let mut keys = Vec::new();
+        let mut any = false;
+        for set in &self.sets {
+            any = true;
+            keys.extend(set.keys.iter().cloned());
+        }
+        for path in &self.jwks_files {
+            any = true;
+            let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+            keys.extend(JwkSet::from_json(&bytes)?.keys);
+        }
+        let mut pem_files = self.pem_files.clone();
+        for dir in &self.pem_dirs {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| io(dir, e))?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "pem") && p.is_file())
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(Error::new(ErrorKind::KeySource(format!(
+                    "{}: no .pem file",
+                    dir.display()
+                ))));
+            }
+            pem_files.extend(found);
+        }
+        for path in &pem_files {
+            any = true;
+            let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+            keys.extend(JwkSet::from_pem(&text)?.keys);
+        }
+        Ok(any.then_some(JwkSet { keys }))
+    }
+
+    /// Checks the configuration, loads static keys, and returns the verifier.
+    ///
+    /// Fails on an empty issuer or audience, an empty allowlist, no key source (or one with
+    /// no key), an invalid key, or duplicate `kid`s across sources.
+    pub fn build(self) -> Result<Verifier, Error> {
+        let v = &self.validation;
+        if v.issuer.is_empty() {
+            return Err(Error::new(ErrorKind::Config("issuer is empty")));
+        }
+        if v.audiences.iter().any(String::is_empty) {
+            return Err(Error::new(ErrorKind::Config("an audience is empty")));
+        }
+        let allow = AlgSet::from_slice(&v.algorithms);
+        if allow.is_empty() {
+            return Err(Error::new(ErrorKind::Config("empty algorithm allowlist")));
+        }
+        if v.max_token_size == 0 {
+            return Err(Error::new(ErrorKind::Config("max_token_size is zero")));
+        }
+        let static_set = self.static_keys()?;
+        let keys = match static_set {
+            Some(set) => {
+                #[cfg(feature = "remote")]
+                if self.remote.is_some() {
+                    return Err(Error::new(ErrorKind::Config(
+                        "static keys and a remote source cannot be combined",
+                    )));
+                }
+                if set.keys.is_empty() {
+                    return Err(Error::new(ErrorKind::Config("the key source holds no key")));
+                }
+                Keys::Static {
+                    store: KeyStore::new(set)?,
+                    loaded: std::time::Instant::now(),
+                }
+            }
+            #[cfg(feature = "remote")]
+            None if self.remote.is_some() => match self.remote {
+                Some(opts) => Keys::Remote(crate::remote::RemoteKeys::start(
+                    &self.validation.issuer,
+                    opts,
+                    self.clock.clone(),
+                )?),
+                None => return Err(Error::new(ErrorKind::Config("no key source"))),
+            },
+            None => return Err(Error::new(ErrorKind::Config("no key source"))),
+        };
+        let leeway = i64::try_from(self.validation.leeway.as_secs()).unwrap_or(i64::MAX);
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                validation: self.validation,
+                allow,
+                leeway,
+                clock: self.clock,
+                keys,
+                counters: Counters::default(),
+            }),
+        })
+    }
+}

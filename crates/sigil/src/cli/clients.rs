@@ -1,0 +1,319 @@
+//! `sigil clients …`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use sigil_verify::JwkSet;
+
+use super::{Globals, print};
+use crate::clock::{SystemClock, rfc3339, secs, unix_now};
+use crate::crypto::{MasterKey, random_b64};
+use crate::domain::client::{Client, PkceMode};
+use crate::domain::{ClientId, GrantType, Name, RedirectUri, Scope, ScopeSet, parse_duration};
+use crate::startup::open_keys_blocking;
+use crate::store::{StoreError, clients as client_store};
+
+/// Prefix of every client secret, so secret scanners can find leaked ones.
+pub const SECRET_PREFIX: &str = "sigil_secret_";
+
+/// `--grant` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GrantArg {
+    /// Browser login (authorization code + PKCE).
+    #[value(name = "authorization_code")]
+    AuthorizationCode,
+    /// Refresh tokens.
+    #[value(name = "refresh_token")]
+    RefreshToken,
+    /// Service-to-service tokens.
+    #[value(name = "client_credentials")]
+    ClientCredentials,
+}
+
+impl From<GrantArg> for GrantType {
+    fn from(g: GrantArg) -> GrantType {
+        match g {
+            GrantArg::AuthorizationCode => GrantType::AuthorizationCode,
+            GrantArg::RefreshToken => GrantType::RefreshToken,
+            GrantArg::ClientCredentials => GrantType::ClientCredentials,
+        }
+    }
+}
+
+/// `--pkce` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PkceArg {
+    /// Always required (default).
+    Required,
+    /// Optional for this confidential client (a downgrade).
+    Optional,
+}
+
+/// Options of `clients create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// Allowed grant (repeatable). Default: client_credentials (confidential) or
+    /// authorization_code (public).
+    #[arg(long = "grant")]
+    pub grants: Vec<GrantArg>,
+    /// Registered redirect URI (repeatable; exact match).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Allowed scope (repeatable).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Allowed audience (repeatable).
+    #[arg(long = "audience")]
+    pub audiences: Vec<String>,
+    /// A public client (no secret; cannot use client_credentials).
+    #[arg(long)]
+    pub public: bool,
+    /// Role carried in the client's own tokens (repeatable).
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    /// PKCE requirement.
+    #[arg(long, value_enum, default_value = "required")]
+    pub pkce: PkceArg,
+    /// Register these public keys (a JWKS file) for private_key_jwt; no secret is issued.
+    #[arg(long)]
+    pub jwks_file: Option<PathBuf>,
+    /// Registered post-logout redirect URI (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+/// `clients` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its id and, once, its secret.
+    Create(CreateArgs),
+    /// Every client.
+    List,
+    /// One client.
+    Show {
+        /// Client id.
+        id: String,
+    },
+    /// Remove a client.
+    Delete {
+        /// Client id.
+        id: String,
+    },
+    /// Issue a new secret; the old one stays valid for the overlap.
+    RotateSecret {
+        /// Client id.
+        id: String,
+        /// How long the old secret keeps working (default clients.secret_overlap).
+        #[arg(long)]
+        overlap: Option<String>,
+    },
+}
+
+/// Run a `clients` subcommand.
+pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
+    let settings = g.settings()?;
+    let keys = open_keys_blocking(&settings)?;
+    let store = keys.store.clone();
+    let now = unix_now(&SystemClock);
+    match cmd {
+        ClientsCommand::Create(args) => {
+            let (client, secret) = build(args, &keys.master, now)?;
+            store.run_blocking(|c| client_store::insert(c, &client))?;
+            let mut value = client.public_view();
+            if let (Some(obj), Some(secret)) = (value.as_object_mut(), &secret) {
+                obj.insert(
+                    "client_secret".into(),
+                    serde_json::Value::String(secret.clone()),
+                );
+            }
+            print(g, &value, || {
+                let mut s = format!("client_id:     {}\n", client.id);
+                match &secret {
+                    Some(sec) => s.push_str(&format!(
+                        "client_secret: {sec}\n(the secret is shown only now; store it safely)"
+                    )),
+                    None => s.push_str(&format!("auth method:   {}", client.auth_method())),
+                }
+                s
+            });
+        }
+        ClientsCommand::List => {
+            let clients = store.run_blocking(client_store::list)?;
+            let value = serde_json::Value::Array(clients.iter().map(Client::public_view).collect());
+            print(g, &value, || {
+                let mut s = format!("{:<28} {:<24} {}\n", "CLIENT_ID", "NAME", "GRANTS");
+                for c in &clients {
+                    let grants: Vec<&str> = c.grants.iter().map(|g| g.as_str()).collect();
+                    s.push_str(&format!(
+                        "{:<28} {:<24} {}\n",
+                        c.id,
+                        c.name,
+                        grants.join(",")
+                    ));
+                }
+                s.trim_end().to_owned()
+            });
+        }
+        ClientsCommand::Show { id } => {
+            let client = store
+                .run_blocking(|c| client_store::find(c, &id))?
+                .with_context(|| format!("no client with id {id}"))?;
+            let value = client.public_view();
+            print(g, &value, || {
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            });
+        }
+        ClientsCommand::Delete { id } => {
+            if !store.run_blocking(|c| client_store::delete(c, &id))? {
+                bail!("no client with id {id}");
+            }
+            print(g, &serde_json::json!({"deleted": id}), || {
+                format!("deleted {id}")
+            });
+        }
+        ClientsCommand::RotateSecret { id, overlap } => {
+            let overlap = match overlap {
+                Some(o) => parse_duration(&o).map_err(anyhow::Error::msg)?,
+                None => settings.clients.secret_overlap,
+            };
+            let client = store
+                .run_blocking(|c| client_store::find(c, &id))?
+                .with_context(|| format!("no client with id {id}"))?;
+            if client.public || client.secret_hash.is_none() {
+                bail!("client {id} has no secret (it is public or uses private_key_jwt)");
+            }
+            let secret = new_secret();
+            let until = now + secs(overlap);
+            match store.run_blocking(|c| {
+                client_store::rotate_secret(c, &id, &keys.master.hash_secret(&secret), until, now)
+            }) {
+                Err(StoreError::NotFound) => bail!("no client with id {id}"),
+                other => other?,
+            }
+            let value = serde_json::json!({
+                "client_id": id,
+                "client_secret": secret,
+                "previous_secret_valid_until": rfc3339(until),
+            });
+            print(g, &value, || {
+                format!(
+                    "client_secret: {secret}\nthe previous secret stays valid until {}",
+                    rfc3339(until).unwrap_or_default()
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A new client secret: the prefix and 256 random bits.
+pub fn new_secret() -> String {
+    format!("{SECRET_PREFIX}{}", random_b64(32))
+}
+
+/// Validate `create` arguments into a client (and its secret, shown once).
+fn build(
+    args: CreateArgs,
+    master: &MasterKey,
+    now: i64,
+) -> anyhow::Result<(Client, Option<String>)> {
+    let name = Name::parse(&args.name, "--name").map_err(anyhow::Error::msg)?;
+    let mut grants: Vec<GrantType> = args.grants.iter().map(|g| GrantType::from(*g)).collect();
+    if grants.is_empty() {
+        grants.push(if args.public {
+            GrantType::AuthorizationCode
+        } else {
+            GrantType::ClientCredentials
+        });
+    }
+    grants.sort();
+    grants.dedup();
+    let redirect_uris = args
+        .redirect_uris
+        .iter()
+        .map(|u| RedirectUri::parse(u).map_err(|e| anyhow::anyhow!("--redirect-uri {u}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let post_logout_redirect_uris = args
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| {
+            RedirectUri::parse(u)
+                .map_err(|e| anyhow::anyhow!("--post-logout-redirect-uri {u}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let scopes = ScopeSet::from_scopes(
+        args.scopes
+            .iter()
+            .map(|s| Scope::parse(s).map_err(|e| anyhow::anyhow!("--scope {s}: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    let audiences = args
+        .audiences
+        .iter()
+        .map(|a| Name::parse(a, "--audience").map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let roles = args
+        .roles
+        .iter()
+        .map(|r| Name::parse(r, "--role").map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let pkce = match args.pkce {
+        PkceArg::Required => PkceMode::Required,
+        PkceArg::Optional => PkceMode::Optional,
+    };
+    let jwks = match &args.jwks_file {
+        None => None,
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let set = JwkSet::from_json(&bytes)
+                .map_err(|e| anyhow::anyhow!("--jwks-file {}: {e}", path.display()))?;
+            if set.keys.is_empty() {
+                bail!("--jwks-file {}: the key set is empty", path.display());
+            }
+            Some(set)
+        }
+    };
+    if args.public {
+        if grants.contains(&GrantType::ClientCredentials) {
+            bail!("a public client cannot use the client_credentials grant");
+        }
+        if matches!(pkce, PkceMode::Optional) {
+            bail!("PKCE cannot be optional for a public client");
+        }
+        if jwks.is_some() {
+            bail!("a public client cannot register keys (--jwks-file)");
+        }
+    }
+    if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        bail!("the authorization_code grant needs at least one --redirect-uri");
+    }
+    if grants.contains(&GrantType::RefreshToken) && !grants.contains(&GrantType::AuthorizationCode)
+    {
+        bail!("the refresh_token grant needs the authorization_code grant too");
+    }
+    let secret = (!args.public && jwks.is_none()).then(new_secret);
+    let client = Client {
+        id: ClientId::generate(),
+        name: name.as_str().to_owned(),
+        public: args.public,
+        secret_hash: secret.as_deref().map(|s| master.hash_secret(s)),
+        previous_secret_hash: None,
+        previous_secret_expires_at: None,
+        grants,
+        scopes,
+        audiences,
+        roles,
+        redirect_uris,
+        post_logout_redirect_uris,
+        pkce,
+        jwks,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((client, secret))
+}

@@ -1,0 +1,142 @@
+//! The command line: `sigil serve` and the admin commands. One file per command group. Every
+//! command takes `--json` (anywhere on the line) for machine-readable output. Exit codes: 0 done,
+//! 1 refused or failed (the reason on stderr), 2 bad usage.
+
+pub mod clients;
+pub mod config;
+pub mod keys;
+pub mod serve;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+
+/// Sigil, a small OpenID Connect identity provider.
+#[derive(Debug, Parser)]
+#[command(name = "sigil", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: $SIGIL_CONFIG, else built-in defaults).
+    #[arg(long, global = true, env = "SIGIL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Database URL (overrides config and environment).
+    #[arg(long, global = true, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Data directory (overrides config and environment).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the identity provider.
+    Serve(serve::ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Signing keys: list, generate, rotate, retire, export.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// OAuth clients: create, list, show, delete, rotate-secret.
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+}
+
+/// Global options every command needs.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// `--json`.
+    pub json: bool,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// Flag overrides.
+    pub overrides: Overrides,
+}
+
+impl Globals {
+    /// Load settings from the file, the environment and the flags.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings::load(
+            self.config.as_deref(),
+            std::env::vars(),
+            &self.overrides,
+        )?)
+    }
+}
+
+/// Run a parsed command line. Returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let globals = Globals {
+        json: cli.json,
+        config: cli.config.clone(),
+        overrides: Overrides {
+            database_url: cli.database_url.clone(),
+            data_dir: cli.data_dir.clone(),
+            ..Overrides::default()
+        },
+    };
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(&globals, args),
+        Command::Migrate => migrate(&globals),
+        Command::Keys(cmd) => keys::run(&globals, cmd),
+        Command::Clients(cmd) => clients::run(&globals, cmd),
+        Command::Config(cmd) => config::run(&globals, cmd),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            if globals.json {
+                eprintln!("{}", serde_json::json!({"error": format!("{e:#}")}));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            1
+        }
+    }
+}
+
+fn migrate(g: &Globals) -> anyhow::Result<()> {
+    let settings = g.settings()?;
+    crate::telemetry::init(&settings.log.level, settings.log.format == "json");
+    let store = crate::store::Store::open(
+        &settings.database_url(),
+        settings.database.pool_size,
+        settings.database.connect_timeout,
+        settings.database.statement_timeout,
+    )?;
+    let applied = store.migrate()?;
+    print(g, &serde_json::json!({"applied": applied}), || {
+        if applied.is_empty() {
+            "database is up to date".to_owned()
+        } else {
+            format!("applied {}", applied.join(", "))
+        }
+    });
+    Ok(())
+}
+
+/// Print `value` as JSON with `--json`, else the human text.
+pub fn print(g: &Globals, value: &serde_json::Value, human: impl FnOnce() -> String) {
+    if g.json {
+        println!("{value}");
+    } else {
+        println!("{}", human());
+    }
+}
+
+/// `--listen` parser shared by commands.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not an address like 127.0.0.1:8080"))
+}

@@ -1,0 +1,40 @@
+//! `sigil serve`.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+use super::Globals;
+use crate::startup::Application;
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides config).
+    #[arg(long, value_parser = super::parse_listen)]
+    pub listen: Option<SocketAddr>,
+    /// Issuer URL (overrides config).
+    #[arg(long)]
+    pub issuer: Option<String>,
+}
+
+/// Run the server until SIGINT/SIGTERM.
+pub fn run(g: &Globals, args: ServeArgs) -> anyhow::Result<()> {
+    let mut g = g.clone();
+    g.overrides.listen = args.listen;
+    g.overrides.issuer = args.issuer;
+    let settings = g.settings()?;
+    crate::telemetry::init(&settings.log.level, settings.log.format == "json");
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings.clone()).await?;
+        tracing::info!(
+            listen = %settings.listen,
+            port = app.port(),
+            issuer = %settings.issuer(),
+            database = if settings.database_url().starts_with("sqlite") { "sqlite" } else { "postgres" },
+            "sigil is serving"
+        );
+        app.run_until_stopped().await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,166 @@
+//! Thin wrappers over `ring` for the few primitives Sigil uses outside signing:
+//! randomness, the keyed hash of client secrets, and AES-256-GCM for private keys at rest.
+//! Nothing here implements a primitive; every operation is ring's.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{aead, hkdf, hmac};
+
+/// `n` random bytes from the OS generator.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    // SystemRandom only fails if the OS generator is unavailable, which is unrecoverable.
+    #[expect(
+        clippy::expect_used,
+        reason = "no OS randomness means no safe way to continue"
+    )]
+    SystemRandom::new()
+        .fill(&mut buf)
+        .expect("OS random number generator failed");
+    buf
+}
+
+/// `n` random bytes, base64url without padding.
+pub fn random_b64(n: usize) -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes(n))
+}
+
+/// The 32-byte master key. It encrypts private keys at rest and derives the secret-hashing key.
+pub struct MasterKey {
+    aead: aead::LessSafeKey,
+    secret_hmac: hmac::Key,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+/// Decryption failed: wrong master key or a tampered row.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decrypt private key {kid}: wrong master key or corrupted data")]
+pub struct DecryptError {
+    /// The key whose private part failed to decrypt.
+    pub kid: String,
+}
+
+const NONCE_LEN: usize = 12;
+
+impl MasterKey {
+    /// Build from 32 raw bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<MasterKey, String> {
+        if bytes.len() != 32 {
+            return Err(format!("master key must be 32 bytes, got {}", bytes.len()));
+        }
+        let unbound = aead::UnboundKey::new(&aead::AES_256_GCM, bytes)
+            .map_err(|_| "master key rejected by AES-256-GCM".to_owned())?;
+        // A separate key for hashing client secrets, derived so the master key itself is never
+        // used for two purposes.
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"sigil").extract(bytes);
+        let okm = prk
+            .expand(&[b"client-secret-hmac"], hmac::HMAC_SHA256)
+            .map_err(|_| "key derivation failed".to_owned())?;
+        Ok(MasterKey {
+            aead: aead::LessSafeKey::new(unbound),
+            secret_hmac: hmac::Key::from(okm),
+        })
+    }
+
+    /// Encrypt `plaintext` with a fresh random nonce, binding `kid` as associated data.
+    /// Output: nonce ‖ ciphertext ‖ tag.
+    pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Vec<u8> {
+        let nonce_bytes = random_bytes(NONCE_LEN);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&nonce_bytes);
+        let mut in_out = plaintext.to_vec();
+        #[expect(clippy::expect_used, reason = "sealing only fails for > 64 GiB inputs")]
+        self.aead
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(kid.as_bytes()),
+                &mut in_out,
+            )
+            .expect("AES-GCM seal of a small key");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&in_out);
+        out
+    }
+
+    /// Decrypt what [`MasterKey::seal`] produced for the same `kid`.
+    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        let err = || DecryptError {
+            kid: kid.to_owned(),
+        };
+        if sealed.len() < NONCE_LEN + aead::AES_256_GCM.tag_len() {
+            return Err(err());
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| err())?;
+        let mut buf = ct.to_vec();
+        let plain = self
+            .aead
+            .open_in_place(nonce, aead::Aad::from(kid.as_bytes()), &mut buf)
+            .map_err(|_| err())?;
+        Ok(plain.to_vec())
+    }
+
+    /// Keyed hash of a client secret (HMAC-SHA256). Random 256-bit secrets need no slow hash.
+    pub fn hash_secret(&self, secret: &str) -> Vec<u8> {
+        hmac::sign(&self.secret_hmac, secret.as_bytes())
+            .as_ref()
+            .to_vec()
+    }
+
+    /// Constant-time check of a presented secret against a stored keyed hash.
+    pub fn verify_secret(&self, secret: &str, stored: &[u8]) -> bool {
+        hmac::verify(&self.secret_hmac, secret.as_bytes(), stored).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> Result<MasterKey, String> {
+        MasterKey::from_bytes(&[7u8; 32])
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_kid_binding() -> Result<(), String> {
+        let k = key()?;
+        let sealed = k.seal("kid-1", b"private");
+        assert!(!sealed.windows(7).any(|w| w == b"private"));
+        assert_eq!(
+            k.open("kid-1", &sealed).map_err(|e| e.to_string())?,
+            b"private"
+        );
+        assert!(
+            k.open("kid-2", &sealed).is_err(),
+            "kid is bound as associated data"
+        );
+        let other = MasterKey::from_bytes(&[8u8; 32])?;
+        assert!(
+            other.open("kid-1", &sealed).is_err(),
+            "wrong master key fails"
+        );
+        assert!(k.open("kid-1", &sealed[..5]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn secret_hash_verifies_only_the_same_secret() -> Result<(), String> {
+        let k = key()?;
+        let h = k.hash_secret("sgl_secret_abc");
+        assert!(k.verify_secret("sgl_secret_abc", &h));
+        assert!(!k.verify_secret("sgl_secret_abd", &h));
+        assert!(!k.verify_secret("sgl_secret_abc", &h[..31]));
+        Ok(())
+    }
+
+    #[test]
+    fn master_key_must_be_32_bytes() {
+        assert!(MasterKey::from_bytes(&[0u8; 16]).is_err());
+    }
+}

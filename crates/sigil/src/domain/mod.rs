@@ -1,0 +1,321 @@
+//! Parsed domain types. A value of one of these types is valid by construction
+//! ("parse, don't validate"): HTTP and CLI input is converted with `parse`/`TryFrom` at the edge.
+
+pub mod client;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Parse `30s`, `10m`, `12h`, `90d` (and anything `humantime` accepts, such as `1h 30m`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration `{s}` ({e}); write it like 30s, 10m, 12h or 90d"))
+}
+
+/// The issuer URL: absolute http(s), no query or fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuerUrl(String);
+
+impl IssuerUrl {
+    /// Parse and check an issuer URL.
+    pub fn parse(s: &str) -> Result<IssuerUrl, String> {
+        let rest = s
+            .strip_prefix("https://")
+            .or_else(|| s.strip_prefix("http://"))
+            .ok_or_else(|| "must start with https:// or http://".to_owned())?;
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err("must name a host".into());
+        }
+        if s.contains(['?', '#']) || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain a query, fragment or whitespace".into());
+        }
+        if s.ends_with('/') {
+            return Err("must not end with '/'".into());
+        }
+        Ok(IssuerUrl(s.to_owned()))
+    }
+}
+
+/// A client identifier, issued by Sigil: `sgl_` followed by base64url characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Accept any client_id a client might send: 1..=128 visible ASCII characters. Whether it exists
+    /// is the store's business.
+    pub fn parse(s: &str) -> Result<ClientId, &'static str> {
+        if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("client_id must be 1 to 128 visible ASCII characters");
+        }
+        Ok(ClientId(s.to_owned()))
+    }
+
+    /// A new random client id.
+    pub fn generate() -> ClientId {
+        ClientId(format!("sgl_{}", crate::crypto::random_b64(16)))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One scope token (RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Scope(String);
+
+impl Scope {
+    /// Parse one scope token.
+    pub fn parse(s: &str) -> Result<Scope, String> {
+        if s.is_empty() || s.len() > 200 {
+            return Err("a scope must be 1 to 200 characters".into());
+        }
+        if !s
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+        {
+            return Err(
+                "a scope may contain only printable ASCII other than space, '\"' and '\\'".into(),
+            );
+        }
+        Ok(Scope(s.to_owned()))
+    }
+
+    /// The scope as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Scope {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Scope::parse(&s)
+    }
+}
+
+impl From<Scope> for String {
+    fn from(s: Scope) -> String {
+        s.0
+    }
+}
+
+/// A set of scopes, kept sorted and without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeSet(BTreeSet<Scope>);
+
+impl ScopeSet {
+    /// Parse a space-delimited `scope` parameter. Empty means no scope requested.
+    pub fn parse_param(s: &str) -> Result<ScopeSet, String> {
+        let mut set = BTreeSet::new();
+        for part in s.split(' ') {
+            if part.is_empty() {
+                if s.is_empty() {
+                    continue;
+                }
+                return Err("scopes must be separated by exactly one space".into());
+            }
+            set.insert(Scope::parse(part)?);
+        }
+        Ok(ScopeSet(set))
+    }
+
+    /// Build from already-parsed scopes.
+    pub fn from_scopes(it: impl IntoIterator<Item = Scope>) -> ScopeSet {
+        ScopeSet(it.into_iter().collect())
+    }
+
+    /// Whether every scope of `self` is in `other`.
+    pub fn is_subset(&self, other: &ScopeSet) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    /// Scopes of `self` not in `other`.
+    pub fn not_in<'a>(&'a self, other: &'a ScopeSet) -> impl Iterator<Item = &'a Scope> + 'a {
+        self.0.difference(&other.0)
+    }
+
+    /// Whether no scope is in the set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Iterate in sorted order.
+    pub fn iter(&self) -> impl Iterator<Item = &Scope> {
+        self.0.iter()
+    }
+
+    /// Space-delimited, sorted: the `scope` claim and response member.
+    pub fn to_param(&self) -> String {
+        let mut out = String::new();
+        for (i, s) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(s.as_str());
+        }
+        out
+    }
+}
+
+/// OAuth grant types Sigil knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 §4.1
+    AuthorizationCode,
+    /// RFC 6749 §6
+    RefreshToken,
+    /// RFC 6749 §4.4
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Parse the `grant_type` value.
+    pub fn parse(s: &str) -> Option<GrantType> {
+        match s {
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "refresh_token" => Some(GrantType::RefreshToken),
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            _ => None,
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// A role name (also used for audiences and client names): 1..=100 printable characters, no spaces
+/// at the ends.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Name(String);
+
+impl Name {
+    /// Parse a name.
+    pub fn parse(s: &str, what: &str) -> Result<Name, String> {
+        if s.is_empty() || s.len() > 100 || s.trim() != s || s.chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "{what} must be 1 to 100 characters without control characters or surrounding spaces"
+            ));
+        }
+        Ok(Name(s.to_owned()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An absolute redirect URI registered for a client (exact string match later).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// Absolute `https://` (or `http://` for loopback or a private-use scheme), no fragment.
+    pub fn parse(s: &str) -> Result<RedirectUri, String> {
+        if s.len() > 2000 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("redirect URI must be at most 2000 characters without whitespace".into());
+        }
+        if s.contains('#') {
+            return Err("redirect URI must not contain a fragment".into());
+        }
+        let (scheme, rest) = s
+            .split_once(':')
+            .ok_or_else(|| "redirect URI must be absolute".to_owned())?;
+        let scheme_ok = !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            && scheme.as_bytes()[0].is_ascii_alphabetic();
+        if !scheme_ok || rest.is_empty() {
+            return Err("redirect URI must be absolute".into());
+        }
+        if scheme.eq_ignore_ascii_case("http") {
+            let host = rest
+                .trim_start_matches("//")
+                .split(['/', '?'])
+                .next()
+                .unwrap_or("");
+            let loopback = host.starts_with("127.0.0.1")
+                || host.starts_with("[::1]")
+                || host.starts_with("localhost");
+            if !loopback {
+                return Err(
+                    "http redirect URIs are allowed only for loopback hosts; use https".into(),
+                );
+            }
+        }
+        if scheme.eq_ignore_ascii_case("javascript") || scheme.eq_ignore_ascii_case("data") {
+            return Err("redirect URI scheme not allowed".into());
+        }
+        Ok(RedirectUri(s.to_owned()))
+    }
+
+    /// The URI as registered.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert!(parse_duration("ten minutes").is_err());
+    }
+
+    #[test]
+    fn scope_sets() {
+        let s = ScopeSet::parse_param("b a a").ok();
+        assert_eq!(s.map(|s| s.to_param()), Some("a b".to_owned()));
+        assert!(ScopeSet::parse_param("a  b").is_err());
+        assert!(ScopeSet::parse_param(" a").is_err());
+        assert!(ScopeSet::parse_param("a\"b").is_err());
+        assert_eq!(ScopeSet::parse_param("").map(|s| s.is_empty()), Ok(true));
+    }
+
+    #[test]
+    fn redirect_uris() {
+        assert!(RedirectUri::parse("https://app.example/cb").is_ok());
+        assert!(RedirectUri::parse("http://127.0.0.1:3000/cb").is_ok());
+        assert!(RedirectUri::parse("http://app.example/cb").is_err());
+        assert!(RedirectUri::parse("https://app.example/cb#x").is_err());
+        assert!(RedirectUri::parse("/relative").is_err());
+        assert!(RedirectUri::parse("javascript:alert(1)").is_err());
+    }
+
+    #[test]
+    fn issuer_urls() {
+        assert!(IssuerUrl::parse("https://id.example").is_ok());
+        assert!(IssuerUrl::parse("https://id.example/").is_err());
+        assert!(IssuerUrl::parse("id.example").is_err());
+        assert!(IssuerUrl::parse("https://id.example?x").is_err());
+    }
+}

@@ -1,0 +1,40 @@
+//! `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`: rendered once
+//! at start-up, advertising only what is implemented.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+
+/// The pre-rendered metadata document.
+#[derive(Debug, Clone)]
+pub struct Discovery(pub Bytes);
+
+/// Render the metadata for `issuer`.
+pub fn render(issuer: &str) -> Discovery {
+    let doc = serde_json::json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "token_endpoint": format!("{issuer}/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        "response_types_supported": [],
+        "scopes_supported": [],
+        "authorization_response_iss_parameter_supported": false,
+    });
+    Discovery(Bytes::from(doc.to_string()))
+}
+
+/// Serve the document.
+pub async fn discovery(doc: web::Data<Discovery>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        ))
+        .body(doc.0.clone())
+}

@@ -1,0 +1,72 @@
+//! HTTP: the only module that knows actix, HTTP and JSON shapes. One file per endpoint.
+
+pub mod discovery;
+pub mod error;
+pub mod form;
+pub mod health;
+pub mod jwks;
+pub mod token;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{HttpMessage, HttpResponse, web};
+use tracing::Span;
+use tracing_actix_web::{RequestId, RootSpanBuilder};
+
+/// Register every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(discovery::discovery),
+    )
+    .route(
+        "/.well-known/oauth-authorization-server",
+        web::get().to(discovery::discovery),
+    )
+    .route("/jwks.json", web::get().to(jwks::jwks))
+    .route("/token", web::post().to(token::token))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, error::ApiError> {
+    Err(error::ApiError::NotFound)
+}
+
+/// Request spans with the request id, path (never the query string, which may carry codes),
+/// client_id, grant and outcome; one completion event per request.
+#[derive(Debug)]
+pub struct SigilRootSpan;
+
+impl RootSpanBuilder for SigilRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.path(),
+            request_id = %request_id,
+            client_id = tracing::field::Empty,
+            grant = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        let status = match outcome {
+            Ok(resp) => resp.status().as_u16(),
+            Err(e) => e.as_response_error().status_code().as_u16(),
+        };
+        span.record("status", status);
+        span.in_scope(|| tracing::info!(status, "request completed"));
+    }
+}

@@ -1,0 +1,197 @@
+//! Background jobs of a running server:
+//! * **sync** (every `sync` interval, default 2 s): polls `meta` change counters; reloads the key ring
+//!   or drops cached clients when another process (the CLI, another replica) changed them, and
+//!   re-renders the JWKS when a key's state changes with time;
+//! * **rotation** (every minute): under the `key_rotation` lease, so one process among many
+//!   rotates, applies `lifecycle::auto_rotation_due`;
+//! * **prune** (every 10 minutes, also under a lease): deletes retired keys past retention, forgets
+//!   expired previous client secrets, and drops expired cache entries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::crypto::random_b64;
+use crate::keys::{KeyService, load_snapshot};
+use crate::oauth::Context;
+use crate::store::meta;
+
+/// How often each job runs.
+#[derive(Debug, Clone, Copy)]
+pub struct JobTimings {
+    /// Change polling.
+    pub sync: Duration,
+    /// Rotation check.
+    pub rotation: Duration,
+    /// Pruning.
+    pub prune: Duration,
+}
+
+impl Default for JobTimings {
+    fn default() -> Self {
+        JobTimings {
+            sync: Duration::from_secs(2),
+            rotation: Duration::from_secs(60),
+            prune: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Handles to stop the jobs.
+pub struct Jobs(Vec<tokio::task::JoinHandle<()>>);
+
+impl Jobs {
+    /// Stop every job.
+    pub fn abort(&self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// Start the jobs on the current runtime.
+pub fn spawn(ctx: Arc<Context>, keys: KeyService, timings: JobTimings) -> Jobs {
+    let holder = random_b64(12);
+    let mut handles = Vec::new();
+    {
+        let ctx = ctx.clone();
+        let keys = keys.clone();
+        handles.push(tokio::spawn(async move {
+            let mut seen: Option<(i64, i64)> = None;
+            let mut tick = tokio::time::interval(timings.sync);
+            loop {
+                tick.tick().await;
+                sync_once(&ctx, &keys, &mut seen).await;
+            }
+        }));
+    }
+    {
+        let ctx = ctx.clone();
+        let keys = keys.clone();
+        let holder = holder.clone();
+        handles.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(timings.rotation);
+            loop {
+                tick.tick().await;
+                let now = ctx.now();
+                let lease_until =
+                    now + i64::try_from(timings.rotation.as_secs() * 2 + 30).unwrap_or(150);
+                let k = keys.clone();
+                let h = holder.clone();
+                let result = tokio::task::spawn_blocking(
+                    move || -> Result<Vec<_>, crate::keys::KeyError> {
+                        if !k.store.run_blocking(|c| {
+                            meta::try_lease(c, "key_rotation", &h, now, lease_until)
+                        })? {
+                            return Ok(Vec::new());
+                        }
+                        k.auto_rotate(now)
+                    },
+                )
+                .await;
+                match result {
+                    Ok(Ok(applied)) => {
+                        for a in applied {
+                            tracing::info!(
+                                alg = a.plan.alg,
+                                kid = a.new_kid.as_deref().unwrap_or(""),
+                                "scheduled key rotation"
+                            );
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "scheduled key rotation failed"),
+                    Err(e) => tracing::warn!(error = %e, "scheduled key rotation task failed"),
+                }
+            }
+        }));
+    }
+    handles.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(timings.prune);
+        loop {
+            tick.tick().await;
+            let now = ctx.now();
+            let lease_until = now + i64::try_from(timings.prune.as_secs()).unwrap_or(600);
+            let k = keys.clone();
+            let h = holder.clone();
+            let result = tokio::task::spawn_blocking(
+                move || -> Result<(Vec<String>, usize), crate::keys::KeyError> {
+                    if !k
+                        .store
+                        .run_blocking(|c| meta::try_lease(c, "prune", &h, now, lease_until))?
+                    {
+                        return Ok((Vec::new(), 0));
+                    }
+                    let kids = k.prune(now)?;
+                    let secrets = k
+                        .store
+                        .run_blocking(|c| crate::store::clients::prune_previous_secrets(c, now))?;
+                    Ok((kids, secrets))
+                },
+            )
+            .await;
+            match result {
+                Ok(Ok((kids, secrets))) => {
+                    if !kids.is_empty() || secrets > 0 {
+                        tracing::info!(
+                            keys = kids.len(),
+                            previous_secrets = secrets,
+                            "pruned expired rows"
+                        );
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "prune failed"),
+                Err(e) => tracing::warn!(error = %e, "prune task failed"),
+            }
+            if let Err(e) = ctx.cache.prune(now).await {
+                tracing::warn!(error = %e, "cache prune failed");
+            }
+        }
+    }));
+    Jobs(handles)
+}
+
+/// One sync pass: pick up changes made by other processes.
+pub async fn sync_once(ctx: &Context, keys: &KeyService, seen: &mut Option<(i64, i64)>) {
+    let now = ctx.now();
+    let versions = match ctx.store.run(meta::versions).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot poll for key and client changes");
+            ctx.ring.refresh_published(now);
+            return;
+        }
+    };
+    let (keys_v, clients_v) = versions;
+    let (seen_keys, seen_clients) = seen.unwrap_or((ctx.ring.load().version, -1));
+    if keys_v != seen_keys {
+        let k = keys.clone();
+        match tokio::task::spawn_blocking(move || {
+            k.store.run_blocking(|c| load_snapshot(c, &k.master, now))
+        })
+        .await
+        {
+            Ok(Ok(snap)) => {
+                tracing::info!(
+                    version = keys_v,
+                    keys = snap.keys.len(),
+                    "key ring reloaded"
+                );
+                ctx.ring.store(snap);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "key ring reload failed; keeping the previous keys");
+                ctx.ring.refresh_published(now);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "key ring reload task failed");
+                return;
+            }
+        }
+    } else {
+        ctx.ring.refresh_published(now);
+    }
+    if clients_v != seen_clients {
+        ctx.clients.invalidate();
+    }
+    *seen = Some((keys_v, clients_v));
+}

@@ -1,0 +1,551 @@
+//! The key ring: signing keys, their lifecycle, encryption at rest and the published JWKS.
+//!
+//! * [`lifecycle`] decides (pure functions of keys, now and the schedule);
+//! * [`KeyService`] applies decisions to the database under the `keys` lock row, so the CLI, the
+//!   rotation job and several servers never interleave key changes;
+//! * [`KeyRing`] is a server's in-memory view: parsed ring signers and the pre-rendered JWKS,
+//!   swapped atomically (readers never take a lock a refresh holds).
+//!
+//! **Invariant:** the database never holds a plaintext private key; every private key is sealed
+//! with the master key, with its `kid` as associated data.
+
+pub mod lifecycle;
+pub mod master;
+pub mod material;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use ring::digest;
+use serde::Serialize;
+use sigil_verify::{Algorithm, Jwk, JwkSet};
+
+use crate::clock::rfc3339;
+use crate::crypto::MasterKey;
+use crate::store::keys::KeyRow;
+use crate::store::{DbConn, Store, StoreError, keys as key_store, meta};
+use lifecycle::{KeyState, KeyTimes, PlanError, Reschedule, RotationPlan, Schedule};
+use material::{Signer, b64};
+
+/// Key-ring errors.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A lifecycle rule refused the change.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Generating or parsing key material failed.
+    #[error(transparent)]
+    Material(#[from] material::MaterialError),
+    /// A private key did not decrypt: wrong master key.
+    #[error(transparent)]
+    Decrypt(#[from] crate::crypto::DecryptError),
+    /// A stored row is malformed.
+    #[error("stored key {kid} is malformed: {reason}")]
+    Corrupt {
+        /// Key id.
+        kid: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Writing exported keys failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A key as `keys list` shows it (CONTRACT: kid, alg, state, created_at, activates_at, retires_at).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    /// Key id (RFC 7638 thumbprint).
+    pub kid: String,
+    /// Algorithm.
+    pub alg: &'static str,
+    /// Lifecycle state now.
+    pub state: KeyState,
+    /// RFC 3339: published since.
+    pub created_at: Option<String>,
+    /// RFC 3339: signs from.
+    pub activates_at: Option<String>,
+    /// RFC 3339: stops signing at (superseded), if scheduled.
+    pub deactivates_at: Option<String>,
+    /// RFC 3339: leaves the JWKS at, if scheduled.
+    pub retires_at: Option<String>,
+}
+
+fn times_of(row: &KeyRow) -> Result<KeyTimes, KeyError> {
+    let alg = row
+        .alg
+        .parse::<Algorithm>()
+        .map_err(|_| KeyError::Corrupt {
+            kid: row.kid.clone(),
+            reason: format!("unknown alg {}", row.alg),
+        })?;
+    Ok(KeyTimes {
+        kid: row.kid.clone(),
+        alg,
+        created_at: row.created_at,
+        activates_at: row.activates_at,
+        deactivates_at: row.deactivates_at,
+        retires_at: row.retires_at,
+    })
+}
+
+fn info_of(t: &KeyTimes, now: i64) -> KeyInfo {
+    KeyInfo {
+        kid: t.kid.clone(),
+        alg: t.alg.as_str(),
+        state: t.state(now),
+        created_at: rfc3339(t.created_at),
+        activates_at: rfc3339(t.activates_at),
+        deactivates_at: t.deactivates_at.and_then(rfc3339),
+        retires_at: t.retires_at.and_then(rfc3339),
+    }
+}
+
+/// The outcome of one applied rotation, for the CLI.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    /// What was planned.
+    pub plan: RotationPlan,
+    /// The new key's id, when one was generated.
+    pub new_kid: Option<String>,
+}
+
+/// Database-side key operations: used by the CLI, the jobs and `serve` start-up.
+#[derive(Debug, Clone)]
+pub struct KeyService {
+    /// Storage.
+    pub store: Store,
+    /// Master key (sealing).
+    pub master: Arc<MasterKey>,
+    /// Timing rules.
+    pub schedule: Schedule,
+    /// RSA size for new keys.
+    pub rsa_bits: u32,
+}
+
+const KEYS_LOCK: &str = "keys";
+
+impl KeyService {
+    fn load_times(conn: &mut DbConn) -> Result<(Vec<KeyRow>, Vec<KeyTimes>), KeyError> {
+        let rows = key_store::all(conn)?;
+        let times = rows.iter().map(times_of).collect::<Result<Vec<_>, _>>()?;
+        Ok((rows, times))
+    }
+
+    /// Every key with its state at `now`.
+    pub fn list(&self, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
+        let (_, times) = self.store.run_blocking(Self::load_times)?;
+        Ok(times.iter().map(|t| info_of(t, now)).collect())
+    }
+
+    /// Check that every stored private key opens with this master key. A wrong key is a start-up
+    /// error, never a silent new key set.
+    pub fn check_master_key(&self) -> Result<usize, KeyError> {
+        let rows = self.store.run_blocking(key_store::all)?;
+        for r in &rows {
+            self.master.open(&r.kid, &r.private_key)?;
+        }
+        Ok(rows.len())
+    }
+
+    fn new_row(&self, alg: Algorithm, now: i64, activates_at: i64) -> Result<KeyRow, KeyError> {
+        let g = material::generate(alg, self.rsa_bits)?;
+        let kid = g.jwk.kid.clone().unwrap_or_else(|| g.jwk.thumbprint());
+        let public_jwk = serde_json::to_string(&g.jwk).map_err(|e| KeyError::Corrupt {
+            kid: kid.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(KeyRow {
+            private_key: self.master.seal(&kid, &g.pkcs8),
+            kid,
+            alg: alg.as_str().to_owned(),
+            public_jwk,
+            public_pem: g.public_pem,
+            created_at: now,
+            activates_at,
+            deactivates_at: None,
+            retires_at: None,
+        })
+    }
+
+    fn apply(&self, conn: &mut DbConn, plan: &RotationPlan, now: i64) -> Result<Applied, KeyError> {
+        for r in &plan.reschedule {
+            key_store::set_schedule(conn, &r.kid, r.activates_at, r.deactivates_at, r.retires_at)?;
+        }
+        let mut new_kid = None;
+        if let Some(at) = plan.new_key_activates_at {
+            let alg = plan
+                .alg
+                .parse::<Algorithm>()
+                .map_err(|_| KeyError::Corrupt {
+                    kid: String::new(),
+                    reason: format!("bad alg {}", plan.alg),
+                })?;
+            let row = self.new_row(alg, now, at)?;
+            key_store::insert(conn, &row)?;
+            new_kid = Some(row.kid);
+        }
+        Ok(Applied {
+            plan: plan.clone(),
+            new_kid,
+        })
+    }
+
+    /// Make sure each of `required` has a key; missing ones are created signing at once.
+    pub fn ensure(&self, required: &[Algorithm], now: i64) -> Result<Vec<Applied>, KeyError> {
+        self.store.run_blocking(|conn| {
+            meta::locked(conn, KEYS_LOCK, |c| {
+                let (_, times) = Self::load_times(c)?;
+                let mut out = Vec::new();
+                for alg in lifecycle::missing_algorithms(&times, required, now) {
+                    let plan = lifecycle::plan_rotation(&times, alg, now, &self.schedule, true)?;
+                    out.push(self.apply(c, &plan, now)?);
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    /// Algorithms to rotate when none is named: every algorithm that has a signing key.
+    pub fn algorithms_in_use(&self, now: i64) -> Result<Vec<Algorithm>, KeyError> {
+        let (_, times) = self.store.run_blocking(Self::load_times)?;
+        let mut algs: Vec<Algorithm> = times
+            .iter()
+            .filter(|t| matches!(t.state(now), KeyState::Active | KeyState::Next))
+            .map(|t| t.alg)
+            .collect();
+        algs.sort_by_key(|a| a.as_str());
+        algs.dedup();
+        Ok(algs)
+    }
+
+    /// Plan (and unless `dry_run`, apply) a rotation of each of `algs`. All or nothing.
+    pub fn rotate(
+        &self,
+        algs: &[Algorithm],
+        now: i64,
+        immediate: bool,
+        dry_run: bool,
+    ) -> Result<Vec<Applied>, KeyError> {
+        self.store.run_blocking(|conn| {
+            meta::locked(conn, KEYS_LOCK, |c| {
+                let (_, times) = Self::load_times(c)?;
+                let mut out = Vec::new();
+                for alg in algs {
+                    let plan =
+                        lifecycle::plan_rotation(&times, *alg, now, &self.schedule, immediate)?;
+                    if dry_run {
+                        out.push(Applied {
+                            plan,
+                            new_kid: None,
+                        });
+                    } else {
+                        out.push(self.apply(c, &plan, now)?);
+                    }
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    /// Retire `kid` now (see [`lifecycle::plan_retire`]).
+    pub fn retire(
+        &self,
+        kid: &str,
+        now: i64,
+        force: bool,
+    ) -> Result<(Reschedule, Option<Applied>), KeyError> {
+        self.store.run_blocking(|conn| {
+            meta::locked(conn, KEYS_LOCK, |c| {
+                let (_, times) = Self::load_times(c)?;
+                let plan = lifecycle::plan_retire(&times, kid, now, &self.schedule, force)?;
+                let r = &plan.retire;
+                key_store::set_schedule(c, &r.kid, r.activates_at, r.deactivates_at, r.retires_at)?;
+                let replacement = match &plan.replacement {
+                    Some(p) => Some(self.apply(c, p, now)?),
+                    None => None,
+                };
+                Ok((plan.retire.clone(), replacement))
+            })
+        })
+    }
+
+    /// The scheduled rotation: rotate every algorithm whose period is up. Returns what was done.
+    pub fn auto_rotate(&self, now: i64) -> Result<Vec<Applied>, KeyError> {
+        self.store.run_blocking(|conn| {
+            meta::locked(conn, KEYS_LOCK, |c| {
+                let (_, times) = Self::load_times(c)?;
+                let mut algs: Vec<Algorithm> = times.iter().map(|t| t.alg).collect();
+                algs.sort_by_key(|a| a.as_str());
+                algs.dedup();
+                let mut out = Vec::new();
+                for alg in algs {
+                    if let Some(plan) =
+                        lifecycle::auto_rotation_due(&times, alg, now, &self.schedule)
+                    {
+                        out.push(self.apply(c, &plan, now)?);
+                    }
+                }
+                Ok(out)
+            })
+        })
+    }
+
+    /// Delete retired keys past retention. Returns their kids.
+    pub fn prune(&self, now: i64) -> Result<Vec<String>, KeyError> {
+        self.store.run_blocking(|conn| {
+            meta::locked(conn, KEYS_LOCK, |c| {
+                let (_, times) = Self::load_times(c)?;
+                let kids = lifecycle::prunable(&times, now, &self.schedule);
+                if !kids.is_empty() {
+                    key_store::delete_retired_before(
+                        c,
+                        now.saturating_sub(self.schedule.retention)
+                            .saturating_add(1),
+                    )?;
+                }
+                Ok(kids)
+            })
+        })
+    }
+
+    /// Write the published public keys to `dir` as `jwks.json` or one `<kid>.pem` per key.
+    /// Never a private key.
+    pub fn export(
+        &self,
+        now: i64,
+        format: ExportFormat,
+        dir: &Path,
+    ) -> Result<Vec<String>, KeyError> {
+        let (rows, times) = self.store.run_blocking(Self::load_times)?;
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| KeyError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let published: Vec<&KeyRow> = rows
+            .iter()
+            .zip(&times)
+            .filter(|(_, t)| t.is_published(now))
+            .map(|(r, _)| r)
+            .collect();
+        let mut written = Vec::new();
+        match format {
+            ExportFormat::Jwks => {
+                let set = JwkSet {
+                    keys: published
+                        .iter()
+                        .map(|r| parse_jwk(r))
+                        .collect::<Result<Vec<_>, _>>()?,
+                };
+                let path = dir.join("jwks.json");
+                let body = serde_json::to_vec_pretty(&set).map_err(|e| KeyError::Corrupt {
+                    kid: String::new(),
+                    reason: e.to_string(),
+                })?;
+                std::fs::write(&path, body).map_err(io(&path))?;
+                written.push(path.display().to_string());
+            }
+            ExportFormat::Pem => {
+                for r in published {
+                    let path = dir.join(format!("{}.pem", r.kid));
+                    std::fs::write(&path, &r.public_pem).map_err(io(&path))?;
+                    written.push(path.display().to_string());
+                }
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// `keys export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One `jwks.json`.
+    Jwks,
+    /// One SPKI PEM file per key.
+    Pem,
+}
+
+fn parse_jwk(r: &KeyRow) -> Result<Jwk, KeyError> {
+    serde_json::from_str(&r.public_jwk).map_err(|e| KeyError::Corrupt {
+        kid: r.kid.clone(),
+        reason: e.to_string(),
+    })
+}
+
+impl From<diesel::result::Error> for KeyError {
+    fn from(e: diesel::result::Error) -> Self {
+        KeyError::Store(e.into())
+    }
+}
+
+/// A loaded key: lifecycle facts, the parsed signer and pre-encoded JWS headers.
+#[derive(Debug)]
+pub struct LoadedKey {
+    /// Lifecycle facts.
+    pub times: KeyTimes,
+    /// Public JWK.
+    pub jwk: Jwk,
+    /// ring signer, parsed once.
+    pub signer: Signer,
+    /// base64url of `{"alg":…,"typ":"at+jwt","kid":…}`.
+    pub at_header_b64: String,
+}
+
+/// The published JWKS, rendered once per change.
+#[derive(Debug, Clone)]
+pub struct JwksDocument {
+    /// JSON body.
+    pub body: actix_web::web::Bytes,
+    /// Strong ETag (quoted).
+    pub etag: String,
+}
+
+/// One immutable view of the ring.
+#[derive(Debug)]
+pub struct RingSnapshot {
+    /// `keys_version` this was loaded at.
+    pub version: i64,
+    /// Every non-deleted key.
+    pub keys: Vec<Arc<LoadedKey>>,
+    /// What is published, and its rendering.
+    pub jwks: JwksDocument,
+    published: Vec<String>,
+}
+
+/// A server's in-memory key ring.
+#[derive(Debug)]
+pub struct KeyRing {
+    current: ArcSwap<RingSnapshot>,
+}
+
+impl KeyRing {
+    /// Decrypt and parse `rows` into a snapshot.
+    pub fn snapshot(
+        rows: &[KeyRow],
+        master: &MasterKey,
+        version: i64,
+        now: i64,
+    ) -> Result<RingSnapshot, KeyError> {
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in rows {
+            let times = times_of(r)?;
+            if times.state(now) == KeyState::Retired {
+                continue;
+            }
+            let pkcs8 = master.open(&r.kid, &r.private_key)?;
+            let signer = Signer::from_pkcs8(times.alg, &pkcs8)?;
+            let jwk = parse_jwk(r)?;
+            let header =
+                serde_json::json!({"alg": times.alg.as_str(), "typ": "at+jwt", "kid": r.kid});
+            keys.push(Arc::new(LoadedKey {
+                at_header_b64: b64(header.to_string().as_bytes()),
+                times,
+                jwk,
+                signer,
+            }));
+        }
+        let (published, jwks) = render_jwks(&keys, now);
+        Ok(RingSnapshot {
+            version,
+            keys,
+            jwks,
+            published,
+        })
+    }
+
+    /// A ring holding `snapshot`.
+    pub fn new(snapshot: RingSnapshot) -> KeyRing {
+        KeyRing {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    /// The current snapshot.
+    pub fn load(&self) -> Arc<RingSnapshot> {
+        self.current.load_full()
+    }
+
+    /// Replace the snapshot.
+    pub fn store(&self, snapshot: RingSnapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+
+    /// Re-render the JWKS if the published set changed with the passage of time.
+    pub fn refresh_published(&self, now: i64) {
+        let cur = self.current.load();
+        let still: Vec<&String> = cur
+            .keys
+            .iter()
+            .filter(|k| k.times.is_published(now))
+            .map(|k| &k.times.kid)
+            .collect();
+        if still.len() == cur.published.len()
+            && still.iter().zip(&cur.published).all(|(a, b)| *a == b)
+        {
+            return;
+        }
+        let keys: Vec<Arc<LoadedKey>> = cur
+            .keys
+            .iter()
+            .filter(|k| k.times.is_published(now))
+            .cloned()
+            .collect();
+        let (published, jwks) = render_jwks(&keys, now);
+        self.current.store(Arc::new(RingSnapshot {
+            version: cur.version,
+            keys,
+            jwks,
+            published,
+        }));
+    }
+
+    /// The key that signs `alg` now.
+    pub fn signer(&self, alg: Algorithm, now: i64) -> Option<Arc<LoadedKey>> {
+        let snap = self.current.load();
+        snap.keys
+            .iter()
+            .filter(|k| k.times.alg == alg && k.times.state(now) == KeyState::Active)
+            .max_by_key(|k| (k.times.activates_at, k.times.created_at))
+            .cloned()
+    }
+}
+
+fn render_jwks(keys: &[Arc<LoadedKey>], now: i64) -> (Vec<String>, JwksDocument) {
+    let published: Vec<&Arc<LoadedKey>> =
+        keys.iter().filter(|k| k.times.is_published(now)).collect();
+    let set = JwkSet {
+        keys: published.iter().map(|k| k.jwk.clone()).collect(),
+    };
+    let body = serde_json::to_vec(&set).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
+    let hash = digest::digest(&digest::SHA256, &body);
+    let etag = format!("\"{}\"", b64(&hash.as_ref()[..16]));
+    (
+        published.iter().map(|k| k.times.kid.clone()).collect(),
+        JwksDocument {
+            body: body.into(),
+            etag,
+        },
+    )
+}
+
+/// Load a snapshot from the database (blocking).
+pub fn load_snapshot(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    now: i64,
+) -> Result<RingSnapshot, KeyError> {
+    let (version, _) = meta::versions(conn)?;
+    let rows = key_store::all(conn)?;
+    KeyRing::snapshot(&rows, master, version, now)
+}

@@ -1,0 +1,16 @@
+//! Sigil: a small, fast OpenID Connect identity provider. The binary (`main.rs`) only wires; all
+//! of Sigil lives in this library so the CLI and the tests reuse it. See docs/ARCHITECTURE.md.
+
+pub mod cache;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod jobs;
+pub mod keys;
+pub mod oauth;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,166 @@
+//! Client authentication at the token endpoint: `client_secret_basic`, `client_secret_post` and
+//! `private_key_jwt` (RFC 7523). Every failure is the same `invalid_client` whatever the cause, so
+//! a caller learns nothing about which client ids exist.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use super::clients::RegisteredClient;
+use super::{Context, OAuthError};
+
+/// `client_assertion_type` for JWT assertions.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Longest accepted assertion lifetime (its `jti` is remembered that long).
+const MAX_ASSERTION_LIFETIME: i64 = 3600;
+
+/// How the client presented itself, as parsed by `http`.
+#[derive(Debug)]
+pub enum Credentials {
+    /// HTTP Basic (`client_secret_basic`).
+    Basic {
+        /// Decoded client id.
+        id: String,
+        /// Decoded secret.
+        secret: String,
+    },
+    /// Form fields (`client_secret_post`).
+    Post {
+        /// `client_id`.
+        id: String,
+        /// `client_secret`.
+        secret: String,
+    },
+    /// A signed JWT (`private_key_jwt`).
+    Assertion {
+        /// `client_assertion`.
+        assertion: String,
+        /// `client_id`, if also sent.
+        id: Option<String>,
+    },
+    /// Only a `client_id` (public clients).
+    IdOnly(String),
+    /// Nothing.
+    None,
+}
+
+fn invalid(basic: bool) -> OAuthError {
+    OAuthError::InvalidClient {
+        description: "client authentication failed",
+        basic,
+    }
+}
+
+/// Authenticate the client. Returns the registration on success.
+pub async fn authenticate(
+    ctx: &Context,
+    creds: Credentials,
+) -> Result<Arc<RegisteredClient>, OAuthError> {
+    match creds {
+        Credentials::Basic { id, secret } => by_secret(ctx, &id, &secret, true).await,
+        Credentials::Post { id, secret } => by_secret(ctx, &id, &secret, false).await,
+        Credentials::Assertion { assertion, id } => {
+            by_assertion(ctx, &assertion, id.as_deref()).await
+        }
+        Credentials::IdOnly(_) | Credentials::None => Err(invalid(false)),
+    }
+}
+
+async fn by_secret(
+    ctx: &Context,
+    id: &str,
+    secret: &str,
+    basic: bool,
+) -> Result<Arc<RegisteredClient>, OAuthError> {
+    if id.is_empty() || id.len() > 128 || secret.is_empty() || secret.len() > 512 {
+        return Err(invalid(basic));
+    }
+    let found = ctx.clients.get(&ctx.store, id).await?;
+    let now = ctx.now();
+    let Some(reg) = found else {
+        // Same work as a known client, so timing does not reveal which ids exist.
+        let _ = ctx.master.verify_secret(secret, &[0u8; 32]);
+        return Err(invalid(basic));
+    };
+    let c = &reg.client;
+    let current_ok = c
+        .secret_hash
+        .as_deref()
+        .is_some_and(|h| ctx.master.verify_secret(secret, h));
+    let previous_ok = !current_ok
+        && c.previous_secret_expires_at.is_some_and(|t| now < t)
+        && c.previous_secret_hash
+            .as_deref()
+            .is_some_and(|h| ctx.master.verify_secret(secret, h));
+    if c.public || !(current_ok || previous_ok) {
+        return Err(invalid(basic));
+    }
+    Ok(reg)
+}
+
+#[derive(Deserialize)]
+struct Unverified {
+    sub: Option<String>,
+}
+
+/// Read `sub` from an assertion *before* verifying it, only to know whose keys to verify with.
+fn peek_subject(assertion: &str) -> Option<String> {
+    let mut parts = assertion.split('.');
+    let (_h, p, _s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || p.len() > 8192 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(p).ok()?;
+    serde_json::from_slice::<Unverified>(&bytes).ok()?.sub
+}
+
+async fn by_assertion(
+    ctx: &Context,
+    assertion: &str,
+    id: Option<&str>,
+) -> Result<Arc<RegisteredClient>, OAuthError> {
+    let sub = peek_subject(assertion).ok_or_else(|| invalid(false))?;
+    if id.is_some_and(|id| id != sub) {
+        return Err(invalid(false));
+    }
+    let reg = ctx
+        .clients
+        .get(&ctx.store, &sub)
+        .await?
+        .ok_or_else(|| invalid(false))?;
+    let verifier = reg
+        .assertion_verifier
+        .as_ref()
+        .ok_or_else(|| invalid(false))?;
+    let claims = verifier.verify(assertion).map_err(|e| {
+        tracing::info!(client_id = %sub, reason = %e, "client assertion rejected");
+        invalid(false)
+    })?;
+    // iss == client_id is checked by the verifier; RFC 7523 §3 also needs sub == client_id.
+    if claims.sub != sub {
+        return Err(invalid(false));
+    }
+    let jti = claims
+        .jti
+        .as_deref()
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| invalid(false))?;
+    let now = ctx.now();
+    if claims.exp - now > MAX_ASSERTION_LIFETIME {
+        return Err(invalid(false));
+    }
+    let leeway = crate::clock::secs(ctx.settings.keys.clock_skew);
+    let key = format!("assertion:{sub}:{jti}");
+    if !ctx
+        .cache
+        .insert_if_absent(&key, claims.exp + leeway, now)
+        .await?
+    {
+        tracing::warn!(client_id = %sub, "replayed client assertion refused");
+        return Err(invalid(false));
+    }
+    Ok(reg)
+}

@@ -1,0 +1,180 @@
+//! `Application::build(Settings)`: migrate, load keys, bind the listener and report its port, so
+//! tests start the real application on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use ring::rand::SystemRandom;
+use sigil_verify::Algorithm;
+use tracing_actix_web::TracingLogger;
+
+use crate::cache::Cache;
+use crate::clock::{SharedClock, SystemClock, secs, unix_now};
+use crate::config::Settings;
+use crate::http::{self, SigilRootSpan, discovery};
+use crate::jobs::{self, JobTimings};
+use crate::keys::lifecycle::Schedule;
+use crate::keys::{KeyRing, KeyService, load_snapshot, master};
+use crate::oauth::Context;
+use crate::oauth::clients::ClientCache;
+use crate::store::{Store, keys as key_store};
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    ctx: web::Data<Context>,
+    keys: KeyService,
+    timings: JobTimings,
+}
+
+/// Algorithms that must always have a signing key: access tokens' and RS256 (OIDC's default for
+/// ID tokens).
+pub fn required_algorithms(settings: &Settings) -> Vec<Algorithm> {
+    let mut v = vec![settings.tokens.access_token_alg, Algorithm::RS256];
+    v.dedup();
+    v
+}
+
+/// The lifecycle schedule the settings imply.
+pub fn schedule(settings: &Settings) -> Schedule {
+    Schedule {
+        activation_delay: secs(settings.activation_delay()),
+        retire_after: secs(settings.max_token_lifetime() + settings.keys.clock_skew),
+        rotate_every: (!settings.keys.rotate_every.is_zero())
+            .then(|| secs(settings.keys.rotate_every)),
+        retention: secs(settings.keys.retention),
+    }
+}
+
+/// Open the database, run migrations, and resolve the master key. Shared by `serve` and the CLI.
+pub async fn open_keys(settings: &Settings) -> anyhow::Result<KeyService> {
+    let s = settings.clone();
+    tokio::task::spawn_blocking(move || open_keys_blocking(&s))
+        .await
+        .context("start-up task failed")?
+}
+
+/// Blocking form of [`open_keys`], for the CLI.
+pub fn open_keys_blocking(settings: &Settings) -> anyhow::Result<KeyService> {
+    let store = Store::open(
+        &settings.database_url(),
+        settings.database.pool_size,
+        settings.database.connect_timeout,
+        settings.database.statement_timeout,
+    )?;
+    store.migrate().context("cannot migrate the database")?;
+    let has_keys = store.run_blocking(key_store::any)?;
+    let master = master::resolve(settings.master_key.as_ref(), &settings.data_dir, has_keys)?;
+    let service = KeyService {
+        store,
+        master: Arc::new(master),
+        schedule: schedule(settings),
+        rsa_bits: settings.keys.rsa_bits,
+    };
+    service.check_master_key()?;
+    Ok(service)
+}
+
+impl Application {
+    /// Build with the system clock and production job timings.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Self::build_with(settings, Arc::new(SystemClock), JobTimings::default()).await
+    }
+
+    /// Build with an injected clock and job timings (tests).
+    pub async fn build_with(
+        settings: Settings,
+        clock: SharedClock,
+        timings: JobTimings,
+    ) -> anyhow::Result<Application> {
+        let keys = open_keys(&settings).await?;
+        let now = unix_now(clock.as_ref());
+        let created = {
+            let k = keys.clone();
+            let required = required_algorithms(&settings);
+            tokio::task::spawn_blocking(move || k.ensure(&required, now)).await??
+        };
+        for a in &created {
+            tracing::info!(
+                alg = a.plan.alg,
+                kid = a.new_kid.as_deref().unwrap_or(""),
+                "created signing key"
+            );
+        }
+        let snapshot = {
+            let k = keys.clone();
+            tokio::task::spawn_blocking(move || {
+                k.store.run_blocking(|c| load_snapshot(c, &k.master, now))
+            })
+            .await??
+        };
+        let issuer = settings.issuer();
+        let token_endpoint = format!("{issuer}/token");
+        let default_audience = settings
+            .tokens
+            .default_audience
+            .clone()
+            .unwrap_or_else(|| issuer.clone());
+        let ctx = web::Data::new(Context {
+            clients: Arc::new(ClientCache::new(
+                10_000,
+                issuer.clone(),
+                token_endpoint.clone(),
+            )),
+            cache: Arc::new(Cache::in_process(1_000_000)),
+            store: keys.store.clone(),
+            ring: Arc::new(KeyRing::new(snapshot)),
+            master: keys.master.clone(),
+            access_token_alg: settings.tokens.access_token_alg,
+            settings: Arc::new(settings.clone()),
+            issuer: issuer.clone(),
+            token_endpoint,
+            default_audience,
+            clock,
+            rng: SystemRandom::new(),
+        });
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let discovery = web::Data::new(discovery::render(&issuer));
+        let data = ctx.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::<SigilRootSpan>::new())
+                .app_data(data.clone())
+                .app_data(discovery.clone())
+                .configure(http::routes)
+        })
+        .shutdown_timeout(10)
+        .keep_alive(Duration::from_secs(75));
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Application {
+            port,
+            server,
+            ctx,
+            keys,
+            timings,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Start the background jobs and serve until stopped (SIGINT/SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let jobs = jobs::spawn(self.ctx.clone().into_inner(), self.keys, self.timings);
+        let result = self.server.await;
+        jobs.abort();
+        result
+    }
+}

@@ -1,0 +1,73 @@
+//! Change counters (`meta`) and job leases (`leases`).
+
+use diesel::prelude::*;
+
+use super::schema::{leases, meta};
+use super::{DbConn, StoreError};
+
+/// Bumped by every change to `signing_keys`.
+pub const KEYS_VERSION: &str = "keys_version";
+/// Bumped by every change to `clients`.
+pub const CLIENTS_VERSION: &str = "clients_version";
+
+/// Increment a counter (inside the caller's transaction when there is one).
+pub fn bump(conn: &mut DbConn, name: &str) -> Result<(), StoreError> {
+    diesel::update(meta::table.find(name))
+        .set(meta::value.eq(meta::value + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Current (keys_version, clients_version).
+pub fn versions(conn: &mut DbConn) -> Result<(i64, i64), StoreError> {
+    let rows: Vec<(String, i64)> = meta::table.select((meta::name, meta::value)).load(conn)?;
+    let get = |n: &str| {
+        rows.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    };
+    Ok((get(KEYS_VERSION), get(CLIENTS_VERSION)))
+}
+
+/// Take or renew the lease `name` for `holder` until `until`, if it is free, expired, or already
+/// ours. One conditional UPDATE, atomic on both backends.
+pub fn try_lease(
+    conn: &mut DbConn,
+    name: &str,
+    holder: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        leases::table
+            .filter(leases::name.eq(name))
+            .filter(leases::expires_at.le(now).or(leases::holder.eq(holder))),
+    )
+    .set((leases::holder.eq(holder), leases::expires_at.eq(until)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Run `f` in a transaction that first takes the write lock of the lease row `name`, so that
+/// concurrent writers in other processes wait for each other on both backends (a row lock on
+/// PostgreSQL, the database write lock on SQLite).
+pub fn locked<T, E>(
+    conn: &mut DbConn,
+    name: &str,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<StoreError> + From<diesel::result::Error>,
+{
+    conn.transaction(|c| {
+        let n = diesel::update(leases::table.find(name))
+            .set(leases::holder.eq(leases::holder))
+            .execute(c)
+            .map_err(StoreError::from)?;
+        if n != 1 {
+            return Err(StoreError::Corrupt(format!("lock row {name} is missing")).into());
+        }
+        f(c)
+    })
+}

@@ -1,0 +1,272 @@
+//! Storage with diesel on two backends, chosen by URL scheme: SQLite (bundled, the default) and
+//! PostgreSQL (libpq bundled). Queries are written once against [`DbConn`], diesel's
+//! `MultiConnection` over both; where SQL must differ, a small function per backend lives here.
+//!
+//! Every query runs on the blocking pool ([`Store::run`]) so async workers never wait on database
+//! I/O. The pool is bounded (`database.pool_size`) and a checkout waits at most
+//! `database.connect_timeout`, after which the caller gets [`StoreError::Unavailable`] (HTTP 503).
+
+pub mod clients;
+pub mod keys;
+pub mod meta;
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Advisory-lock key that serialises migrations across processes on PostgreSQL.
+const MIGRATION_LOCK_KEY: i64 = 0x5161_6c00_0000_0001;
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    /// PostgreSQL.
+    Pg(diesel::PgConnection),
+    /// SQLite.
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Which backend a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `postgres://` or `postgresql://`
+    Postgres,
+    /// `sqlite://PATH`
+    Sqlite,
+}
+
+/// Storage errors. HTTP maps `Unavailable` to 503; nothing here is shown to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be had, or the database stopped answering.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => StoreError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StoreError::Conflict(info.message().to_owned())
+            }
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Connection manager that builds the right backend from the URL.
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    target: String,
+    statement_timeout: Duration,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut c = diesel::PgConnection::establish(&self.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                c.batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    self.statement_timeout.as_millis()
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Pg(c))
+            }
+            Backend::Sqlite => {
+                let mut c = diesel::SqliteConnection::establish(&self.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                c.batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(c))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        match conn {
+            DbConn::Pg(c) => c.is_broken(),
+            DbConn::Sqlite(c) => c.is_broken(),
+        }
+    }
+}
+
+/// The database handle shared by the server, the CLI and the jobs.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<Manager>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({:?})", self.backend)
+    }
+}
+
+impl Store {
+    /// Open a pool for `url`. Does not connect yet; the first query (or [`Store::migrate`]) does.
+    pub fn open(
+        url: &str,
+        pool_size: u32,
+        connect_timeout: Duration,
+        statement_timeout: Duration,
+    ) -> Result<Store, StoreError> {
+        let (backend, target) = if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "sqlite:// URL names no file".into(),
+                ));
+            }
+            if let Some(parent) = Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            (Backend::Sqlite, path.to_owned())
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            return Err(StoreError::Unavailable(
+                "database URL must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        let manager = Manager {
+            backend,
+            target,
+            statement_timeout,
+        };
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(connect_timeout)
+            .test_on_check_out(true)
+            .build_unchecked(manager);
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Run `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = store.conn()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| {
+            E::from(StoreError::Unavailable(format!(
+                "database task failed: {e}"
+            )))
+        })?
+    }
+
+    /// Run `f` on the calling thread (CLI and tests outside a runtime).
+    pub fn run_blocking<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.conn()?;
+        f(&mut conn)
+    }
+
+    /// Apply pending migrations. Safe when several processes start at once: PostgreSQL takes an
+    /// advisory lock, SQLite an immediate (write) transaction, so the second process waits and
+    /// then finds nothing to do. Returns the names of the migrations applied.
+    pub fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        let mig =
+            |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+        let applied = match &mut *conn {
+            DbConn::Pg(c) => {
+                diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+                    .execute(c)?;
+                let result = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>());
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+                    .execute(c)?;
+                result.map_err(mig)?
+            }
+            DbConn::Sqlite(c) => c
+                .immediate_transaction(|c| {
+                    c.run_pending_migrations(SQLITE_MIGRATIONS)
+                        .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+                        .map_err(diesel::result::Error::QueryBuilderError)
+                })
+                .map_err(|e| StoreError::Migration(e.to_string()))?,
+        };
+        Ok(applied)
+    }
+
+    /// Cheap liveness query for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|c| c.batch_execute("SELECT 1").map_err(StoreError::from))
+            .await
+    }
+}
+
+/// Encode a list as the JSON text stored in list columns.
+pub(crate) fn to_json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// Decode a JSON list column.
+pub(crate) fn from_json_list<T: serde::de::DeserializeOwned>(
+    text: &str,
+    column: &str,
+) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}

@@ -1,0 +1,52 @@
+//! The one diesel schema, valid for both backends (times are BIGINT Unix seconds, lists are JSON
+//! text). Kept by hand in step with `migrations/{sqlite,postgres}`.
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_key -> Binary,
+        public_jwk -> Text,
+        public_pem -> Text,
+        created_at -> BigInt,
+        activates_at -> BigInt,
+        deactivates_at -> Nullable<BigInt>,
+        retires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        public -> Bool,
+        secret_hash -> Nullable<Binary>,
+        previous_secret_hash -> Nullable<Binary>,
+        previous_secret_expires_at -> Nullable<BigInt>,
+        grants -> Text,
+        scopes -> Text,
+        audiences -> Text,
+        roles -> Text,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        pkce -> Text,
+        jwks -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    meta (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> BigInt,
+    }
+}

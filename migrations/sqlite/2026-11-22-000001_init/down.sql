@@ -1,0 +1,4 @@
+DROP TABLE leases;
+DROP TABLE meta;
+DROP TABLE clients;
+DROP TABLE signing_keys;
