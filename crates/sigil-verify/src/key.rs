@@ -328,6 +328,7 @@ impl KeyStore {
         }
     }
 
+    #[cfg(feature = "remote")]
     pub(crate) fn contains_kid(&self, kid: &str) -> bool {
         self.by_kid.contains_key(kid)
     }

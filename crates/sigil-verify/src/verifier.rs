@@ -596,7 +596,6 @@ impl VerifierBuilder {
                 Some(opts) => Keys::Remote(crate::remote::RemoteKeys::start(
                     &self.validation.issuer,
                     opts,
-                    self.clock.clone(),
                 )?),
                 None => return Err(Error::new(ErrorKind::Config("no key source"))),
             },

@@ -114,7 +114,11 @@ async fn invalid_token_is_401_invalid_token() {
                 .to_request();
             let res = test::call_service(&app, req).await;
             assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-            assert!(www(&res).starts_with("Bearer error=\"invalid_token\""), "{}", www(&res));
+            assert!(
+                www(&res).starts_with("Bearer error=\"invalid_token\""),
+                "{}",
+                www(&res)
+            );
             let body: serde_json::Value = test::read_body_json(res).await;
             assert_eq!(body["error"], "invalid_token");
         }
@@ -141,7 +145,11 @@ async fn guards_answer_403_insufficient_scope() {
         let res = test::call_service(&app, req).await;
         assert_eq!(res.status(), status, "{uri}");
         if status == StatusCode::FORBIDDEN {
-            assert!(www(&res).starts_with("Bearer error=\"insufficient_scope\""), "{}", www(&res));
+            assert!(
+                www(&res).starts_with("Bearer error=\"insufficient_scope\""),
+                "{}",
+                www(&res)
+            );
         }
         if uri == "/orders" {
             assert!(www(&res).contains("scope=\"orders:read\""));

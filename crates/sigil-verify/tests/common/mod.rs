@@ -1,7 +1,7 @@
 //! Test signer: keys made with ring (RSA from committed PKCS#8 test keys) and tokens built by
 //! hand, so tests can produce any malformed variant.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
-#![expect(clippy::expect_used, clippy::unwrap_used, reason = "test fixtures")]
+#![expect(clippy::unwrap_used, reason = "test fixtures")]
 
 use std::sync::Arc;
 

@@ -261,6 +261,11 @@ fn build(
         .iter()
         .map(|r| Name::parse(r, "--role").map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let (mut audiences, mut roles) = (audiences, roles);
+    audiences.sort();
+    audiences.dedup();
+    roles.sort();
+    roles.dedup();
     let pkce = match args.pkce {
         PkceArg::Required => PkceMode::Required,
         PkceArg::Optional => PkceMode::Optional,

@@ -1,0 +1,103 @@
+//! A database that goes away: 503 JSON with Retry-After and a failing /readyz, never a panic, and
+//! recovery without a restart. PostgreSQL is reached through a TCP proxy the test can cut.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::helpers::*;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A loopback TCP proxy to PostgreSQL that can refuse and cut connections.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (up2, conns2) = (up.clone(), conns.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let h = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(h);
+            }
+        });
+        Proxy { port, up, conns }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for h in self.conns.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_gives_503_and_recovers_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_db(Backend::Postgres, dir.path());
+    let proxy = Proxy::start("127.0.0.1:5432".to_owned()).await;
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let user = pg_base_url().split("://").nth(1).unwrap().split('@').next().unwrap().to_owned();
+    let via_proxy = format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port);
+    let app = spawn_app_with(
+        Backend::Postgres,
+        AppOptions {
+            db: Some(db),
+            server_database_url: Some(via_proxy),
+            env: vec![],
+        },
+    )
+    .await;
+    // The CLI talks to the database directly (not through the proxy).
+    let known = app.service_client();
+    assert_eq!(app.token_for(&known, None).await.status(), 200, "cached from now on");
+    let unknown = app.service_client();
+
+    proxy.cut();
+    let resp = app.get("/readyz").await;
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "down");
+
+    // A client the server has not seen needs the database: 503 in the OAuth shape.
+    let resp = app.token_for(&unknown, None).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(!body.to_string().contains("5432") && !body.to_string().contains("connect"), "no internals: {body}");
+    // A client already in memory keeps working; JWKS and discovery are served from memory.
+    assert_eq!(app.token_for(&known, None).await.status(), 200);
+    assert_eq!(app.get("/jwks.json").await.status(), 200);
+
+    proxy.restore();
+    assert!(
+        app.eventually(Duration::from_secs(15), || async { app.get("/readyz").await.status() == 200 }).await,
+        "ready again without a restart"
+    );
+    assert_eq!(app.token_for(&unknown, None).await.status(), 200);
+}

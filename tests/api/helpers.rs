@@ -1,0 +1,326 @@
+//! One door to the application under test: `spawn_app` starts the real server on port 0 against a
+//! fresh database (a temp SQLite file, or a new PostgreSQL database dropped afterwards) and returns
+//! a `TestApp` with typed helpers. Admin operations go through the real `sigil` binary.
+
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::{Connection, RunQueryDsl};
+use serde_json::Value;
+use sigil::clock::Clock;
+use sigil::config::{Overrides, Settings};
+use sigil::jobs::JobTimings;
+use sigil::startup::Application;
+
+/// Which database backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.pg_name
+            && let Ok(mut c) = diesel::PgConnection::establish(&pg_admin_url())
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut c);
+        }
+    }
+}
+
+pub fn pg_base_url() -> String {
+    std::env::var("SIGIL_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+fn pg_admin_url() -> String {
+    format!("{}/postgres", pg_base_url())
+}
+
+/// A new, empty database for one test.
+pub fn fresh_db(backend: Backend, dir: &std::path::Path) -> TestDb {
+    match backend {
+        Backend::Sqlite => TestDb {
+            url: format!("sqlite://{}", dir.join("sigil.db").display()),
+            pg_name: None,
+        },
+        Backend::Postgres => {
+            let mut admin = diesel::PgConnection::establish(&pg_admin_url()).unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is required for these tests and is not reachable at {} ({e}).\n\
+                     Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
+                     or point SIGIL_TEST_POSTGRES_URL at a server (trust auth, user allowed to CREATE DATABASE).",
+                    pg_admin_url()
+                )
+            });
+            let name = format!("sigil_test_{}", sigil::crypto::random_b64(9).to_lowercase().replace(['-', '_'], "x"));
+            diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                .execute(&mut admin)
+                .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
+            TestDb {
+                url: format!("{}/{name}", pg_base_url()),
+                pg_name: Some(name),
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub db: TestDb,
+    pub clock: Arc<OffsetClock>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Options for `spawn_app_with`.
+#[derive(Default)]
+pub struct AppOptions {
+    /// Use this database instead of a fresh one.
+    pub db: Option<TestDb>,
+    /// The server connects with this URL instead (e.g. through a proxy); the CLI uses `db`.
+    pub server_database_url: Option<String>,
+    /// Extra `SIGIL_*` style settings as (env name, value).
+    pub env: Vec<(String, String)>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = match opts.db {
+        Some(db) => db,
+        None => fresh_db(backend, dir.path()),
+    };
+    let url = opts.server_database_url.clone().unwrap_or_else(|| db.url.clone());
+    // Bind first to learn the port, so the issuer is exact.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = probe.local_addr().expect("addr").port();
+    drop(probe);
+    let mut env = vec![
+        ("SIGIL_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        ("SIGIL_DATABASE_URL".to_owned(), url),
+        ("SIGIL_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+        ("SIGIL_DATABASE_CONNECT_TIMEOUT".to_owned(), "1s".to_owned()),
+        ("SIGIL_HTTP_WORKERS".to_owned(), "1".to_owned()),
+    ];
+    env.extend(opts.env);
+    let settings = Settings::load(None, env, &Overrides::default()).expect("settings");
+    let clock = Arc::new(OffsetClock::default());
+    let shared: Arc<dyn Clock> = clock.clone();
+    let app = Application::build_with(
+        settings,
+        shared,
+        JobTimings {
+            sync: Duration::from_millis(200),
+            rotation: Duration::from_millis(300),
+            prune: Duration::from_secs(3600),
+        },
+    )
+    .await
+    .expect("application builds");
+    let port = app.port();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        dir,
+        db,
+        clock,
+        server,
+    }
+}
+
+/// Real time plus an offset the test can move forward, so the server (this clock) and the CLI
+/// (real time) agree until a test travels in time.
+#[derive(Debug, Default)]
+pub struct OffsetClock(std::sync::atomic::AtomicU64);
+
+impl OffsetClock {
+    pub fn advance(&self, d: Duration) {
+        self.0.fetch_add(d.as_secs(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now() + Duration::from_secs(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+pub fn unix_now_real() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A registered client with its secret.
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestApp {
+    /// Run the real `sigil` binary against this app's database and data dir.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SIGIL_DATA_DIR", self.dir.path())
+            .env("SIGIL_DATABASE_URL", &self.db.url)
+            .env("SIGIL_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("SIGIL_LOG_LEVEL", "warn")
+            .output()
+            .expect("run sigil")
+    }
+
+    /// Run the CLI with `--json`, expect success, parse stdout.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "sigil {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("sigil {args:?} printed non-JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        })
+    }
+
+    pub fn create_client(&self, extra: &[&str]) -> TestClient {
+        let mut args = vec!["clients", "create", "--name", "svc"];
+        args.extend_from_slice(extra);
+        let json = self.cli_json(&args);
+        TestClient {
+            id: json["client_id"].as_str().expect("client_id").to_owned(),
+            secret: json["client_secret"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// A client_credentials client with scopes `invoices:read invoices:write`.
+    pub fn service_client(&self) -> TestClient {
+        self.create_client(&["--grant", "client_credentials", "--scope", "invoices:read", "--scope", "invoices:write"])
+    }
+
+    pub async fn post_token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+        let mut req = self.client.post(format!("{}/token", self.address)).form(form);
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        req.send().await.expect("POST /token")
+    }
+
+    pub async fn token_for(&self, c: &TestClient, scope: Option<&str>) -> reqwest::Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        self.post_token(&form, Some((&c.id, c.secret.as_deref().expect("secret")))).await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("GET")
+    }
+
+    pub async fn jwks(&self) -> Value {
+        self.get("/jwks.json").await.json().await.expect("jwks json")
+    }
+
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        self.jwks().await["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Wait (up to `limit`) until `check` holds, polling.
+    pub async fn eventually<F, Fut>(&self, limit: Duration, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        check().await
+    }
+}
+
+/// Decode a JWT's header without verifying.
+pub fn jwt_header(token: &str) -> Value {
+    use base64::Engine;
+    let h = token.split('.').next().expect("header");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json")
+}
+
+/// Verify `token` against the served JWKS with the independent `jsonwebtoken` crate.
+pub async fn verify_with_jsonwebtoken(app: &TestApp, token: &str, audience: &str) -> Value {
+    let header = jsonwebtoken::decode_header(token).expect("header");
+    let kid = header.kid.clone().expect("kid");
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/jwks.json").await.json().await.expect("jwks");
+    let jwk = jwks.find(&kid).expect("kid is published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[audience]);
+    validation.set_issuer(&[app.address.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("token verifies with jsonwebtoken")
+        .claims
+}
+
+/// Declare a test that runs once per backend.
+#[macro_export]
+macro_rules! backend_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use $crate::helpers::*;
+
+            async fn run($app: TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(spawn_app(Backend::Sqlite).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(spawn_app(Backend::Postgres).await).await;
+            }
+        }
+    };
+}

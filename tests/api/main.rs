@@ -1,0 +1,10 @@
+//! Black-box tests of Sigil through HTTP and the `sigil` binary, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod admin;
+mod database;
+mod discovery;
+mod keys;
+mod token;
