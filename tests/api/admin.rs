@@ -22,46 +22,95 @@ fn config_check_names_unknown_keys_and_hides_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sigil.toml");
     std::fs::write(&file, "[tokens]\naccess_token_tll = \"10m\"\n").unwrap();
-    let out = sigil(dir.path(), "sqlite://x.db").args(["config", "check", "--config", file.to_str().unwrap()]).output().unwrap();
+    let out = sigil(dir.path(), "sqlite://x.db")
+        .args(["config", "check", "--config", file.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_tll"));
 
-    std::fs::write(&file, "[database]\nurl = \"postgres://sigil:hunter2@db/sigil\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "[database]\nurl = \"postgres://sigil:hunter2@db/sigil\"\n",
+    )
+    .unwrap();
     let out = sigil(dir.path(), "sqlite://x.db")
         .env_remove("SIGIL_DATABASE_URL")
-        .env("SIGIL_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
-        .args(["config", "check", "--json", "--config", file.to_str().unwrap()])
+        .env(
+            "SIGIL_MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
+        .args([
+            "config",
+            "check",
+            "--json",
+            "--config",
+            file.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(!shown.contains("hunter2") && !shown.contains("AAECAwQF"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("AAECAwQF"),
+        "{shown}"
+    );
     let v: Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(v["tokens"]["access_token_ttl"], "10m");
 
     // The example config documents every key and passes the check.
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/sigil.example.toml");
-    let out = sigil(dir.path(), "sqlite://x.db").args(["config", "check", "--config", example]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/sigil.example.toml"
+    );
+    let out = sigil(dir.path(), "sqlite://x.db")
+        .args(["config", "check", "--config", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn missing_or_wrong_master_key_is_a_startup_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
-    let out = sigil(dir.path(), &db).args(["keys", "generate", "--alg", "ES256", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sigil(dir.path(), &db)
+        .args(["keys", "generate", "--alg", "ES256", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let key_file = dir.path().join("master.key");
     let saved = std::fs::read(&key_file).unwrap();
     std::fs::remove_file(&key_file).unwrap();
 
-    let out = sigil(dir.path(), &db).args(["keys", "list"]).output().unwrap();
+    let out = sigil(dir.path(), &db)
+        .args(["keys", "list"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no master key"));
-    assert!(!key_file.exists(), "no new master key over an existing key set");
+    assert!(
+        !key_file.exists(),
+        "no new master key over an existing key set"
+    );
 
     let out = sigil(dir.path(), &db)
-        .env("SIGIL_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env(
+            "SIGIL_MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
         .args(["keys", "list"])
         .output()
         .unwrap();
@@ -69,7 +118,14 @@ fn missing_or_wrong_master_key_is_a_startup_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("wrong master key"));
 
     std::fs::write(&key_file, saved).unwrap();
-    assert!(sigil(dir.path(), &db).args(["keys", "list"]).output().unwrap().status.success());
+    assert!(
+        sigil(dir.path(), &db)
+            .args(["keys", "list"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
 }
 
 #[test]
@@ -78,24 +134,29 @@ fn private_keys_are_encrypted_at_rest() {
     let db_path = dir.path().join("sigil.db");
     let db = format!("sqlite://{}", db_path.display());
     for alg in ["ES256", "EdDSA", "RS256"] {
-        let out = sigil(dir.path(), &db).args(["keys", "generate", "--alg", alg]).output().unwrap();
+        let out = sigil(dir.path(), &db)
+            .args(["keys", "generate", "--alg", alg])
+            .output()
+            .unwrap();
         assert!(out.status.success());
     }
     let out = sigil(dir.path(), &db).args(["migrate"]).output().unwrap();
     assert!(out.status.success());
-    let mut conn = <diesel::SqliteConnection as diesel::Connection>::establish(db_path.to_str().unwrap()).unwrap();
+    let mut conn =
+        <diesel::SqliteConnection as diesel::Connection>::establish(db_path.to_str().unwrap())
+            .unwrap();
     use diesel::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::Binary)]
         private_key: Vec<u8>,
     }
-    let rows: Vec<Row> = diesel::sql_query("SELECT private_key FROM signing_keys").load(&mut conn).unwrap();
+    let rows: Vec<Row> = diesel::sql_query("SELECT private_key FROM signing_keys")
+        .load(&mut conn)
+        .unwrap();
     assert_eq!(rows.len(), 3);
     for r in rows {
-        // A PKCS#8 document starts with a DER SEQUENCE and carries the algorithm OID; a sealed one
-        // is random-looking bytes.
-        assert_ne!(r.private_key[0], 0x30, "not a plaintext DER document");
+        // A plaintext PKCS#8 document carries its algorithm OID; a sealed one does not.
         let ec_oid = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
         let rsa_oid = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
         assert!(!r.private_key.windows(ec_oid.len()).any(|w| w == ec_oid));
@@ -105,12 +166,23 @@ fn private_keys_are_encrypted_at_rest() {
 
 fn concurrent_migrations(url: &str, dir: &std::path::Path) {
     let children: Vec<_> = (0..3)
-        .map(|_| sigil(dir, url).args(["migrate", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            sigil(dir, url)
+                .args(["migrate", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let mut applied = 0;
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         applied += v["applied"].as_array().unwrap().len();
     }
@@ -120,7 +192,10 @@ fn concurrent_migrations(url: &str, dir: &std::path::Path) {
 #[test]
 fn concurrent_migrations_are_safe_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    concurrent_migrations(&format!("sqlite://{}", dir.path().join("sigil.db").display()), dir.path());
+    concurrent_migrations(
+        &format!("sqlite://{}", dir.path().join("sigil.db").display()),
+        dir.path(),
+    );
 }
 
 #[test]
@@ -136,7 +211,11 @@ fn concurrent_migrations_are_safe_on_postgres() {
 fn serve_binary_end_to_end_without_secrets_in_logs() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log_path = dir.path().join("serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut server = sigil(dir.path(), &db)
@@ -152,31 +231,62 @@ fn serve_binary_end_to_end_without_secrets_in_logs() {
             let _ = self.0.wait();
         }
     }
-    let _guard = Kill(std::mem::replace(&mut server, Command::new("true").spawn().unwrap()));
+    let _guard = Kill(std::mem::replace(
+        &mut server,
+        Command::new("true").spawn().unwrap(),
+    ));
     let base = format!("http://127.0.0.1:{port}");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();
         let mut up = false;
         for _ in 0..100 {
-            if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+            if http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
                 up = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(up, "sigil serve became ready: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        assert!(
+            up,
+            "sigil serve became ready: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
 
         let out = sigil(dir.path(), &db)
-            .args(["clients", "create", "--name", "billing", "--grant", "client_credentials", "--scope", "invoices:read", "--json"])
+            .args([
+                "clients",
+                "create",
+                "--name",
+                "billing",
+                "--grant",
+                "client_credentials",
+                "--scope",
+                "invoices:read",
+                "--json",
+            ])
             .output()
             .unwrap();
         let c: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let (id, secret) = (c["client_id"].as_str().unwrap(), c["client_secret"].as_str().unwrap());
+        let (id, secret) = (
+            c["client_id"].as_str().unwrap(),
+            c["client_secret"].as_str().unwrap(),
+        );
         let resp = http
             .post(format!("{base}/token"))
             .basic_auth(id, Some(secret))
-            .form(&[("grant_type", "client_credentials"), ("scope", "invoices:read")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "invoices:read"),
+            ])
             .send()
             .await
             .unwrap();
@@ -185,19 +295,33 @@ fn serve_binary_end_to_end_without_secrets_in_logs() {
         let token = body["access_token"].as_str().unwrap().to_owned();
         let wrong = http
             .post(format!("{base}/token"))
-            .form(&[("grant_type", "client_credentials"), ("client_id", id), ("client_secret", "sigil_secret_guess")])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", id),
+                ("client_secret", "sigil_secret_guess"),
+            ])
             .send()
             .await
             .unwrap();
         assert_eq!(wrong.status(), 401);
 
         // A rotation made by the CLI reaches the running server within 10 seconds (CONTRACT).
-        let out = sigil(dir.path(), &db).args(["keys", "rotate", "--alg", "ES256", "--json"]).output().unwrap();
+        let out = sigil(dir.path(), &db)
+            .args(["keys", "rotate", "--alg", "ES256", "--json"])
+            .output()
+            .unwrap();
         let applied: Value = serde_json::from_slice(&out.stdout).unwrap();
         let new_kid = applied[0]["new_key"].as_str().unwrap().to_owned();
         let mut seen = false;
         for _ in 0..100 {
-            let jwks = http.get(format!("{base}/jwks.json")).send().await.unwrap().text().await.unwrap();
+            let jwks = http
+                .get(format!("{base}/jwks.json"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             if jwks.contains(&new_kid) {
                 seen = true;
                 break;
@@ -210,10 +334,23 @@ fn serve_binary_end_to_end_without_secrets_in_logs() {
         let logs = std::fs::read_to_string(&log_path).unwrap();
         assert!(logs.contains("request completed"), "requests are logged");
         assert!(logs.contains(id), "client_id is logged");
-        for secret_text in [secret, "sigil_secret_guess", token.as_str(), token.split('.').nth(1).unwrap()] {
-            assert!(!logs.contains(secret_text), "a secret or token leaked into the log");
+        for secret_text in [
+            secret,
+            "sigil_secret_guess",
+            token.as_str(),
+            token.split('.').nth(1).unwrap(),
+        ] {
+            assert!(
+                !logs.contains(secret_text),
+                "a secret or token leaked into the log"
+            );
         }
         let reader = BufReader::new(std::fs::File::open(&log_path).unwrap());
-        assert!(reader.lines().map_while(Result::ok).all(|l| !l.contains("panicked")));
+        assert!(
+            reader
+                .lines()
+                .map_while(Result::ok)
+                .all(|l| !l.contains("panicked"))
+        );
     });
 }

@@ -25,7 +25,9 @@ impl Proxy {
         let (up2, conns2) = (up.clone(), conns.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { continue };
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
                 if !up2.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
@@ -60,7 +62,14 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
     let db = fresh_db(Backend::Postgres, dir.path());
     let proxy = Proxy::start("127.0.0.1:5432".to_owned()).await;
     let name = db.url.rsplit('/').next().unwrap().to_owned();
-    let user = pg_base_url().split("://").nth(1).unwrap().split('@').next().unwrap().to_owned();
+    let user = pg_base_url()
+        .split("://")
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
     let via_proxy = format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port);
     let app = spawn_app_with(
         Backend::Postgres,
@@ -73,7 +82,11 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
     .await;
     // The CLI talks to the database directly (not through the proxy).
     let known = app.service_client();
-    assert_eq!(app.token_for(&known, None).await.status(), 200, "cached from now on");
+    assert_eq!(
+        app.token_for(&known, None).await.status(),
+        200,
+        "cached from now on"
+    );
     let unknown = app.service_client();
 
     proxy.cut();
@@ -89,14 +102,20 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
     assert_eq!(resp.headers()["retry-after"], "5");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
-    assert!(!body.to_string().contains("5432") && !body.to_string().contains("connect"), "no internals: {body}");
+    assert!(
+        !body.to_string().contains("5432") && !body.to_string().contains("connect"),
+        "no internals: {body}"
+    );
     // A client already in memory keeps working; JWKS and discovery are served from memory.
     assert_eq!(app.token_for(&known, None).await.status(), 200);
     assert_eq!(app.get("/jwks.json").await.status(), 200);
 
     proxy.restore();
     assert!(
-        app.eventually(Duration::from_secs(15), || async { app.get("/readyz").await.status() == 200 }).await,
+        app.eventually(Duration::from_secs(15), || async {
+            app.get("/readyz").await.status() == 200
+        })
+        .await,
         "ready again without a restart"
     );
     assert_eq!(app.token_for(&unknown, None).await.status(), 200);

@@ -5,19 +5,32 @@ use crate::helpers::*;
 use serde_json::Value;
 
 backend_test!(discovery_advertises_what_is_implemented, |app| {
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
         let resp = app.get(path).await;
         assert_eq!(resp.status(), 200);
         let doc: Value = resp.json().await.unwrap();
         assert_eq!(doc["issuer"], app.address.as_str());
         assert_eq!(doc["jwks_uri"], format!("{}/jwks.json", app.address));
         assert_eq!(doc["token_endpoint"], format!("{}/token", app.address));
-        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["client_credentials"])
+        );
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
-        assert!(doc.get("authorization_endpoint").is_none(), "not implemented yet, so not advertised");
+        assert!(
+            doc.get("authorization_endpoint").is_none(),
+            "not implemented yet, so not advertised"
+        );
     }
 });
 
@@ -29,7 +42,10 @@ backend_test!(jwks_has_cache_headers_and_etag, |app| {
     let body: Value = resp.json().await.unwrap();
     let keys = body["keys"].as_array().unwrap();
     let algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().unwrap()).collect();
-    assert!(algs.contains(&"ES256") && algs.contains(&"RS256"), "one ES256 and one RS256 key at first start");
+    assert!(
+        algs.contains(&"ES256") && algs.contains(&"RS256"),
+        "one ES256 and one RS256 key at first start"
+    );
     for k in keys {
         for private in ["d", "p", "q", "dp", "dq", "qi"] {
             assert!(k.get(private).is_none(), "no private member {private}");

@@ -30,13 +30,15 @@ impl Drop for TestDb {
         if let Some(name) = &self.pg_name
             && let Ok(mut c) = diesel::PgConnection::establish(&pg_admin_url())
         {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut c);
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut c);
         }
     }
 }
 
 pub fn pg_base_url() -> String {
-    std::env::var("SIGIL_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    std::env::var("SIGIL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
 fn pg_admin_url() -> String {
@@ -59,7 +61,12 @@ pub fn fresh_db(backend: Backend, dir: &std::path::Path) -> TestDb {
                     pg_admin_url()
                 )
             });
-            let name = format!("sigil_test_{}", sigil::crypto::random_b64(9).to_lowercase().replace(['-', '_'], "x"));
+            let name = format!(
+                "sigil_test_{}",
+                sigil::crypto::random_b64(9)
+                    .to_lowercase()
+                    .replace(['-', '_'], "x")
+            );
             diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                 .execute(&mut admin)
                 .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
@@ -108,13 +115,19 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         Some(db) => db,
         None => fresh_db(backend, dir.path()),
     };
-    let url = opts.server_database_url.clone().unwrap_or_else(|| db.url.clone());
+    let url = opts
+        .server_database_url
+        .clone()
+        .unwrap_or_else(|| db.url.clone());
     // Bind first to learn the port, so the issuer is exact.
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = probe.local_addr().expect("addr").port();
     drop(probe);
     let mut env = vec![
-        ("SIGIL_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        (
+            "SIGIL_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
         ("SIGIL_DATABASE_URL".to_owned(), url),
         ("SIGIL_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
         ("SIGIL_DATABASE_CONNECT_TIMEOUT".to_owned(), "1s".to_owned()),
@@ -158,13 +171,15 @@ pub struct OffsetClock(std::sync::atomic::AtomicU64);
 
 impl OffsetClock {
     pub fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_secs(), std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .fetch_add(d.as_secs(), std::sync::atomic::Ordering::SeqCst);
     }
 }
 
 impl Clock for OffsetClock {
     fn now(&self) -> std::time::SystemTime {
-        std::time::SystemTime::now() + Duration::from_secs(self.0.load(std::sync::atomic::Ordering::SeqCst))
+        std::time::SystemTime::now()
+            + Duration::from_secs(self.0.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
 
@@ -208,7 +223,10 @@ impl TestApp {
             String::from_utf8_lossy(&out.stdout)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("sigil {args:?} printed non-JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "sigil {args:?} printed non-JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 
@@ -224,11 +242,25 @@ impl TestApp {
 
     /// A client_credentials client with scopes `invoices:read invoices:write`.
     pub fn service_client(&self) -> TestClient {
-        self.create_client(&["--grant", "client_credentials", "--scope", "invoices:read", "--scope", "invoices:write"])
+        self.create_client(&[
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "invoices:read",
+            "--scope",
+            "invoices:write",
+        ])
     }
 
-    pub async fn post_token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
-        let mut req = self.client.post(format!("{}/token", self.address)).form(form);
+    pub async fn post_token(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}/token", self.address))
+            .form(form);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
         }
@@ -240,15 +272,24 @@ impl TestApp {
         if let Some(s) = scope {
             form.push(("scope", s));
         }
-        self.post_token(&form, Some((&c.id, c.secret.as_deref().expect("secret")))).await
+        self.post_token(&form, Some((&c.id, c.secret.as_deref().expect("secret"))))
+            .await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.address)).send().await.expect("GET")
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("GET")
     }
 
     pub async fn jwks(&self) -> Value {
-        self.get("/jwks.json").await.json().await.expect("jwks json")
+        self.get("/jwks.json")
+            .await
+            .json()
+            .await
+            .expect("jwks json")
     }
 
     pub async fn jwks_kids(&self) -> Vec<String> {
@@ -281,7 +322,12 @@ impl TestApp {
 pub fn jwt_header(token: &str) -> Value {
     use base64::Engine;
     let h = token.split('.').next().expect("header");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).expect("b64")).expect("json")
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(h)
+            .expect("b64"),
+    )
+    .expect("json")
 }
 
 /// Verify `token` against the served JWKS with the independent `jsonwebtoken` crate.

@@ -32,10 +32,17 @@ backend_test!(issues_a_token_that_jsonwebtoken_verifies, |app| {
     assert_eq!(claims["iss"], app.address.as_str());
     assert_eq!(claims["sub"], c.id.as_str());
     assert_eq!(claims["client_id"], c.id.as_str());
-    assert_eq!(claims["aud"], app.address.as_str(), "default audience is the issuer");
+    assert_eq!(
+        claims["aud"],
+        app.address.as_str(),
+        "default audience is the issuer"
+    );
     assert_eq!(claims["scope"], "invoices:read");
     assert_eq!(claims["roles"], serde_json::json!([]));
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
     assert!(claims["jti"].as_str().unwrap().len() >= 16);
 
     // The token also passes Sigil's own verifier (sigil-verify) against the served JWKS.
@@ -49,13 +56,18 @@ backend_test!(issues_a_token_that_jsonwebtoken_verifies, |app| {
     assert!(checked.has_scope("invoices:read"));
 });
 
-backend_test!(no_scope_means_every_registered_scope_and_roles_are_carried, |app| {
-    let c = app.create_client(&["--scope", "a", "--scope", "b", "--role", "billing-service"]);
-    let body: Value = app.token_for(&c, None).await.json().await.unwrap();
-    assert_eq!(body["scope"], "a b");
-    let claims = verify_with_jsonwebtoken(&app, body["access_token"].as_str().unwrap(), &app.address).await;
-    assert_eq!(claims["roles"], serde_json::json!(["billing-service"]));
-});
+backend_test!(
+    no_scope_means_every_registered_scope_and_roles_are_carried,
+    |app| {
+        let c = app.create_client(&["--scope", "a", "--scope", "b", "--role", "billing-service"]);
+        let body: Value = app.token_for(&c, None).await.json().await.unwrap();
+        assert_eq!(body["scope"], "a b");
+        let claims =
+            verify_with_jsonwebtoken(&app, body["access_token"].as_str().unwrap(), &app.address)
+                .await;
+        assert_eq!(claims["roles"], serde_json::json!(["billing-service"]));
+    }
+);
 
 backend_test!(client_secret_post_works_too, |app| {
     let c = app.service_client();
@@ -73,44 +85,101 @@ backend_test!(client_secret_post_works_too, |app| {
 });
 
 backend_test!(audiences_must_be_registered, |app| {
-    let c = app.create_client(&["--scope", "x", "--audience", "https://api.example", "--audience", "billing"]);
+    let c = app.create_client(&[
+        "--scope",
+        "x",
+        "--audience",
+        "https://api.example",
+        "--audience",
+        "billing",
+    ]);
     let secret = c.secret.clone().unwrap();
     let body: Value = app.token_for(&c, None).await.json().await.unwrap();
-    let claims = verify_with_jsonwebtoken(&app, body["access_token"].as_str().unwrap(), "billing").await;
-    assert_eq!(claims["aud"], serde_json::json!(["billing", "https://api.example"]));
+    let claims =
+        verify_with_jsonwebtoken(&app, body["access_token"].as_str().unwrap(), "billing").await;
+    assert_eq!(
+        claims["aud"],
+        serde_json::json!(["billing", "https://api.example"])
+    );
 
     let resp = app
-        .post_token(&[("grant_type", "client_credentials"), ("resource", "https://api.example")], Some((&c.id, &secret)))
+        .post_token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", "https://api.example"),
+            ],
+            Some((&c.id, &secret)),
+        )
         .await;
     let body: Value = resp.json().await.unwrap();
-    let claims = verify_with_jsonwebtoken(&app, body["access_token"].as_str().unwrap(), "https://api.example").await;
+    let claims = verify_with_jsonwebtoken(
+        &app,
+        body["access_token"].as_str().unwrap(),
+        "https://api.example",
+    )
+    .await;
     assert_eq!(claims["aud"], "https://api.example");
 
     let resp = app
-        .post_token(&[("grant_type", "client_credentials"), ("audience", "elsewhere")], Some((&c.id, &secret)))
+        .post_token(
+            &[
+                ("grant_type", "client_credentials"),
+                ("audience", "elsewhere"),
+            ],
+            Some((&c.id, &secret)),
+        )
         .await;
     let (status, body, _) = error_of(resp).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
 });
 
 backend_test!(wrong_secret_and_unknown_client_look_the_same, |app| {
     let c = app.service_client();
-    let wrong = app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, "sigil_secret_wrong"))).await;
+    let wrong = app
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some((&c.id, "sigil_secret_wrong")),
+        )
+        .await;
     let (s1, b1, h1) = error_of(wrong).await;
     let unknown = app
-        .post_token(&[("grant_type", "client_credentials")], Some(("sgl_nobody", c.secret.as_deref().unwrap())))
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some(("sgl_nobody", c.secret.as_deref().unwrap())),
+        )
         .await;
     let (s2, b2, h2) = error_of(unknown).await;
     assert_eq!(s1, 401);
     assert_eq!(b1["error"], "invalid_client");
     assert!(h1.contains_key("www-authenticate"));
-    assert_eq!((s1, &b1), (s2, &b2), "no difference between unknown client and wrong secret");
-    assert!(h2["www-authenticate"].to_str().unwrap().starts_with("Basic"));
-    assert!(!b1.to_string().contains(&c.id), "the error does not echo input");
+    assert_eq!(
+        (s1, &b1),
+        (s2, &b2),
+        "no difference between unknown client and wrong secret"
+    );
+    assert!(
+        h2["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    assert!(
+        !b1.to_string().contains(&c.id),
+        "the error does not echo input"
+    );
 });
 
 backend_test!(malformed_authorization_headers_are_invalid_client, |app| {
-    for value in ["Basic", "Basic !!!notbase64", "Bearer abc", "Basic Zm9v", "basic"] {
+    for value in [
+        "Basic",
+        "Basic !!!notbase64",
+        "Bearer abc",
+        "Basic Zm9v",
+        "basic",
+    ] {
         let resp = app
             .client
             .post(format!("{}/token", app.address))
@@ -142,40 +211,89 @@ backend_test!(two_authentication_methods_at_once_are_refused, |app| {
     let secret = c.secret.clone().unwrap();
     let resp = app
         .post_token(
-            &[("grant_type", "client_credentials"), ("client_id", &c.id), ("client_secret", &secret)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &c.id),
+                ("client_secret", &secret),
+            ],
             Some((&c.id, &secret)),
         )
         .await;
     let (status, body, _) = error_of(resp).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 });
 
 backend_test!(grant_type_errors, |app| {
     let c = app.service_client();
     let secret = c.secret.clone().unwrap();
-    let (status, body, _) = error_of(app.post_token(&[("scope", "x")], Some((&c.id, &secret))).await).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
-    let (status, body, _) = error_of(app.post_token(&[("grant_type", "password")], Some((&c.id, &secret))).await).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
-    let (status, body, _) =
-        error_of(app.post_token(&[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")], Some((&c.id, &secret))).await)
-            .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    let (status, body, _) = error_of(
+        app.post_token(&[("scope", "x")], Some((&c.id, &secret)))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, body, _) = error_of(
+        app.post_token(&[("grant_type", "password")], Some((&c.id, &secret)))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let (status, body, _) = error_of(
+        app.post_token(
+            &[("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")],
+            Some((&c.id, &secret)),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
 });
 
 backend_test!(scope_outside_the_registration_is_invalid_scope, |app| {
     let c = app.service_client();
     let (status, body, _) = error_of(app.token_for(&c, Some("invoices:read admin")).await).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
-    assert!(!body["error_description"].as_str().unwrap().contains("admin"), "no reflection");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    assert!(
+        !body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("admin"),
+        "no reflection"
+    );
     let (status, body, _) = error_of(app.token_for(&c, Some("a  b")).await).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 });
 
 backend_test!(a_client_without_the_grant_is_unauthorized, |app| {
-    let c = app.create_client(&["--grant", "authorization_code", "--redirect-uri", "https://app.example/cb"]);
+    let c = app.create_client(&[
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://app.example/cb",
+    ]);
     let (status, body, _) = error_of(app.token_for(&c, None).await).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
 });
 
 backend_test!(malformed_bodies, |app| {
@@ -192,26 +310,58 @@ backend_test!(malformed_bodies, |app| {
     // Over 16 KiB.
     let mut big = b"grant_type=client_credentials&pad=".to_vec();
     big.extend(std::iter::repeat_n(b'a', 17 * 1024));
-    let (status, body, _) = error_of(send(big, "application/x-www-form-urlencoded").await.unwrap()).await;
-    assert_eq!(status, 413);
-    assert_eq!(body["error"], "invalid_request");
-    // Invalid UTF-8, raw and percent-encoded.
-    for bad in [&b"grant_type=client_credentials&scope=\xff"[..], b"grant_type=client_credentials&scope=%C3%28"] {
-        let (status, body, _) = error_of(send(bad.to_vec(), "application/x-www-form-urlencoded").await.unwrap()).await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
-    }
-    // Duplicate parameters.
     let (status, body, _) = error_of(
-        send(b"grant_type=client_credentials&grant_type=client_credentials".to_vec(), "application/x-www-form-urlencoded")
+        send(big, "application/x-www-form-urlencoded")
             .await
             .unwrap(),
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(status, 413);
+    assert_eq!(body["error"], "invalid_request");
+    // Invalid UTF-8, raw and percent-encoded.
+    for bad in [
+        &b"grant_type=client_credentials&scope=\xff"[..],
+        b"grant_type=client_credentials&scope=%C3%28",
+    ] {
+        let (status, body, _) = error_of(
+            send(bad.to_vec(), "application/x-www-form-urlencoded")
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request"))
+        );
+    }
+    // Duplicate parameters.
+    let (status, body, _) = error_of(
+        send(
+            b"grant_type=client_credentials&grant_type=client_credentials".to_vec(),
+            "application/x-www-form-urlencoded",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     // Not a form.
-    let (status, body, _) =
-        error_of(send(br#"{"grant_type":"client_credentials"}"#.to_vec(), "application/json").await.unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
+    let (status, body, _) = error_of(
+        send(
+            br#"{"grant_type":"client_credentials"}"#.to_vec(),
+            "application/json",
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
     // GET is not allowed, and nothing is a 500.
     let resp = app.get("/token").await;
     assert!(resp.status().is_client_error());
@@ -226,15 +376,33 @@ backend_test!(rotated_secret_overlaps_then_expires, |app| {
     // Both work during the overlap (the server picks up the change within its sync interval).
     assert!(
         app.eventually(std::time::Duration::from_secs(5), || async {
-            app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, &new))).await.status() == 200
+            app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, &new)))
+                .await
+                .status()
+                == 200
         })
         .await
     );
-    assert_eq!(app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, &old))).await.status(), 200);
+    assert_eq!(
+        app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, &old)))
+            .await
+            .status(),
+        200
+    );
     // After the overlap, only the new one.
     app.clock.advance(std::time::Duration::from_secs(3601));
-    assert_eq!(app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, &old))).await.status(), 401);
-    assert_eq!(app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, &new))).await.status(), 200);
+    assert_eq!(
+        app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, &old)))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.post_token(&[("grant_type", "client_credentials")], Some((&c.id, &new)))
+            .await
+            .status(),
+        200
+    );
 });
 
 backend_test!(deleted_client_is_refused_within_seconds, |app| {
@@ -242,13 +410,17 @@ backend_test!(deleted_client_is_refused_within_seconds, |app| {
     assert_eq!(app.token_for(&c, None).await.status(), 200);
     app.cli_json(&["clients", "delete", &c.id]);
     assert!(
-        app.eventually(std::time::Duration::from_secs(10), || async { app.token_for(&c, None).await.status() == 401 })
-            .await
+        app.eventually(std::time::Duration::from_secs(10), || async {
+            app.token_for(&c, None).await.status() == 401
+        })
+        .await
     );
 });
 
 backend_test!(oversized_tokens_are_refused_naming_the_claim, |app| {
-    let long: Vec<String> = (0..30).map(|i| format!("scope-{i:03}-{}", "x".repeat(140))).collect();
+    let long: Vec<String> = (0..30)
+        .map(|i| format!("scope-{i:03}-{}", "x".repeat(140)))
+        .collect();
     let mut args = vec!["--scope"];
     let mut flat: Vec<&str> = Vec::new();
     for s in &long {
@@ -278,31 +450,56 @@ mod private_key_jwt {
     pub fn client_with_key(app: &TestApp) -> (TestClient, AssertionKey) {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let point = kp.public_key().as_ref();
         let jwk = sigil_verify::Jwk::ec_p256(&point[1..33], &point[33..65]);
         let kid = jwk.kid.clone().unwrap();
         let path = app.dir.path().join("client-jwks.json");
-        std::fs::write(&path, serde_json::to_vec(&sigil_verify::JwkSet { keys: vec![jwk] }).unwrap()).unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_vec(&sigil_verify::JwkSet { keys: vec![jwk] }).unwrap(),
+        )
+        .unwrap();
         let c = app.create_client(&["--scope", "jobs:run", "--jwks-file", path.to_str().unwrap()]);
         assert!(c.secret.is_none(), "no secret for a private_key_jwt client");
-        (c, AssertionKey { pkcs8: pkcs8.as_ref().to_vec(), kid })
+        (
+            c,
+            AssertionKey {
+                pkcs8: pkcs8.as_ref().to_vec(),
+                kid,
+            },
+        )
     }
 
-    pub fn assertion(key: &AssertionKey, client_id: &str, aud: &str, jti: &str, exp_in: i64) -> String {
+    pub fn assertion(
+        key: &AssertionKey,
+        client_id: &str,
+        aud: &str,
+        jti: &str,
+        exp_in: i64,
+    ) -> String {
         let now = unix_now_real();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(key.kid.clone());
         let claims = serde_json::json!({
             "iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "iat": now, "exp": now + exp_in,
         });
-        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ec_der(&key.pkcs8)).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_der(&key.pkcs8),
+        )
+        .unwrap()
     }
 
     async fn present(app: &TestApp, client_id: Option<&str>, assertion: &str) -> reqwest::Response {
         let mut form = vec![
             ("grant_type", "client_credentials"),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
             ("client_assertion", assertion),
         ];
         if let Some(id) = client_id {
@@ -311,19 +508,25 @@ mod private_key_jwt {
         app.post_token(&form, None).await
     }
 
-    backend_test!(signed_assertions_authenticate_and_replays_are_refused, |app| {
-        let (c, key) = client_with_key(&app);
-        let token_endpoint = format!("{}/token", app.address);
-        let a = assertion(&key, &c.id, &token_endpoint, "jti-1", 60);
-        let resp = present(&app, Some(&c.id), &a).await;
-        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-        // The same assertion again: replay.
-        let (status, body, _) = error_of(present(&app, Some(&c.id), &a).await).await;
-        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-        // The issuer is an accepted audience too; client_id is optional.
-        let a2 = assertion(&key, &c.id, &app.address, "jti-2", 60);
-        assert_eq!(present(&app, None, &a2).await.status(), 200);
-    });
+    backend_test!(
+        signed_assertions_authenticate_and_replays_are_refused,
+        |app| {
+            let (c, key) = client_with_key(&app);
+            let token_endpoint = format!("{}/token", app.address);
+            let a = assertion(&key, &c.id, &token_endpoint, "jti-1", 60);
+            let resp = present(&app, Some(&c.id), &a).await;
+            assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+            // The same assertion again: replay.
+            let (status, body, _) = error_of(present(&app, Some(&c.id), &a).await).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (401, Some("invalid_client"))
+            );
+            // The issuer is an accepted audience too; client_id is optional.
+            let a2 = assertion(&key, &c.id, &app.address, "jti-2", 60);
+            assert_eq!(present(&app, None, &a2).await.status(), 200);
+        }
+    );
 
     backend_test!(forged_and_wrong_assertions_are_refused, |app| {
         let (c, key) = client_with_key(&app);
@@ -335,7 +538,16 @@ mod private_key_jwt {
         let expired = assertion(&key, &c.id, &token_endpoint, "j2", -600);
         // Signed by another key with the registered kid.
         let other = client_with_key(&app).1;
-        let forged = assertion(&AssertionKey { pkcs8: other.pkcs8, kid: key.kid.clone() }, &c.id, &token_endpoint, "j3", 60);
+        let forged = assertion(
+            &AssertionKey {
+                pkcs8: other.pkcs8,
+                kid: key.kid.clone(),
+            },
+            &c.id,
+            &token_endpoint,
+            "j3",
+            60,
+        );
         // HS256 keyed with something public.
         let claims = serde_json::json!({"iss": c.id, "sub": c.id, "aud": token_endpoint, "jti": "j4", "exp": now + 60});
         let hs = jsonwebtoken::encode(
@@ -345,8 +557,13 @@ mod private_key_jwt {
         )
         .unwrap();
         // alg none.
-        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none"})), b64(&claims));
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg": "none"})),
+            b64(&claims)
+        );
         // sub for a different client than client_id.
         let mismatched = assertion(&key, &c.id, &token_endpoint, "j5", 60);
         for (what, a, id) in [
@@ -359,13 +576,21 @@ mod private_key_jwt {
             ("garbage", "not.a.jwt".to_owned(), Some(c.id.as_str())),
         ] {
             let (status, body, _) = error_of(present(&app, id, &a).await).await;
-            assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{what}");
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (401, Some("invalid_client")),
+                "{what}"
+            );
         }
         // Wrong assertion type.
         let good = assertion(&key, &c.id, &token_endpoint, "j6", 60);
         let resp = app
             .post_token(
-                &[("grant_type", "client_credentials"), ("client_assertion_type", "urn:example"), ("client_assertion", &good)],
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", "urn:example"),
+                    ("client_assertion", &good),
+                ],
                 None,
             )
             .await;

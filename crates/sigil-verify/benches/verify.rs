@@ -39,7 +39,11 @@ fn jwt_key(s: &Signer) -> (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm) {
         Algorithm::RS256 | Algorithm::PS256 => (
             DecodingKey::from_rsa_components(j.n.as_deref().unwrap(), j.e.as_deref().unwrap())
                 .unwrap(),
-            if s.alg == Algorithm::RS256 { A::RS256 } else { A::PS256 },
+            if s.alg == Algorithm::RS256 {
+                A::RS256
+            } else {
+                A::PS256
+            },
         ),
         Algorithm::ES256 => (
             DecodingKey::from_ec_components(j.x.as_deref().unwrap(), j.y.as_deref().unwrap())
@@ -121,8 +125,7 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function("jsonwebtoken-ring", |b| {
             b.iter(|| {
-                jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &key, &validation)
-                    .unwrap()
+                jsonwebtoken::decode::<serde_json::Value>(black_box(&t), &key, &validation).unwrap()
             })
         });
         g.bench_function("raw-ring", |b| b.iter(|| assert!(black_box(raw()))));

@@ -201,3 +201,75 @@ impl<'de> Visitor<'de> for HeaderVisitor {
         Ok(h)
     }
 }
+
+/// A claims set read in one pass: registered members kept apart (still as JSON values, to be
+/// type-checked by the verifier), everything else in `extra`. Duplicates are an error.
+#[derive(Debug, Default)]
+pub(crate) struct RawClaims {
+    pub(crate) iss: Option<Value>,
+    pub(crate) sub: Option<Value>,
+    pub(crate) aud: Option<Value>,
+    pub(crate) exp: Option<Value>,
+    pub(crate) iat: Option<Value>,
+    pub(crate) nbf: Option<Value>,
+    pub(crate) jti: Option<Value>,
+    pub(crate) client_id: Option<Value>,
+    pub(crate) scope: Option<Value>,
+    pub(crate) roles: Option<Value>,
+    pub(crate) tenant: Option<Value>,
+    pub(crate) extra: Map<String, Value>,
+}
+
+/// Parses a JWT claims set strictly, without building an intermediate `Value` tree for it.
+pub(crate) fn parse_claims(bytes: &[u8]) -> Result<RawClaims, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let claims = (&mut de)
+        .deserialize_map(ClaimsVisitor)
+        .map_err(|_| Error::malformed("claims are not a JSON object without duplicate members"))?;
+    de.end()
+        .map_err(|_| Error::malformed("trailing characters after claims"))?;
+    Ok(claims)
+}
+
+struct ClaimsVisitor;
+
+impl<'de> Visitor<'de> for ClaimsVisitor {
+    type Value = RawClaims;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JWT claims set")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawClaims, A::Error> {
+        let mut c = RawClaims::default();
+        while let Some(Str(key)) = map.next_key::<Str<'de>>()? {
+            let slot = match key.as_ref() {
+                "iss" => &mut c.iss,
+                "sub" => &mut c.sub,
+                "aud" => &mut c.aud,
+                "exp" => &mut c.exp,
+                "iat" => &mut c.iat,
+                "nbf" => &mut c.nbf,
+                "jti" => &mut c.jti,
+                "client_id" => &mut c.client_id,
+                "scope" => &mut c.scope,
+                "roles" => &mut c.roles,
+                "tenant" => &mut c.tenant,
+                _ => {
+                    let key = key.into_owned();
+                    if c.extra.contains_key(&key) {
+                        return Err(de::Error::custom("duplicate member name"));
+                    }
+                    let value = map.next_value_seed(StrictValue)?;
+                    c.extra.insert(key, value);
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                return Err(de::Error::custom("duplicate member name"));
+            }
+            *slot = Some(map.next_value_seed(StrictValue)?);
+        }
+        Ok(c)
+    }
+}

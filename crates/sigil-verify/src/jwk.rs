@@ -1,6 +1,5 @@
 //! JSON Web Keys (RFC 7517) as Sigil publishes them, and strict JWKS parsing.
 
-use ring::digest;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -136,7 +135,7 @@ impl Jwk {
             ),
             _ => format!(r#"{{"kty":{kty}}}"#),
         };
-        b64::encode(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref())
+        b64::encode(&crate::backend::sha256(canonical.as_bytes()))
     }
 }
 

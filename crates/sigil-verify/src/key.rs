@@ -3,11 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ring::rand::SystemRandom;
-use ring::{agreement, signature};
-
 use crate::algorithm::Algorithm;
 use crate::b64;
+use crate::backend::{Ed25519Key, P256Key, RsaKey};
 use crate::error::{Error, ErrorKind};
 use crate::jwk::{Jwk, JwkSet};
 
@@ -18,12 +16,12 @@ pub const RSA_MAX_BITS: usize = 8192;
 
 #[derive(Clone, Debug)]
 enum Material {
-    /// Big-endian modulus (no leading zeros) and exponent.
-    Rsa { n: Box<[u8]>, e: Box<[u8]> },
-    /// Uncompressed SEC1 point `04 || x || y`, checked to be on the curve.
-    P256(Box<[u8]>),
-    /// The 32-byte Ed25519 public key.
-    Ed25519([u8; 32]),
+    /// RSA key and its modulus length in bytes.
+    Rsa(RsaKey, usize),
+    /// P-256 point, checked to be on the curve.
+    P256(P256Key),
+    /// Ed25519 public key.
+    Ed25519(Ed25519Key),
 }
 
 /// A public key validated and decoded once, ready to check signatures.
@@ -124,10 +122,8 @@ fn rsa_material(jwk: &Jwk) -> Result<Material, Error> {
             "RSA modulus has the ROCA fingerprint (CVE-2017-15361)",
         ));
     }
-    Ok(Material::Rsa {
-        n: n.into_boxed_slice(),
-        e: e.into_boxed_slice(),
-    })
+    let key = RsaKey::new(&n, &e).map_err(|_| Error::invalid_key("RSA key refused"))?;
+    Ok(Material::Rsa(key, n.len()))
 }
 
 fn ec_material(jwk: &Jwk) -> Result<Material, Error> {
@@ -149,15 +145,8 @@ fn ec_material(jwk: &Jwk) -> Result<Material, Error> {
     point.push(4);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    // ring checks that the point is on the curve when it is used in an ECDH agreement; doing
-    // one with a throwaway key refuses an off-curve key at load time instead of at first use.
-    let rng = SystemRandom::new();
-    let ephemeral = agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &rng)
-        .map_err(|_| Error::invalid_key("could not check the P-256 point"))?;
-    let peer = agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, &point);
-    agreement::agree_ephemeral(ephemeral, &peer, |_| ())
-        .map_err(|_| Error::invalid_key("EC point is not on P-256"))?;
-    Ok(Material::P256(point.into_boxed_slice()))
+    let key = P256Key::new(&point).map_err(|_| Error::invalid_key("EC point is not on P-256"))?;
+    Ok(Material::P256(key))
 }
 
 fn okp_material(jwk: &Jwk) -> Result<Material, Error> {
@@ -173,7 +162,8 @@ fn okp_material(jwk: &Jwk) -> Result<Material, Error> {
     let x: [u8; 32] = x
         .try_into()
         .map_err(|_| Error::invalid_key("Ed25519 public key must be 32 bytes"))?;
-    Ok(Material::Ed25519(x))
+    let key = Ed25519Key::new(x).map_err(|_| Error::invalid_key("Ed25519 key refused"))?;
+    Ok(Material::Ed25519(key))
 }
 
 impl VerifyingKey {
@@ -233,7 +223,7 @@ impl VerifyingKey {
     pub fn accepts(&self, alg: Algorithm) -> bool {
         match (&self.material, self.alg) {
             (_, Some(own)) => own == alg,
-            (Material::Rsa { .. }, None) => matches!(alg, Algorithm::RS256 | Algorithm::PS256),
+            (Material::Rsa(..), None) => matches!(alg, Algorithm::RS256 | Algorithm::PS256),
             _ => false,
         }
     }
@@ -251,36 +241,20 @@ impl VerifyingKey {
             return Err(Error::new(ErrorKind::InvalidSignature));
         }
         let ok = match (&self.material, alg) {
-            (Material::Rsa { n, e }, Algorithm::RS256) => {
-                signature::RsaPublicKeyComponents { n: &**n, e: &**e }.verify(
-                    &signature::RSA_PKCS1_2048_8192_SHA256,
-                    message,
-                    sig,
-                )
+            (Material::Rsa(key, _), Algorithm::RS256 | Algorithm::PS256) => {
+                key.verify(alg, message, sig)
             }
-            (Material::Rsa { n, e }, Algorithm::PS256) => {
-                signature::RsaPublicKeyComponents { n: &**n, e: &**e }.verify(
-                    &signature::RSA_PSS_2048_8192_SHA256,
-                    message,
-                    sig,
-                )
-            }
-            (Material::P256(point), Algorithm::ES256) => {
-                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &**point)
-                    .verify(message, sig)
-            }
-            (Material::Ed25519(x), Algorithm::EdDSA) => {
-                signature::UnparsedPublicKey::new(&signature::ED25519, &x[..]).verify(message, sig)
-            }
+            (Material::P256(key), Algorithm::ES256) => key.verify(message, sig),
+            (Material::Ed25519(key), Algorithm::EdDSA) => key.verify(message, sig),
             _ => return Err(Error::new(ErrorKind::AlgorithmMismatch)),
         };
-        ok.map_err(|_| Error::new(ErrorKind::InvalidSignature))
+        ok.map_err(|()| Error::new(ErrorKind::InvalidSignature))
     }
 
     /// The exact signature length this key produces.
     pub fn signature_len(&self) -> usize {
         match &self.material {
-            Material::Rsa { n, .. } => n.len(),
+            Material::Rsa(_, len) => *len,
             Material::P256(_) | Material::Ed25519(_) => 64,
         }
     }

@@ -28,6 +28,7 @@
 
 mod algorithm;
 mod b64;
+mod backend;
 mod claims;
 mod clock;
 mod error;
@@ -44,6 +45,7 @@ pub mod remote;
 
 pub use algorithm::Algorithm;
 pub use b64::base64url;
+pub use backend::BACKEND;
 pub use claims::{Audience, Claims};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Error, ErrorKind};

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::algorithm::{AlgSet, Algorithm};
 use crate::b64;
-use crate::claims::Claims;
+use crate::claims::{Audience, Claims};
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, ErrorKind};
 use crate::json;
@@ -306,14 +306,13 @@ impl Verifier {
             return Err(Error::new(ErrorKind::TokenTooLarge));
         }
         let bytes = token.as_bytes();
-        let mut parts = bytes.split(|b| *b == b'.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let mut dots = memchr::memchr_iter(b'.', bytes);
+        let (Some(d1), Some(d2), None) = (dots.next(), dots.next(), dots.next()) else {
             return Err(Error::malformed(
                 "not three segments (JWE and JSON serialization are not accepted)",
             ));
         };
+        let (h64, p64, s64) = (&bytes[..d1], &bytes[d1 + 1..d2], &bytes[d2 + 1..]);
 
         // Header: decoded on the stack when small.
         let hlen =
@@ -365,72 +364,97 @@ impl Verifier {
     fn check_claims(&self, payload: &[u8]) -> Result<Claims, Error> {
         let inner = &*self.inner;
         let v = &inner.validation;
-        let mut map = json::parse_object(payload, "claims are not a JSON object")?;
+        let raw = json::parse_claims(payload)?;
         let now = unix_seconds(inner.clock.now());
         let leeway = inner.leeway;
 
-        let time = |name: &'static str, val: Option<&Value>| -> Result<Option<i64>, Error> {
-            match val {
-                None => Ok(None),
-                Some(x) => x
-                    .as_i64()
-                    .map(Some)
-                    .ok_or_else(|| Error::new(ErrorKind::InvalidClaim(name))),
-            }
-        };
-        let exp = time("exp", map.get("exp"))?
+        let exp = time("exp", raw.exp.as_ref())?
             .ok_or_else(|| Error::new(ErrorKind::MissingClaim("exp")))?;
         if now >= exp.saturating_add(leeway) {
             return Err(Error::new(ErrorKind::Expired));
         }
-        if let Some(nbf) = time("nbf", map.get("nbf"))? {
-            if nbf > now.saturating_add(leeway) {
-                return Err(Error::new(ErrorKind::ImmatureSignature));
-            }
+        let nbf = time("nbf", raw.nbf.as_ref())?;
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(Error::new(ErrorKind::ImmatureSignature));
         }
-        match time("iat", map.get("iat"))? {
+        let iat = match time("iat", raw.iat.as_ref())? {
             Some(iat) if iat > now.saturating_add(leeway) => {
                 return Err(Error::new(ErrorKind::ImmatureSignature));
             }
-            Some(_) => {}
+            Some(iat) => iat,
             None if v.require_iat => return Err(Error::new(ErrorKind::MissingClaim("iat"))),
-            None => {
-                map.insert("iat".to_owned(), Value::from(0));
-            }
-        }
-        match map.get("iss") {
+            None => 0,
+        };
+        let iss = match raw.iss {
             None => return Err(Error::new(ErrorKind::MissingClaim("iss"))),
-            Some(Value::String(iss)) if *iss == v.issuer => {}
+            Some(Value::String(iss)) if iss == v.issuer => iss,
             Some(Value::String(_)) => return Err(Error::new(ErrorKind::WrongIssuer)),
             Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("iss"))),
-        }
+        };
         let ours = |a: &str| v.audiences.iter().any(|x| x == a);
-        let aud_ok = match map.get("aud") {
+        let aud = match raw.aud {
             None => return Err(Error::new(ErrorKind::MissingClaim("aud"))),
-            Some(Value::String(a)) => ours(a),
-            Some(Value::Array(list)) => {
-                let mut found = false;
-                for a in list {
-                    match a {
-                        Value::String(a) => found |= ours(a),
-                        _ => return Err(Error::new(ErrorKind::InvalidClaim("aud"))),
-                    }
-                }
-                found
-            }
+            Some(Value::String(a)) => Audience::One(a),
+            Some(Value::Array(list)) => Audience::Many(string_list("aud", list)?),
             Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("aud"))),
         };
-        if !aud_ok {
+        if !aud.iter().any(ours) {
             return Err(Error::new(ErrorKind::WrongAudience));
         }
-        match map.get("sub") {
+        let sub = match raw.sub {
             None => return Err(Error::new(ErrorKind::MissingClaim("sub"))),
-            Some(Value::String(_)) => {}
+            Some(Value::String(sub)) => sub,
             Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("sub"))),
-        }
-        serde_json::from_value(Value::Object(map))
-            .map_err(|_| Error::new(ErrorKind::InvalidClaim("a claim has the wrong type")))
+        };
+        let roles = match raw.roles {
+            None => Vec::new(),
+            Some(Value::Array(list)) => string_list("roles", list)?,
+            Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("roles"))),
+        };
+        Ok(Claims {
+            iss,
+            sub,
+            aud,
+            exp,
+            iat,
+            nbf,
+            jti: opt_string("jti", raw.jti)?,
+            client_id: opt_string("client_id", raw.client_id)?,
+            scope: opt_string("scope", raw.scope)?,
+            roles,
+            tenant: opt_string("tenant", raw.tenant)?,
+            extra: raw.extra,
+        })
     }
+}
+
+/// A NumericDate claim: absent, or a JSON integer that fits in `i64`.
+fn time(name: &'static str, val: Option<&Value>) -> Result<Option<i64>, Error> {
+    match val {
+        None => Ok(None),
+        Some(x) => x
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| Error::new(ErrorKind::InvalidClaim(name))),
+    }
+}
+
+/// An optional string claim; `null` reads as absent.
+fn opt_string(name: &'static str, val: Option<Value>) -> Result<Option<String>, Error> {
+    match val {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::new(ErrorKind::InvalidClaim(name))),
+    }
+}
+
+fn string_list(name: &'static str, list: Vec<Value>) -> Result<Vec<String>, Error> {
+    list.into_iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s),
+            _ => Err(Error::new(ErrorKind::InvalidClaim(name))),
+        })
+        .collect()
 }
 
 impl VerifierBuilder {

@@ -15,6 +15,7 @@ use tracing_actix_web::TracingLogger;
 use crate::cache::Cache;
 use crate::clock::{SharedClock, SystemClock, secs, unix_now};
 use crate::config::Settings;
+use crate::http::jwks::JwksCacheControl;
 use crate::http::{self, SigilRootSpan, discovery};
 use crate::jobs::{self, JobTimings};
 use crate::keys::lifecycle::Schedule;
@@ -142,12 +143,14 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let discovery = web::Data::new(discovery::render(&issuer));
+        let jwks_cache_control = web::Data::new(JwksCacheControl::new(settings.keys.jwks_max_age));
         let data = ctx.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<SigilRootSpan>::new())
                 .app_data(data.clone())
                 .app_data(discovery.clone())
+                .app_data(jwks_cache_control.clone())
                 .configure(http::routes)
         })
         .shutdown_timeout(10)

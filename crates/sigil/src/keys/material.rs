@@ -180,6 +180,24 @@ impl Signer {
     }
 }
 
+/// A JWS compact serialization: `header_b64 . b64(payload) . b64(signature)`.
+pub fn compact_jws(
+    header_b64: &str,
+    payload: &[u8],
+    signer: &Signer,
+    rng: &SystemRandom,
+) -> Result<String, ring::error::Unspecified> {
+    let mut token =
+        String::with_capacity(header_b64.len() + 2 + (payload.len() * 4).div_ceil(3) + 700);
+    token.push_str(header_b64);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+    let sig = signer.sign(token.as_bytes(), rng)?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&sig, &mut token);
+    Ok(token)
+}
+
 /// Base64url without padding, as JWS uses.
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

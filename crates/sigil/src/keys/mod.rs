@@ -408,7 +408,7 @@ pub struct JwksDocument {
     /// JSON body.
     pub body: actix_web::web::Bytes,
     /// Strong ETag (quoted).
-    pub etag: String,
+    pub etag: actix_web::web::Bytes,
 }
 
 /// One immutable view of the ring.
@@ -471,9 +471,9 @@ impl KeyRing {
         }
     }
 
-    /// The current snapshot.
-    pub fn load(&self) -> Arc<RingSnapshot> {
-        self.current.load_full()
+    /// The current snapshot (a cheap guard; no reference count is taken on the hot path).
+    pub fn load(&self) -> arc_swap::Guard<Arc<RingSnapshot>> {
+        self.current.load()
     }
 
     /// Replace the snapshot.
@@ -534,7 +534,7 @@ fn render_jwks(keys: &[Arc<LoadedKey>], now: i64) -> (Vec<String>, JwksDocument)
         published.iter().map(|k| k.times.kid.clone()).collect(),
         JwksDocument {
             body: body.into(),
-            etag,
+            etag: etag.into(),
         },
     )
 }

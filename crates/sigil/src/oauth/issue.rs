@@ -6,7 +6,7 @@ use sigil_verify::{Audience, Claims};
 
 use super::{Context, OAuthError};
 use crate::crypto::random_b64;
-use crate::keys::material::b64;
+use crate::keys::material::compact_jws;
 
 /// What goes into one access token.
 #[derive(Debug)]
@@ -82,16 +82,8 @@ pub fn access_token(
             &claims, size, max,
         )));
     }
-    let mut token = String::with_capacity(size);
-    token.push_str(&key.at_header_b64);
-    token.push('.');
-    token.push_str(&b64(&payload));
-    let sig = key
-        .signer
-        .sign(token.as_bytes(), &ctx.rng)
+    let token = compact_jws(&key.at_header_b64, &payload, &key.signer, &ctx.rng)
         .map_err(|_| OAuthError::Internal("signing failed".into()))?;
-    token.push('.');
-    token.push_str(&b64(&sig));
     Ok(TokenResponse {
         access_token: token,
         token_type: "Bearer",

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Bounded loopback load runs: `sigil serve` beside the floor reference (examples/floor.rs, the least
+# an actix token endpoint can do), measured alternately in the same run. Prints a Markdown table of
+# req/s, p50, p99, non-200 responses and the ratio to the floor.
+#
+#   tests/bench/run.sh [SECONDS_PER_RUN]      (default 10; needs wrk: apt-get install wrk)
+#
+# Both servers get one worker thread and wrk one thread with 16 connections, so on a 2-core
+# machine the server and the load generator each have a core.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION="${1:-10}"
+CONNS="${BENCH_CONNECTIONS:-16}"
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+cargo build --release -q -p sigil --bin sigil --example floor
+SIGIL=target/release/sigil
+FLOOR=target/release/examples/floor
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+wait_up() { for _ in $(seq 1 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $1" >&2; return 1; }
+
+# run_wrk URL [lua] -> "rps p50_ms p99_ms non200"
+run_wrk() {
+  local url=$1 script=${2:-}
+  local out
+  if [ -n "$script" ]; then
+    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$script" "$url" 2>&1)
+  else
+    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" 2>&1)
+  fi
+  local rps p50 p99 non200
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non200=$(awk -F= '/non200=/ {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
+  echo "$rps $p50 $p99 ${non200:-${non2xx:-0}}"
+}
+
+to_ms() { # wrk prints 1.23ms / 456.00us / 1.2s
+  local v=$1
+  case "$v" in
+    *us) awk -v x="${v%us}" 'BEGIN {printf "%.2f", x/1000}' ;;
+    *ms) awk -v x="${v%ms}" 'BEGIN {printf "%.2f", x}' ;;
+    *s) awk -v x="${v%s}" 'BEGIN {printf "%.2f", x*1000}' ;;
+    *) echo "$v" ;;
+  esac
+}
+
+row() { # name sigil_result floor_result
+  read -r s_rps s_p50 s_p99 s_err <<<"$2"
+  read -r f_rps f_p50 f_p99 f_err <<<"$3"
+  ratio=$(awk -v a="$s_rps" -v b="$f_rps" 'BEGIN {printf "%.2f", a/b}')
+  printf "| %s | %.0f | %s | %s | %s | %.0f | %s | %s | %s |\n" "$1" "$s_rps" "$(to_ms "$s_p50")" "$(to_ms "$s_p99")" "$s_err" "$f_rps" "$(to_ms "$f_p50")" "$(to_ms "$f_p99")" "$ratio"
+}
+
+echo "| endpoint | Sigil req/s | p50 ms | p99 ms | non-200 | floor req/s | floor p50 ms | floor p99 ms | Sigil/floor |"
+echo "|---|---|---|---|---|---|---|---|---|"
+port=18400
+for alg in ES256 RS256 EdDSA; do
+  port=$((port + 2))
+  dir="$WORK/$alg"
+  mkdir -p "$dir"
+  SIGIL_DATA_DIR="$dir" SIGIL_LOG_LEVEL=warn SIGIL_HTTP_WORKERS=1 SIGIL_TOKENS_ACCESS_TOKEN_ALG="$alg" \
+    "$SIGIL" serve --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
+  PIDS+=($!)
+  FLOOR_ALG="$alg" FLOOR_PORT=$((port + 1)) FLOOR_WORKERS=1 "$FLOOR" &
+  PIDS+=($!)
+  wait_up "http://127.0.0.1:$port/healthz"
+  wait_up "http://127.0.0.1:$((port + 1))/jwks.json"
+  creds=$(SIGIL_DATA_DIR="$dir" "$SIGIL" clients create --name bench --grant client_credentials --scope invoices:read --json)
+  export BENCH_CLIENT_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")
+  export BENCH_CLIENT_SECRET=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")
+  sleep 2.5 # one sync interval, so the server has seen nothing stale
+  # warm-up, then alternate: floor, sigil, floor, sigil; keep the second pair.
+  run_wrk "http://127.0.0.1:$port/token" tests/bench/token.lua >/dev/null
+  f=$(run_wrk "http://127.0.0.1:$((port + 1))/token" tests/bench/token.lua)
+  s=$(run_wrk "http://127.0.0.1:$port/token" tests/bench/token.lua)
+  row "POST /token client_credentials $alg" "$s" "$f"
+  if [ "$alg" = ES256 ]; then
+    f=$(run_wrk "http://127.0.0.1:$((port + 1))/jwks.json")
+    s=$(run_wrk "http://127.0.0.1:$port/jwks.json")
+    row "GET /jwks.json (floor: static handler)" "$s" "$f"
+    s=$(run_wrk "http://127.0.0.1:$port/.well-known/openid-configuration")
+    row "GET discovery (floor: static handler)" "$s" "$f"
+  fi
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+done
