@@ -354,3 +354,113 @@ fn serve_binary_end_to_end_without_secrets_in_logs() {
         );
     });
 }
+
+mod token_verify {
+    use crate::backend_test;
+    use crate::helpers::*;
+    use serde_json::Value;
+
+    backend_test!(
+        sigil_token_verify_checks_tokens_like_a_resource_server,
+        |app| {
+            let c = app.service_client();
+            let body: Value = app
+                .token_for(&c, Some("invoices:read"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let token = body["access_token"].as_str().unwrap().to_owned();
+            let export = app.dir.path().join("export");
+            app.cli_json(&[
+                "keys",
+                "export",
+                "--format",
+                "jwks",
+                "--out",
+                export.to_str().unwrap(),
+            ]);
+            let jwks = export.join("jwks.json");
+            let (issuer, jwks) = (app.address.clone(), jwks.to_str().unwrap().to_owned());
+
+            // From a JWKS file.
+            let out = app.cli(&[
+                "token",
+                "verify",
+                "--issuer",
+                &issuer,
+                "--audience",
+                &issuer,
+                "--jwks",
+                &jwks,
+                &token,
+            ]);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let claims: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(claims["client_id"], c.id.as_str());
+
+            // From the issuer's discovery document and JWKS (the CLI is a separate process, so the
+            // blocking fetch does not stall this test's runtime).
+            let (i2, t2) = (issuer.clone(), token.clone());
+            let out = tokio::task::spawn_blocking({
+                let args: Vec<String> =
+                    ["token", "verify", "--issuer", &i2, "--audience", &i2, &t2]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect();
+                let bin = env!("CARGO_BIN_EXE_sigil");
+                move || {
+                    std::process::Command::new(bin)
+                        .args(&args)
+                        .output()
+                        .unwrap()
+                }
+            })
+            .await
+            .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+
+            // Wrong audience, tampered token: exit 1 with the reason.
+            let out = app.cli(&[
+                "token",
+                "verify",
+                "--issuer",
+                &issuer,
+                "--audience",
+                "other",
+                "--jwks",
+                &jwks,
+                &token,
+            ]);
+            assert_eq!(out.status.code(), Some(1));
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("audience"),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = app.cli(&[
+                "token",
+                "verify",
+                "--issuer",
+                &issuer,
+                "--audience",
+                &issuer,
+                "--jwks",
+                &jwks,
+                &format!("{token}x"),
+            ]);
+            assert_eq!(out.status.code(), Some(1));
+            assert!(out.stdout.is_empty());
+        }
+    );
+}

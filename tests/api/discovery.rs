@@ -61,8 +61,11 @@ backend_test!(jwks_has_cache_headers_and_etag, |app| {
         .unwrap();
     assert_eq!(resp.status(), 304);
     assert_eq!(resp.headers()["etag"].to_str().unwrap(), etag);
-    // The JWKS also parses with jsonwebtoken's types.
+    // The JWKS also parses with jsonwebtoken's and openidconnect's types.
     let _: jsonwebtoken::jwk::JwkSet = app.get("/jwks.json").await.json().await.unwrap();
+    let oidc: openidconnect::core::CoreJsonWebKeySet =
+        app.get("/jwks.json").await.json().await.unwrap();
+    assert_eq!(oidc.keys().len(), 2);
 });
 
 backend_test!(health_and_readiness, |app| {

@@ -230,3 +230,37 @@ backend_test!(scheduled_rotation_runs_when_the_period_is_up, |app| {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(count(&app.cli_json(&["keys", "list"])), 4);
 });
+
+/// Two servers on one database: the scheduled rotation happens once, not once per server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_rotation_runs_once_across_replicas() {
+    let first = spawn_app(Backend::Postgres).await;
+    let second = spawn_app_with(
+        Backend::Postgres,
+        AppOptions {
+            server_database_url: Some(first.db.url.clone()),
+            // Replicas share the master key (here: the one the first server generated).
+            env: vec![(
+                "SIGIL_MASTER_KEY".to_owned(),
+                std::fs::read_to_string(first.dir.path().join("master.key"))
+                    .unwrap()
+                    .trim()
+                    .to_owned(),
+            )],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let count = || first.cli_json(&["keys", "list"]).as_array().unwrap().len();
+    assert_eq!(count(), 2, "the second server found the first one's keys");
+    let ahead = Duration::from_secs(90 * 86_400 - 900);
+    first.clock.advance(ahead);
+    second.clock.advance(ahead);
+    assert!(
+        first
+            .eventually(Duration::from_secs(10), || async { count() == 4 })
+            .await
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(count(), 4, "exactly one new key per algorithm");
+}

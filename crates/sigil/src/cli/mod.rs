@@ -6,6 +6,7 @@ pub mod clients;
 pub mod config;
 pub mod keys;
 pub mod serve;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Tokens: verify one as a resource server would.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Global options every command needs.
@@ -87,6 +91,7 @@ pub fn run(cli: Cli) -> i32 {
         },
     };
     let result = match cli.command {
+        Command::Token(cmd) => return token::run(cmd),
         Command::Serve(args) => serve::run(&globals, args),
         Command::Migrate => migrate(&globals),
         Command::Keys(cmd) => keys::run(&globals, cmd),

@@ -86,7 +86,7 @@ fn create(path: &Path) -> Result<MasterKey, MasterKeyError> {
         source,
     };
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
+        crate::store::create_private_dir(parent).map_err(io)?;
     }
     let encoded = STANDARD.encode(random_bytes(32));
     let mut opts = std::fs::OpenOptions::new();

@@ -258,6 +258,22 @@ impl Store {
     }
 }
 
+/// Create a directory (and parents) readable only by its owner, as the data dir holds the
+/// database and the master key.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// Encode a list as the JSON text stored in list columns.
 pub(crate) fn to_json_list<T: serde::Serialize>(items: &[T]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
