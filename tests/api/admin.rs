@@ -464,3 +464,26 @@ mod token_verify {
         }
     );
 }
+
+#[test]
+fn both_migration_trees_have_the_same_names() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations");
+    let names = |backend: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(format!("{root}/{backend}"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!names("sqlite").is_empty());
+    assert_eq!(names("sqlite"), names("postgres"));
+    for name in names("sqlite") {
+        for file in ["up.sql", "down.sql"] {
+            assert!(
+                std::path::Path::new(&format!("{root}/postgres/{name}/{file}")).exists(),
+                "{name}/{file}"
+            );
+        }
+    }
+}

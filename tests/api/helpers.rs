@@ -143,7 +143,7 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         JobTimings {
             sync: Duration::from_millis(200),
             rotation: Duration::from_millis(300),
-            prune: Duration::from_secs(3600),
+            prune: Duration::from_millis(500),
         },
     )
     .await

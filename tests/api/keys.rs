@@ -264,3 +264,24 @@ async fn scheduled_rotation_runs_once_across_replicas() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(count(), 4, "exactly one new key per algorithm");
 }
+
+backend_test!(retired_keys_are_pruned_after_retention, |app| {
+    let list = app.cli_json(&["keys", "list"]);
+    let kid = list[0]["kid"].as_str().unwrap().to_owned();
+    app.cli_json(&["keys", "retire", &kid, "--now"]);
+    let has = |kid: &str| {
+        app.cli_json(&["keys", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid)
+    };
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(has(&kid), "kept (unpublished) during retention");
+    app.clock.advance(Duration::from_secs(7 * 86_400 + 10));
+    assert!(
+        app.eventually(Duration::from_secs(10), || async { !has(&kid) })
+            .await,
+        "row deleted after retention"
+    );
+});

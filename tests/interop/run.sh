@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Interop: tokens from a real `sigil serve` (ES256, RS256, PS256, EdDSA) verified by libraries Sigil
+# did not write — PyJWT (Python) and jose (Node) — against the served JWKS.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(cd ../.. && pwd)
+
+python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install -q -r requirements.txt
+[ -d node_modules/jose ] || npm install --no-audit --no-fund --silent
+
+cargo build -q -p sigil --bin sigil --manifest-path "$ROOT/Cargo.toml"
+SIGIL="$ROOT/target/debug/sigil"
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+passed=0
+failed=0
+port=$((20000 + RANDOM % 20000))
+for alg in ES256 RS256 PS256 EdDSA; do
+  port=$((port + 1))
+  dir="$WORK/$alg"
+  issuer="http://127.0.0.1:$port"
+  SIGIL_DATA_DIR="$dir" SIGIL_LOG_LEVEL=warn SIGIL_TOKENS_ACCESS_TOKEN_ALG="$alg" \
+    "$SIGIL" serve --listen "127.0.0.1:$port" 2>"$WORK/$alg.log" &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do curl -fs "$issuer/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  creds=$(SIGIL_DATA_DIR="$dir" "$SIGIL" clients create --name interop --grant client_credentials --scope api:read --json)
+  id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")
+  secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")
+  token=""
+  for _ in $(seq 1 50); do
+    token=$(curl -fs -u "$id:$secret" -d grant_type=client_credentials "$issuer/token" \
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])' 2>/dev/null) && break
+    sleep 0.2
+  done
+  for verifier in "python3 verify_pyjwt.py" "node verify_jose.mjs"; do
+    if $verifier "$issuer" "$issuer" "$token"; then
+      passed=$((passed + 1))
+    else
+      echo "FAILED: $verifier could not verify a $alg token" >&2
+      failed=$((failed + 1))
+    fi
+  done
+done
+echo "interop: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
