@@ -199,7 +199,13 @@ pub struct TestClient {
 impl TestApp {
     /// Run the real `sigil` binary against this app's database and data dir.
     pub fn cli(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
+        self.cli_stdin(args, "")
+    }
+
+    /// Run the CLI with `input` on standard input.
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -207,8 +213,15 @@ impl TestApp {
             .env("SIGIL_DATABASE_URL", &self.db.url)
             .env("SIGIL_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("SIGIL_LOG_LEVEL", "warn")
-            .output()
-            .expect("run sigil")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run sigil");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child.wait_with_output().expect("sigil output")
     }
 
     /// Run the CLI with `--json`, expect success, parse stdout.

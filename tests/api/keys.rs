@@ -152,6 +152,10 @@ backend_test!(
 
         // Unknown and already retired keys are clear errors.
         assert_eq!(app.cli(&["keys", "retire", "nope"]).status.code(), Some(1));
+        // Thumbprints may start with '-'; the CLI must take them as the KID, not as a flag.
+        let out = app.cli(&["keys", "retire", "-starts-with-dash"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no key with kid"));
         assert_eq!(
             app.cli(&["keys", "retire", &kid, "--now"]).status.code(),
             Some(1)

@@ -8,3 +8,4 @@ mod database;
 mod discovery;
 mod keys;
 mod token;
+mod users;

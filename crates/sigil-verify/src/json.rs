@@ -12,7 +12,7 @@ use crate::error::Error;
 
 /// Parses `bytes` as one JSON object, rejecting duplicate member names anywhere.
 pub(crate) fn parse_object(bytes: &[u8], what: &'static str) -> Result<Map<String, Value>, Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(utf8(bytes, what)?);
     let value = StrictValue
         .deserialize(&mut de)
         .map_err(|_| Error::malformed(what))?;
@@ -21,6 +21,11 @@ pub(crate) fn parse_object(bytes: &[u8], what: &'static str) -> Result<Map<Strin
         Value::Object(map) => Ok(map),
         _ => Err(Error::malformed(what)),
     }
+}
+
+/// Validates UTF-8 once for the whole text (fast), so the JSON reader need not do it per string.
+fn utf8<'a>(bytes: &'a [u8], what: &'static str) -> Result<&'a str, Error> {
+    std::str::from_utf8(bytes).map_err(|_| Error::malformed(what))
 }
 
 /// A `DeserializeSeed` producing a `serde_json::Value` but refusing duplicate member names.
@@ -140,7 +145,7 @@ const REFUSED: [&str; 8] = ["jwk", "jku", "x5u", "x5c", "crit", "b64", "enc", "z
 
 /// Parses a JOSE header strictly. Allocates only for escaped strings or unknown members.
 pub(crate) fn parse_header(bytes: &[u8]) -> Result<Header<'_>, Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(utf8(bytes, "header is not UTF-8")?);
     let header = (&mut de)
         .deserialize_map(HeaderVisitor)
         .map_err(|_| Error::malformed("header is not a JSON object without duplicate members"))?;
@@ -202,27 +207,117 @@ impl<'de> Visitor<'de> for HeaderVisitor {
     }
 }
 
-/// A claims set read in one pass: registered members kept apart (still as JSON values, to be
-/// type-checked by the verifier), everything else in `extra`. Duplicates are an error.
+/// A registered claim's value, typed as far as the claim rules need.
+#[derive(Debug)]
+pub(crate) enum Field {
+    /// A JSON string.
+    Str(String),
+    /// A JSON integer that fits in `i64`.
+    Int(i64),
+    /// A JSON array of strings only (possibly empty).
+    StrList(Vec<String>),
+    /// Anything else (null, bool, float, big integer, object, mixed array).
+    Other(Value),
+}
+
+#[derive(Clone, Copy)]
+struct FieldSeed;
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Field, E> {
+        Ok(Field::Other(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Field, E> {
+        Ok(Field::Int(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Field, E> {
+        Ok(i64::try_from(v).map_or(Field::Other(Value::from(v)), Field::Int))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Field, E> {
+        StrictVisitor.visit_f64(v).map(Field::Other)
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+        Ok(Field::Str(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Field, E> {
+        Ok(Field::Str(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Field, E> {
+        Ok(Field::Other(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Field, E> {
+        Ok(Field::Other(Value::Null))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
+        let mut strings = Vec::new();
+        let mut mixed: Option<Vec<Value>> = None;
+        while let Some(v) = seq.next_element_seed(StrictValue)? {
+            match (v, &mut mixed) {
+                (Value::String(s), None) => strings.push(s),
+                (v, Some(all)) => all.push(v),
+                (v, None) => {
+                    let mut all: Vec<Value> = strings.drain(..).map(Value::String).collect();
+                    all.push(v);
+                    mixed = Some(all);
+                }
+            }
+        }
+        Ok(match mixed {
+            Some(all) => Field::Other(Value::Array(all)),
+            None => Field::StrList(strings),
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Field, A::Error> {
+        StrictVisitor.visit_map(map).map(Field::Other)
+    }
+}
+
+/// A claims set read in one pass: registered members kept apart (typed as far as the claim
+/// rules need), everything else in `extra`. Duplicates are an error.
 #[derive(Debug, Default)]
 pub(crate) struct RawClaims {
-    pub(crate) iss: Option<Value>,
-    pub(crate) sub: Option<Value>,
-    pub(crate) aud: Option<Value>,
-    pub(crate) exp: Option<Value>,
-    pub(crate) iat: Option<Value>,
-    pub(crate) nbf: Option<Value>,
-    pub(crate) jti: Option<Value>,
-    pub(crate) client_id: Option<Value>,
-    pub(crate) scope: Option<Value>,
-    pub(crate) roles: Option<Value>,
-    pub(crate) tenant: Option<Value>,
+    pub(crate) iss: Option<Field>,
+    pub(crate) sub: Option<Field>,
+    pub(crate) aud: Option<Field>,
+    pub(crate) exp: Option<Field>,
+    pub(crate) iat: Option<Field>,
+    pub(crate) nbf: Option<Field>,
+    pub(crate) jti: Option<Field>,
+    pub(crate) client_id: Option<Field>,
+    pub(crate) scope: Option<Field>,
+    pub(crate) roles: Option<Field>,
+    pub(crate) tenant: Option<Field>,
     pub(crate) extra: Map<String, Value>,
 }
 
 /// Parses a JWT claims set strictly, without building an intermediate `Value` tree for it.
 pub(crate) fn parse_claims(bytes: &[u8]) -> Result<RawClaims, Error> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let mut de = serde_json::Deserializer::from_str(utf8(bytes, "claims are not UTF-8")?);
     let claims = (&mut de)
         .deserialize_map(ClaimsVisitor)
         .map_err(|_| Error::malformed("claims are not a JSON object without duplicate members"))?;
@@ -268,7 +363,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
             if slot.is_some() {
                 return Err(de::Error::custom("duplicate member name"));
             }
-            *slot = Some(map.next_value_seed(StrictValue)?);
+            *slot = Some(map.next_value_seed(FieldSeed)?);
         }
         Ok(c)
     }

@@ -12,7 +12,7 @@ use crate::b64;
 use crate::claims::{Audience, Claims};
 use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, ErrorKind};
-use crate::json;
+use crate::json::{self, Field};
 use crate::jwk::JwkSet;
 use crate::key::{KeyStore, VerifyingKey};
 
@@ -216,6 +216,7 @@ fn encoded_len(n: usize) -> usize {
 
 const HEADER_STACK: usize = 512;
 const SIG_STACK: usize = 1024;
+const PAYLOAD_STACK: usize = 1024;
 
 impl Verifier {
     /// Starts a verifier for tokens issued by `issuer` to `audience`. Both are required and
@@ -289,9 +290,7 @@ impl Verifier {
     /// (required), `nbf` and `iat` (not in the future beyond the leeway), `iss`, `aud` and
     /// `sub`. Never panics on any input.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
-        let result = self
-            .verify_signature(token)
-            .and_then(|payload| self.check_claims(&payload));
+        let result = self.with_verified_payload(token, |payload| self.check_claims(payload));
         self.inner.counters.record(&result);
         result
     }
@@ -301,6 +300,15 @@ impl Verifier {
     /// **This does not check `exp`, `iss` or `aud`.** It exists for JWS test suites and for
     /// callers with their own payload format; to accept a token, use [`Verifier::verify`].
     pub fn verify_signature(&self, token: &str) -> Result<Vec<u8>, Error> {
+        self.with_verified_payload(token, |payload| Ok(payload.to_vec()))
+    }
+
+    /// Everything but the claims; runs `f` on the decoded payload once the signature holds.
+    fn with_verified_payload<R>(
+        &self,
+        token: &str,
+        f: impl FnOnce(&[u8]) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let inner = &*self.inner;
         if token.len() > inner.validation.max_token_size {
             return Err(Error::new(ErrorKind::TokenTooLarge));
@@ -343,7 +351,19 @@ impl Verifier {
                 _ => return Err(Error::new(ErrorKind::WrongType)),
             }
         }
-        let payload = b64::decode(p64, "payload base64url")?;
+        // Payload: decoded (and so checked to be canonical) before the signature work, on the
+        // stack when small.
+        let plen =
+            b64::decoded_len(p64.len()).ok_or_else(|| Error::malformed("payload base64url"))?;
+        let mut pstack = [0u8; PAYLOAD_STACK];
+        let mut pheap = Vec::new();
+        let payload: &mut [u8] = if plen <= PAYLOAD_STACK {
+            &mut pstack[..plen]
+        } else {
+            pheap.resize(plen, 0);
+            &mut pheap
+        };
+        b64::decode_into(p64, payload, "payload base64url")?;
         let signing_input = &bytes[..h64.len() + 1 + p64.len()];
 
         inner.keys.with_key(header.kid.as_deref(), alg, |key| {
@@ -358,7 +378,7 @@ impl Verifier {
             b64::decode_into(s64, &mut sig[..sig_len], "signature base64url")?;
             key.verify(alg, signing_input, &sig[..sig_len])
         })?;
-        Ok(payload)
+        f(payload)
     }
 
     fn check_claims(&self, payload: &[u8]) -> Result<Claims, Error> {
@@ -387,28 +407,27 @@ impl Verifier {
         };
         let iss = match raw.iss {
             None => return Err(Error::new(ErrorKind::MissingClaim("iss"))),
-            Some(Value::String(iss)) if iss == v.issuer => iss,
-            Some(Value::String(_)) => return Err(Error::new(ErrorKind::WrongIssuer)),
+            Some(Field::Str(iss)) if iss == v.issuer => iss,
+            Some(Field::Str(_)) => return Err(Error::new(ErrorKind::WrongIssuer)),
             Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("iss"))),
         };
-        let ours = |a: &str| v.audiences.iter().any(|x| x == a);
         let aud = match raw.aud {
             None => return Err(Error::new(ErrorKind::MissingClaim("aud"))),
-            Some(Value::String(a)) => Audience::One(a),
-            Some(Value::Array(list)) => Audience::Many(string_list("aud", list)?),
+            Some(Field::Str(a)) => Audience::One(a),
+            Some(Field::StrList(list)) => Audience::Many(list),
             Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("aud"))),
         };
-        if !aud.iter().any(ours) {
+        if !aud.iter().any(|a| v.audiences.iter().any(|x| x == a)) {
             return Err(Error::new(ErrorKind::WrongAudience));
         }
         let sub = match raw.sub {
             None => return Err(Error::new(ErrorKind::MissingClaim("sub"))),
-            Some(Value::String(sub)) => sub,
+            Some(Field::Str(sub)) => sub,
             Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("sub"))),
         };
         let roles = match raw.roles {
             None => Vec::new(),
-            Some(Value::Array(list)) => string_list("roles", list)?,
+            Some(Field::StrList(list)) => list,
             Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("roles"))),
         };
         Ok(Claims {
@@ -429,32 +448,21 @@ impl Verifier {
 }
 
 /// A NumericDate claim: absent, or a JSON integer that fits in `i64`.
-fn time(name: &'static str, val: Option<&Value>) -> Result<Option<i64>, Error> {
+fn time(name: &'static str, val: Option<&Field>) -> Result<Option<i64>, Error> {
     match val {
         None => Ok(None),
-        Some(x) => x
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| Error::new(ErrorKind::InvalidClaim(name))),
-    }
-}
-
-/// An optional string claim; `null` reads as absent.
-fn opt_string(name: &'static str, val: Option<Value>) -> Result<Option<String>, Error> {
-    match val {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Field::Int(t)) => Ok(Some(*t)),
         Some(_) => Err(Error::new(ErrorKind::InvalidClaim(name))),
     }
 }
 
-fn string_list(name: &'static str, list: Vec<Value>) -> Result<Vec<String>, Error> {
-    list.into_iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(s),
-            _ => Err(Error::new(ErrorKind::InvalidClaim(name))),
-        })
-        .collect()
+/// An optional string claim; `null` reads as absent.
+fn opt_string(name: &'static str, val: Option<Field>) -> Result<Option<String>, Error> {
+    match val {
+        None | Some(Field::Other(Value::Null)) => Ok(None),
+        Some(Field::Str(s)) => Ok(Some(s)),
+        Some(_) => Err(Error::new(ErrorKind::InvalidClaim(name))),
+    }
 }
 
 impl VerifierBuilder {

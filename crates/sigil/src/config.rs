@@ -35,6 +35,8 @@ pub struct Settings {
     pub keys: KeySettings,
     /// Client registration section.
     pub clients: ClientSettings,
+    /// User password section.
+    pub passwords: PasswordSettings,
     /// HTTP limits section.
     pub http: HttpSettings,
     /// Logging section.
@@ -111,6 +113,28 @@ pub struct ClientSettings {
     pub secret_overlap: Duration,
 }
 
+/// `[passwords]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    /// bcrypt cost, at least 10. Each +1 doubles the work per login.
+    pub bcrypt_cost: u32,
+    /// Optional secret mixed into every password hash (HMAC key of the pre-hash).
+    pub pepper: Option<SecretString>,
+    /// Most bcrypt computations at once; 0 = one per core.
+    pub max_concurrency: usize,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        PasswordSettings {
+            bcrypt_cost: 10,
+            pepper: None,
+            max_concurrency: 0,
+        }
+    }
+}
+
 /// `[http]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -143,6 +167,7 @@ impl Default for Settings {
             tokens: TokenSettings::default(),
             keys: KeySettings::default(),
             clients: ClientSettings::default(),
+            passwords: PasswordSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
         }
@@ -338,6 +363,12 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
+        if !(crate::passwords::MIN_COST..=16).contains(&self.passwords.bcrypt_cost) {
+            return Err(ConfigError::Invalid {
+                key: "passwords.bcrypt_cost",
+                reason: format!("must be between {} and 16", crate::passwords::MIN_COST),
+            });
+        }
         if !matches!(self.keys.rsa_bits, 2048 | 3072 | 4096) {
             return Err(ConfigError::Invalid {
                 key: "keys.rsa_bits",
@@ -399,6 +430,22 @@ impl Settings {
         }
     }
 
+    /// The password hasher these settings describe.
+    pub fn password_hasher(&self) -> Result<crate::passwords::Hasher, crate::passwords::HashError> {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let concurrency = match self.passwords.max_concurrency {
+            0 => cores,
+            n => n,
+        };
+        crate::passwords::Hasher::new(
+            self.passwords.bcrypt_cost,
+            self.passwords.pepper.as_ref(),
+            concurrency,
+        )
+    }
+
     /// How long a newly published key waits before it signs.
     pub fn activation_delay(&self) -> Duration {
         self.keys.jwks_max_age + self.keys.clock_skew
@@ -443,6 +490,11 @@ impl Settings {
                 "rsa_bits": self.keys.rsa_bits,
             },
             "clients": { "secret_overlap": humantime::format_duration(self.clients.secret_overlap).to_string() },
+            "passwords": {
+                "bcrypt_cost": self.passwords.bcrypt_cost,
+                "pepper": redact(&self.passwords.pepper),
+                "max_concurrency": self.passwords.max_concurrency,
+            },
             "http": { "max_body": self.http.max_body, "workers": self.http.workers },
             "log": { "level": self.log.level, "format": self.log.format },
         })

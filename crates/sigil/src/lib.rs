@@ -11,6 +11,7 @@ pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod oauth;
+pub mod passwords;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::hint::black_box;
 
 use common::{AUD, ISS, Signer};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use jwt_simple::prelude::{
     ECDSAP256PublicKeyLike, ES256PublicKey, Ed25519PublicKey, EdDSAPublicKeyLike,
     PS256PublicKey, RS256PublicKey, RSAPublicKeyLike, VerificationOptions,
@@ -208,7 +208,14 @@ fn raw(s: &Signer, t: &str, aws: bool, parsed: bool) -> Box<dyn Fn() -> bool> {
     }
 }
 
-fn bench(c: &mut Criterion) {
+struct Case {
+    alg: Algorithm,
+    token: String,
+    checks: Vec<(String, Check)>,
+    raws: Vec<(String, Box<dyn Fn() -> bool>)>,
+}
+
+fn cases() -> Vec<Case> {
     let signers = [
         Signer::rsa(common::RSA2048, Algorithm::RS256),
         Signer::rsa(common::RSA2048, Algorithm::PS256),
@@ -220,34 +227,103 @@ fn bench(c: &mut Criterion) {
     set.keys[0].alg = None; // the RSA key serves RS256 and PS256
     let verifier = Verifier::builder(ISS, AUD).jwks(set).build().unwrap();
     let sigil_name = format!("sigil-verify ({})", sigil_verify::BACKEND);
-    for s in &signers {
-        let t = token(s);
-        let checks: Vec<(String, Check)> = vec![
-            (sigil_name.clone(), {
-                let v = verifier.clone();
-                Box::new(move |t| v.verify(t).is_ok())
-            }),
-            ("jsonwebtoken 9 (ring)".into(), jsonwebtoken9(s)),
-            ("jsonwebtoken 10 (aws-lc-rs)".into(), jsonwebtoken10(s)),
-            ("jwt-simple (pure-rust)".into(), jwt_simple(s)),
-        ];
-        let raws = [
-            ("raw ring", raw(s, &t, false, false)),
-            ("raw aws-lc-rs", raw(s, &t, true, false)),
-            ("raw aws-lc-rs (parsed key)", raw(s, &t, true, true)),
-        ];
-        let mut g = c.benchmark_group(s.alg.as_str());
-        for (name, check) in &checks {
-            assert!(check(&t), "{name} refused a valid {} token", s.alg);
-            g.bench_function(name.as_str(), |b| b.iter(|| assert!(check(black_box(&t)))));
+    signers
+        .iter()
+        .map(|s| {
+            let t = token(s);
+            let checks: Vec<(String, Check)> = vec![
+                (sigil_name.clone(), {
+                    let v = verifier.clone();
+                    Box::new(move |t| v.verify(t).is_ok())
+                }),
+                ("jsonwebtoken 9 (ring)".into(), jsonwebtoken9(s)),
+                ("jsonwebtoken 10 (aws-lc-rs)".into(), jsonwebtoken10(s)),
+                ("jwt-simple (pure-rust)".into(), jwt_simple(s)),
+            ];
+            let raws = vec![
+                ("raw ring".to_owned(), raw(s, &t, false, false)),
+                ("raw aws-lc-rs".to_owned(), raw(s, &t, true, false)),
+                ("raw aws-lc-rs (parsed key)".to_owned(), raw(s, &t, true, true)),
+            ];
+            for (name, check) in &checks {
+                assert!(check(&t), "{name} refused a valid {} token", s.alg);
+            }
+            for (name, check) in &raws {
+                assert!(check(), "{name}");
+            }
+            Case {
+                alg: s.alg,
+                token: t,
+                checks,
+                raws,
+            }
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    for case in cases() {
+        let t = &case.token;
+        let mut g = c.benchmark_group(case.alg.as_str());
+        for (name, check) in &case.checks {
+            g.bench_function(name.as_str(), |b| b.iter(|| assert!(check(black_box(t)))));
         }
-        for (name, check) in &raws {
-            assert!(check(), "{name}");
-            g.bench_function(*name, |b| b.iter(|| assert!(black_box(check()))));
+        for (name, check) in &case.raws {
+            g.bench_function(name.as_str(), |b| b.iter(|| assert!(black_box(check()))));
         }
         g.finish();
     }
 }
 
+/// `INTERLEAVED=1 cargo bench --bench compare`: alternate short batches of every verifier
+/// and keep each one's best batch, so that load changes on a shared machine hit all alike.
+fn interleaved() {
+    for case in cases() {
+        let mut best: Vec<f64> = vec![f64::MAX; case.checks.len() + case.raws.len()];
+        let batch = 100;
+        for _ in 0..40 {
+            for (i, (_, check)) in case.checks.iter().enumerate() {
+                let t0 = std::time::Instant::now();
+                for _ in 0..batch {
+                    assert!(check(black_box(&case.token)));
+                }
+                best[i] = best[i].min(t0.elapsed().as_secs_f64() / f64::from(batch));
+            }
+            for (j, (_, check)) in case.raws.iter().enumerate() {
+                let t0 = std::time::Instant::now();
+                for _ in 0..batch {
+                    assert!(black_box(check()));
+                }
+                let i = case.checks.len() + j;
+                best[i] = best[i].min(t0.elapsed().as_secs_f64() / f64::from(batch));
+            }
+        }
+        let names: Vec<&str> = case
+            .checks
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .chain(case.raws.iter().map(|(n, _)| n.as_str()))
+            .collect();
+        let raw_ring = best[case.checks.len()];
+        println!("\n{}", case.alg);
+        for (name, t) in names.iter().zip(&best) {
+            println!(
+                "| {name} | {:.1} | {:.0} | {:.3} |",
+                t * 1e6,
+                1.0 / t,
+                t / raw_ring
+            );
+        }
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("INTERLEAVED").is_some() {
+        interleaved();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

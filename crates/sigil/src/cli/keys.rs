@@ -75,7 +75,8 @@ pub enum KeysCommand {
     },
     /// Remove a key from the JWKS at once. A key whose tokens may still be valid needs --now.
     Retire {
-        /// Key id.
+        /// Key id (may start with '-': thumbprints are base64url).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Also when tokens it signed may still be valid (key compromise).
         #[arg(long)]

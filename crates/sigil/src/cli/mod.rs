@@ -7,6 +7,7 @@ pub mod config;
 pub mod keys;
 pub mod serve;
 pub mod token;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ pub enum Command {
     /// OAuth clients: create, list, show, delete, rotate-secret.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
+    /// End users: create, list, show, disable, enable, set-roles, delete, export, reset-password.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -96,6 +100,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Migrate => migrate(&globals),
         Command::Keys(cmd) => keys::run(&globals, cmd),
         Command::Clients(cmd) => clients::run(&globals, cmd),
+        Command::Users(cmd) => users::run(&globals, cmd),
         Command::Config(cmd) => config::run(&globals, cmd),
     };
     match result {

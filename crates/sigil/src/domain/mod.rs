@@ -2,6 +2,7 @@
 //! ("parse, don't validate"): HTTP and CLI input is converted with `parse`/`TryFrom` at the edge.
 
 pub mod client;
+pub mod user;
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -9,6 +9,8 @@ use super::{DbConn, StoreError};
 pub const KEYS_VERSION: &str = "keys_version";
 /// Bumped by every change to `clients`.
 pub const CLIENTS_VERSION: &str = "clients_version";
+/// Bumped by every change to `users`.
+pub const USERS_VERSION: &str = "users_version";
 
 /// Increment a counter (inside the caller's transaction when there is one).
 pub fn bump(conn: &mut DbConn, name: &str) -> Result<(), StoreError> {

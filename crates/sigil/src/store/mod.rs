@@ -10,6 +10,7 @@ pub mod clients;
 pub mod keys;
 pub mod meta;
 pub mod schema;
+pub mod users;
 
 use std::path::Path;
 use std::time::Duration;

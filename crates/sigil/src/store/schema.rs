@@ -50,3 +50,17 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        email -> Nullable<Text>,
+        password_hash -> Text,
+        disabled -> Bool,
+        roles -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        password_changed_at -> BigInt,
+    }
+}

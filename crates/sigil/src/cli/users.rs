@@ -1,0 +1,259 @@
+//! `sigil users …`.
+
+use std::io::BufRead;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+
+use super::{Globals, print};
+use crate::clock::{SystemClock, unix_now};
+use crate::crypto::random_b64;
+use crate::domain::Name;
+use crate::domain::user::{Email, User, Username};
+use crate::passwords::Password;
+use crate::startup::open_keys_blocking;
+use crate::store::{StoreError, users as user_store};
+
+/// `users` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user; the password is read from standard input (one line).
+    Create {
+        /// Login name (letters, digits, '_' and '-', at most 50).
+        #[arg(long, allow_hyphen_values = true)]
+        username: String,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Role (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Read the password from standard input (required: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Every user.
+    List,
+    /// One user (never the password hash).
+    Show {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
+    /// Forbid logins.
+    Disable {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
+    /// Allow logins again.
+    Enable {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
+    /// Replace the user's roles (none given: no roles).
+    SetRoles {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+        /// Roles.
+        roles: Vec<String>,
+    },
+    /// Delete the user.
+    Delete {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
+    /// Everything Sigil stores about the user, as JSON (data-subject export; no password hash).
+    Export {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
+    /// Set a new password, read from standard input (one line).
+    ResetPassword {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(trimmed.to_owned())
+}
+
+fn not_found(username: &str) -> anyhow::Error {
+    anyhow::anyhow!("no user named {username}")
+}
+
+/// Run a `users` subcommand.
+pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
+    let settings = g.settings()?;
+    let keys = open_keys_blocking(&settings)?;
+    let store = keys.store.clone();
+    let now = unix_now(&SystemClock);
+    let found = |username: &str| -> anyhow::Result<User> {
+        store
+            .run_blocking(|c| user_store::find_by_username(c, username))?
+            .ok_or_else(|| not_found(username))
+    };
+    let nf = |username: &str, r: Result<(), StoreError>| -> anyhow::Result<()> {
+        match r {
+            Err(StoreError::NotFound) => Err(not_found(username)),
+            other => Ok(other?),
+        }
+    };
+    match cmd {
+        UsersCommand::Create {
+            username,
+            email,
+            roles,
+            ..
+        } => {
+            let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
+            let email = email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let mut roles = roles
+                .iter()
+                .map(|r| Name::parse(r, "--role").map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            roles.sort();
+            roles.dedup();
+            let raw = read_password_line()?;
+            let inputs: Vec<&str> = [Some(username.as_str()), email.as_ref().map(Email::as_str)]
+                .into_iter()
+                .flatten()
+                .collect();
+            let password = Password::new(&raw, &inputs)?;
+            let hash = settings.password_hasher()?.hash_blocking(&password)?;
+            let user = User {
+                id: format!("usr_{}", random_b64(16)),
+                username,
+                email,
+                password_hash: hash,
+                disabled: false,
+                roles,
+                created_at: now,
+                updated_at: now,
+                password_changed_at: now,
+            };
+            match store.run_blocking(|c| user_store::insert(c, &user)) {
+                Err(StoreError::Conflict(_)) => {
+                    bail!("the username {} is taken", user.username.as_str())
+                }
+                other => other?,
+            }
+            let view = user.public_view();
+            print(g, &view, || {
+                format!("created user {} ({})", user.username.as_str(), user.id)
+            });
+        }
+        UsersCommand::List => {
+            let users = store.run_blocking(user_store::list)?;
+            let value = serde_json::Value::Array(users.iter().map(User::public_view).collect());
+            print(g, &value, || {
+                let mut s = format!(
+                    "{:<24} {:<30} {:<9} {}\n",
+                    "USERNAME", "EMAIL", "STATE", "ROLES"
+                );
+                for u in &users {
+                    let roles: Vec<&str> = u.roles.iter().map(Name::as_str).collect();
+                    s.push_str(&format!(
+                        "{:<24} {:<30} {:<9} {}\n",
+                        u.username.as_str(),
+                        u.email.as_ref().map(Email::as_str).unwrap_or("-"),
+                        if u.disabled { "disabled" } else { "enabled" },
+                        roles.join(",")
+                    ));
+                }
+                s.trim_end().to_owned()
+            });
+        }
+        UsersCommand::Show { username } | UsersCommand::Export { username } => {
+            let view = found(&username)?.public_view();
+            print(g, &view, || {
+                serde_json::to_string_pretty(&view).unwrap_or_default()
+            });
+        }
+        UsersCommand::Disable { username } => {
+            nf(
+                &username,
+                store.run_blocking(|c| user_store::set_disabled(c, &username, true, now)),
+            )?;
+            print(g, &serde_json::json!({"disabled": username}), || {
+                format!("disabled {username}")
+            });
+        }
+        UsersCommand::Enable { username } => {
+            nf(
+                &username,
+                store.run_blocking(|c| user_store::set_disabled(c, &username, false, now)),
+            )?;
+            print(g, &serde_json::json!({"enabled": username}), || {
+                format!("enabled {username}")
+            });
+        }
+        UsersCommand::SetRoles { username, roles } => {
+            let mut roles = roles
+                .iter()
+                .map(|r| Name::parse(r, "role").map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            roles.sort();
+            roles.dedup();
+            nf(
+                &username,
+                store.run_blocking(|c| user_store::set_roles(c, &username, &roles, now)),
+            )?;
+            let names: Vec<&str> = roles.iter().map(Name::as_str).collect();
+            print(
+                g,
+                &serde_json::json!({"username": username, "roles": names}),
+                || format!("{username}: roles {}", names.join(", ")),
+            );
+        }
+        UsersCommand::Delete { username } => {
+            if !store.run_blocking(|c| user_store::delete(c, &username))? {
+                return Err(not_found(&username));
+            }
+            print(g, &serde_json::json!({"deleted": username}), || {
+                format!("deleted {username}")
+            });
+        }
+        UsersCommand::ResetPassword { username, .. } => {
+            let user = found(&username)?;
+            let raw = read_password_line()?;
+            let inputs: Vec<&str> = [
+                Some(user.username.as_str()),
+                user.email.as_ref().map(Email::as_str),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let password = Password::new(&raw, &inputs)?;
+            let hash = settings.password_hasher()?.hash_blocking(&password)?;
+            nf(
+                &username,
+                store.run_blocking(|c| user_store::set_password(c, &username, &hash, now)),
+            )?;
+            print(g, &serde_json::json!({"password_reset": username}), || {
+                format!("new password set for {username}")
+            });
+        }
+    }
+    Ok(())
+}

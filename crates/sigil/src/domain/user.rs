@@ -1,0 +1,122 @@
+//! End users.
+
+use serde::Serialize;
+
+use super::Name;
+
+/// A login name: `^[a-zA-Z0-9_-]{1,50}$`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    /// Parse a username.
+    pub fn parse(s: &str) -> Result<Username, &'static str> {
+        if s.is_empty()
+            || s.len() > 50
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err("a username is 1 to 50 characters of letters, digits, '_' and '-'");
+        }
+        Ok(Username(s.to_owned()))
+    }
+
+    /// The username.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address: one `@`, a non-empty local part and a dotted domain, at most 254 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    /// Parse an email address (shape only; ownership is not verified).
+    pub fn parse(s: &str) -> Result<Email, &'static str> {
+        let bad = "an email address looks like name@example.com";
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad);
+        }
+        let (local, domain) = s.split_once('@').ok_or(bad)?;
+        if local.is_empty()
+            || domain.contains('@')
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+        {
+            return Err(bad);
+        }
+        Ok(Email(s.to_owned()))
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Stable subject identifier (`sub`), never reused.
+    pub id: String,
+    /// Login name.
+    pub username: Username,
+    /// Email, if known.
+    pub email: Option<Email>,
+    /// bcrypt hash (see `passwords`).
+    pub password_hash: String,
+    /// Disabled users cannot log in.
+    pub disabled: bool,
+    /// Roles (the `roles` claim).
+    pub roles: Vec<Name>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Unix seconds.
+    pub password_changed_at: i64,
+}
+
+impl User {
+    /// What `users show` prints: everything but the password hash.
+    pub fn public_view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "disabled": self.disabled,
+            "roles": self.roles,
+            "created_at": crate::clock::rfc3339(self.created_at),
+            "updated_at": crate::clock::rfc3339(self.updated_at),
+            "password_changed_at": crate::clock::rfc3339(self.password_changed_at),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(Username::parse("alice_01-x").is_ok());
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse(&"a".repeat(51)).is_err());
+        for bad in ["al ice", "alice@x", "älice", "a/b", "a\0"] {
+            assert!(Username::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert!(Email::parse("alice@example.com").is_ok());
+        for bad in ["alice", "@example.com", "a@b", "a@@b.c", "a b@c.d", "a@.c"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `users` table.
+
+use diesel::prelude::*;
+
+use super::schema::users;
+use super::{DbConn, StoreError, from_json_list, meta, to_json_list};
+use crate::domain::Name;
+use crate::domain::user::{Email, User, Username};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+struct UserRow {
+    id: String,
+    username: String,
+    email: Option<String>,
+    password_hash: String,
+    disabled: bool,
+    roles: String,
+    created_at: i64,
+    updated_at: i64,
+    password_changed_at: i64,
+}
+
+impl From<&User> for UserRow {
+    fn from(u: &User) -> Self {
+        UserRow {
+            id: u.id.clone(),
+            username: u.username.as_str().to_owned(),
+            email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            password_hash: u.password_hash.clone(),
+            disabled: u.disabled,
+            roles: to_json_list(&u.roles),
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            password_changed_at: u.password_changed_at,
+        }
+    }
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<User, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("user {}: {what}", r.id));
+        Ok(User {
+            username: Username::parse(&r.username).map_err(|_| corrupt("username"))?,
+            email: r
+                .email
+                .as_deref()
+                .map(Email::parse)
+                .transpose()
+                .map_err(|_| corrupt("email"))?,
+            roles: from_json_list::<Name>(&r.roles, "roles")?,
+            id: r.id,
+            password_hash: r.password_hash,
+            disabled: r.disabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            password_changed_at: r.password_changed_at,
+        })
+    }
+}
+
+/// Insert a user; a taken username is `Conflict`.
+pub fn insert(conn: &mut DbConn, user: &User) -> Result<(), StoreError> {
+    diesel::insert_into(users::table)
+        .values(UserRow::from(user))
+        .execute(conn)?;
+    meta::bump(conn, meta::USERS_VERSION)
+}
+
+/// Find by username.
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User>, StoreError> {
+    users::table
+        .filter(users::username.eq(username))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Every user, by username.
+pub fn list(conn: &mut DbConn) -> Result<Vec<User>, StoreError> {
+    users::table
+        .order(users::username.asc())
+        .select(UserRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(User::try_from)
+        .collect()
+}
+
+/// Enable or disable. `NotFound` when no such user.
+pub fn set_disabled(
+    conn: &mut DbConn,
+    username: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(users::table.filter(users::username.eq(username)))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    meta::bump(conn, meta::USERS_VERSION)
+}
+
+/// Replace the roles.
+pub fn set_roles(
+    conn: &mut DbConn,
+    username: &str,
+    roles: &[Name],
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(users::table.filter(users::username.eq(username)))
+        .set((
+            users::roles.eq(to_json_list(roles)),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    meta::bump(conn, meta::USERS_VERSION)
+}
+
+/// Replace the password hash.
+pub fn set_password(
+    conn: &mut DbConn,
+    username: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(users::table.filter(users::username.eq(username)))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(now),
+            users::password_changed_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    meta::bump(conn, meta::USERS_VERSION)
+}
+
+/// Delete a user. False when no such user.
+pub fn delete(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
+    let n = diesel::delete(users::table.filter(users::username.eq(username))).execute(conn)?;
+    if n > 0 {
+        meta::bump(conn, meta::USERS_VERSION)?;
+    }
+    Ok(n > 0)
+}

@@ -1,0 +1,2 @@
+DELETE FROM meta WHERE name = 'users_version';
+DROP TABLE users;
