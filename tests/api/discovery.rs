@@ -17,21 +17,35 @@ backend_test!(discovery_advertises_what_is_implemented, |app| {
         assert_eq!(doc["token_endpoint"], format!("{}/token", app.address));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["client_credentials"])
+            serde_json::json!(["authorization_code", "client_credentials"])
         );
         assert_eq!(
-            doc["token_endpoint_auth_methods_supported"],
-            serde_json::json!([
-                "client_secret_basic",
-                "client_secret_post",
-                "private_key_jwt"
-            ])
+            doc["authorization_endpoint"],
+            format!("{}/authorize", app.address)
         );
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         assert!(
-            doc.get("authorization_endpoint").is_none(),
+            doc.get("userinfo_endpoint").is_none(),
             "not implemented yet, so not advertised"
         );
     }
+    // A certified RP library's provider-metadata types accept the document.
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata = openidconnect::core::CoreProviderMetadata::discover_async(
+        openidconnect::IssuerUrl::new(app.address.clone()).unwrap(),
+        &http,
+    )
+    .await
+    .expect("openidconnect parses discovery and the JWKS");
+    assert_eq!(metadata.issuer().as_str(), app.address);
+    assert_eq!(metadata.jwks().keys().len(), 2);
 });
 
 backend_test!(jwks_has_cache_headers_and_etag, |app| {

@@ -7,5 +7,6 @@ mod admin;
 mod database;
 mod discovery;
 mod keys;
+mod login;
 mod token;
 mod users;

@@ -267,3 +267,46 @@ fn rfc7638_thumbprint_example() {
     let ser = serde_json::to_string(&jwk).unwrap();
     assert!(!ser.contains("null") && !ser.contains("kid"));
 }
+
+#[test]
+fn stats_count_verifications_by_outcome() {
+    let s = Signer::es256();
+    let v = verifier(&[&s]);
+    v.verify(&s.token()).unwrap();
+    let mut c = claims();
+    c["exp"] = json!(NOW - 3600);
+    let _ = v.verify(&s.token_with(&s.header(), &c));
+    let mut c = claims();
+    c["aud"] = json!("other");
+    let _ = v.verify(&s.token_with(&s.header(), &c));
+    let mut h = s.header();
+    h["kid"] = json!("nope");
+    let _ = v.verify(&s.token_with(&h, &claims()));
+    h["alg"] = json!("HS256");
+    let _ = v.verify(&s.token_with(&h, &claims()));
+    let t = s.token();
+    let (input, _) = t.rsplit_once('.').unwrap();
+    let _ = v.verify(&format!("{input}.{}", b64(&[1u8; 64])));
+    let _ = v.verify("garbage");
+    let st = v.stats();
+    assert_eq!(
+        (
+            st.verified,
+            st.expired,
+            st.bad_claims,
+            st.unknown_key,
+            st.bad_algorithm,
+            st.invalid_signature,
+            st.malformed
+        ),
+        (1, 1, 1, 1, 1, 1, 1)
+    );
+    assert_eq!(st.keys, 1);
+    assert!(st.key_set_age.is_some());
+    assert_eq!(st.jwks_fetches, 0);
+}
+
+#[test]
+fn backend_is_named() {
+    assert!(["ring", "aws-lc-rs"].contains(&sigil_verify::BACKEND));
+}

@@ -119,6 +119,12 @@ impl MasterKey {
     }
 }
 
+/// Constant-time equality of two byte strings (`subtle`); lengths may differ (that is not secret).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,6 +138,7 @@ impl Application {
             default_audience,
             clock,
             rng: SystemRandom::new(),
+            hasher: settings.password_hasher()?,
         });
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -12,8 +12,8 @@ use std::hint::black_box;
 use common::{AUD, ISS, Signer};
 use criterion::{Criterion, criterion_group};
 use jwt_simple::prelude::{
-    ECDSAP256PublicKeyLike, ES256PublicKey, Ed25519PublicKey, EdDSAPublicKeyLike,
-    PS256PublicKey, RS256PublicKey, RSAPublicKeyLike, VerificationOptions,
+    ECDSAP256PublicKeyLike, ES256PublicKey, Ed25519PublicKey, EdDSAPublicKeyLike, PS256PublicKey,
+    RS256PublicKey, RSAPublicKeyLike, VerificationOptions,
 };
 use serde_json::{Map, Value, json};
 use sigil_verify::{Algorithm, Verifier, base64url};
@@ -44,7 +44,11 @@ fn jsonwebtoken9(s: &Signer) -> Check {
         Algorithm::RS256 | Algorithm::PS256 => (
             DecodingKey::from_rsa_components(j.n.as_deref().unwrap(), j.e.as_deref().unwrap())
                 .unwrap(),
-            if s.alg == Algorithm::RS256 { A::RS256 } else { A::PS256 },
+            if s.alg == Algorithm::RS256 {
+                A::RS256
+            } else {
+                A::PS256
+            },
         ),
         Algorithm::ES256 => (
             DecodingKey::from_ec_components(j.x.as_deref().unwrap(), j.y.as_deref().unwrap())
@@ -69,7 +73,11 @@ fn jsonwebtoken10(s: &Signer) -> Check {
         Algorithm::RS256 | Algorithm::PS256 => (
             DecodingKey::from_rsa_components(j.n.as_deref().unwrap(), j.e.as_deref().unwrap())
                 .unwrap(),
-            if s.alg == Algorithm::RS256 { A::RS256 } else { A::PS256 },
+            if s.alg == Algorithm::RS256 {
+                A::RS256
+            } else {
+                A::PS256
+            },
         ),
         Algorithm::ES256 => (
             DecodingKey::from_ec_components(j.x.as_deref().unwrap(), j.y.as_deref().unwrap())
@@ -142,22 +150,31 @@ fn raw(s: &Signer, t: &str, aws: bool, parsed: bool) -> Box<dyn Fn() -> bool> {
             Algorithm::ES256 => &a::ECDSA_P256_SHA256_FIXED,
             Algorithm::EdDSA => &a::ED25519,
         };
-        let (n, e) = (dec(&j.n.clone().or(Some(String::new()))), dec(&j.e.clone().or(Some(String::new()))));
+        let (n, e) = (
+            dec(&j.n.clone().or(Some(String::new()))),
+            dec(&j.e.clone().or(Some(String::new()))),
+        );
         if matches!(alg, Algorithm::RS256 | Algorithm::PS256) {
             let rsa_params = match alg {
                 Algorithm::RS256 => &a::RSA_PKCS1_2048_8192_SHA256,
                 _ => &a::RSA_PSS_2048_8192_SHA256,
             };
             if parsed {
-                let k = a::RsaPublicKeyComponents { n: &n[..], e: &e[..] }
-                    .to_parsed_public_key(rsa_params)
-                    .unwrap();
+                let k = a::RsaPublicKeyComponents {
+                    n: &n[..],
+                    e: &e[..],
+                }
+                .to_parsed_public_key(rsa_params)
+                .unwrap();
                 return Box::new(move || k.verify_sig(&input, &sig).is_ok());
             }
             return Box::new(move || {
-                a::RsaPublicKeyComponents { n: &n[..], e: &e[..] }
-                    .verify(rsa_params, &input, &sig)
-                    .is_ok()
+                a::RsaPublicKeyComponents {
+                    n: &n[..],
+                    e: &e[..],
+                }
+                .verify(rsa_params, &input, &sig)
+                .is_ok()
             });
         }
         let point = match alg {
@@ -243,7 +260,10 @@ fn cases() -> Vec<Case> {
             let raws = vec![
                 ("raw ring".to_owned(), raw(s, &t, false, false)),
                 ("raw aws-lc-rs".to_owned(), raw(s, &t, true, false)),
-                ("raw aws-lc-rs (parsed key)".to_owned(), raw(s, &t, true, true)),
+                (
+                    "raw aws-lc-rs (parsed key)".to_owned(),
+                    raw(s, &t, true, true),
+                ),
             ];
             for (name, check) in &checks {
                 assert!(check(&t), "{name} refused a valid {} token", s.alg);

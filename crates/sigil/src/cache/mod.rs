@@ -42,6 +42,41 @@ impl Cache {
         }
     }
 
+    /// Store `value` under `key` until `expires_at`, replacing any previous value.
+    pub async fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), CacheError> {
+        match self {
+            Cache::InProcess(c) => c.put(key, value, expires_at, now),
+        }
+    }
+
+    /// Remove and return the live value under `key` (single use: a second take finds nothing).
+    pub async fn take(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, CacheError> {
+        match self {
+            Cache::InProcess(c) => c.take(key, now),
+        }
+    }
+
+    /// The live value under `key`, left in place.
+    pub async fn get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, CacheError> {
+        match self {
+            Cache::InProcess(c) => c.get(key, now),
+        }
+    }
+
+    /// Count one event under `key` in a window ending at `window_end` (the first event of a window
+    /// sets it); returns the count including this event.
+    pub async fn incr(&self, key: &str, window_end: i64, now: i64) -> Result<u64, CacheError> {
+        match self {
+            Cache::InProcess(c) => c.incr(key, window_end, now),
+        }
+    }
+
     /// Drop expired entries. Returns how many.
     pub async fn prune(&self, now: i64) -> Result<usize, CacheError> {
         match self {
@@ -57,31 +92,92 @@ impl Cache {
     }
 }
 
-/// A bounded map of key → expiry.
+/// What one in-process entry holds.
+#[derive(Debug)]
+enum Value {
+    Marker,
+    Bytes(Vec<u8>),
+    Count(u64),
+}
+
+/// Key → (expiry in Unix seconds, value).
+type Entries = HashMap<String, (i64, Value)>;
+
+/// A bounded map of key → (expiry, value).
 #[derive(Debug)]
 pub struct InProcessCache {
-    entries: Mutex<HashMap<String, i64>>,
+    entries: Mutex<Entries>,
     capacity: usize,
 }
 
 impl InProcessCache {
-    fn insert_if_absent(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, CacheError> {
-        let mut map = self
-            .entries
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, CacheError> {
+        self.entries
             .lock()
-            .map_err(|_| CacheError::Unavailable("cache lock poisoned".into()))?;
-        if let Some(exp) = map.get(key)
-            && *exp > now
-        {
-            return Ok(false);
-        }
+            .map_err(|_| CacheError::Unavailable("cache lock poisoned".into()))
+    }
+
+    fn make_room(
+        &self,
+        map: &mut HashMap<String, (i64, Value)>,
+        now: i64,
+    ) -> Result<(), CacheError> {
         if map.len() >= self.capacity {
-            map.retain(|_, exp| *exp > now);
+            map.retain(|_, (exp, _)| *exp > now);
             if map.len() >= self.capacity {
                 return Err(CacheError::Unavailable("in-process cache is full".into()));
             }
         }
-        map.insert(key.to_owned(), expires_at);
+        Ok(())
+    }
+
+    fn put(&self, key: &str, value: Vec<u8>, expires_at: i64, now: i64) -> Result<(), CacheError> {
+        let mut map = self.lock()?;
+        if !map.contains_key(key) {
+            self.make_room(&mut map, now)?;
+        }
+        map.insert(key.to_owned(), (expires_at, Value::Bytes(value)));
+        Ok(())
+    }
+
+    fn take(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, CacheError> {
+        let mut map = self.lock()?;
+        Ok(match map.remove(key) {
+            Some((exp, Value::Bytes(v))) if exp > now => Some(v),
+            _ => None,
+        })
+    }
+
+    fn get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, CacheError> {
+        let map = self.lock()?;
+        Ok(match map.get(key) {
+            Some((exp, Value::Bytes(v))) if *exp > now => Some(v.clone()),
+            _ => None,
+        })
+    }
+
+    fn incr(&self, key: &str, window_end: i64, now: i64) -> Result<u64, CacheError> {
+        let mut map = self.lock()?;
+        if let Some((exp, Value::Count(n))) = map.get_mut(key)
+            && *exp > now
+        {
+            *n += 1;
+            return Ok(*n);
+        }
+        self.make_room(&mut map, now)?;
+        map.insert(key.to_owned(), (window_end, Value::Count(1)));
+        Ok(1)
+    }
+
+    fn insert_if_absent(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, CacheError> {
+        let mut map = self.lock()?;
+        if let Some((exp, _)) = map.get(key)
+            && *exp > now
+        {
+            return Ok(false);
+        }
+        self.make_room(&mut map, now)?;
+        map.insert(key.to_owned(), (expires_at, Value::Marker));
         Ok(true)
     }
 
@@ -89,7 +185,7 @@ impl InProcessCache {
         match self.entries.lock() {
             Ok(mut map) => {
                 let before = map.len();
-                map.retain(|_, exp| *exp > now);
+                map.retain(|_, (exp, _)| *exp > now);
                 before - map.len()
             }
             Err(_) => 0,
@@ -116,6 +212,21 @@ mod tests {
             "full: refuse, never forget"
         );
         assert_eq!(c.prune(150).await?, 1);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn values_are_single_use_and_counters_window() -> Result<(), CacheError> {
+        let c = Cache::in_process(10);
+        c.put("code", b"v".to_vec(), 60, 0).await?;
+        assert_eq!(c.get("code", 1).await?, Some(b"v".to_vec()));
+        assert_eq!(c.take("code", 1).await?, Some(b"v".to_vec()));
+        assert_eq!(c.take("code", 1).await?, None, "single use");
+        c.put("late", b"v".to_vec(), 60, 0).await?;
+        assert_eq!(c.take("late", 60).await?, None, "expired");
+        assert_eq!(c.incr("fails", 100, 0).await?, 1);
+        assert_eq!(c.incr("fails", 100, 10).await?, 2);
+        assert_eq!(c.incr("fails", 200, 100).await?, 1, "a new window");
         Ok(())
     }
 }

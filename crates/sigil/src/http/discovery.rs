@@ -13,14 +13,21 @@ pub struct Discovery(pub Bytes);
 pub fn render(issuer: &str) -> Discovery {
     let doc = serde_json::json!({
         "issuer": issuer,
-        "jwks_uri": format!("{issuer}/jwks.json"),
+        "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "preferred_username", "email"],
+        "prompt_values_supported": ["none", "login"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
-        "response_types_supported": [],
-        "scopes_supported": [],
-        "authorization_response_iss_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
     });
     Discovery(Bytes::from(doc.to_string()))
 }

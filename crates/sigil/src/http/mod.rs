@@ -1,10 +1,12 @@
 //! HTTP: the only module that knows actix, HTTP and JSON shapes. One file per endpoint.
 
+pub mod authorize;
 pub mod discovery;
 pub mod error;
 pub mod form;
 pub mod health;
 pub mod jwks;
+pub mod pages;
 pub mod token;
 
 use actix_web::body::MessageBody;
@@ -25,6 +27,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/jwks.json", web::get().to(jwks::jwks))
     .route("/token", web::post().to(token::token))
+    .route("/authorize", web::get().to(authorize::authorize_get))
+    .route("/authorize", web::post().to(authorize::authorize_post))
+    .route("/login", web::post().to(authorize::login))
+    .route("/assets/sigil.css", web::get().to(pages::stylesheet))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .default_service(web::to(not_found));

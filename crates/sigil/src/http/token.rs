@@ -9,6 +9,7 @@ use tracing_actix_web::RootSpan;
 use super::error::ApiError;
 use super::form::{self, Form};
 use crate::domain::GrantType;
+use crate::oauth::authorization_code::{self, CodeRequest};
 use crate::oauth::client_auth::{self, Credentials, JWT_BEARER};
 use crate::oauth::client_credentials::{self, ClientCredentialsRequest};
 use crate::oauth::{Context, OAuthError};
@@ -42,9 +43,19 @@ pub async fn token(
                     .collect(),
             },
         )?,
-        GrantType::AuthorizationCode | GrantType::RefreshToken => {
-            return Err(OAuthError::UnsupportedGrantType.into());
+        GrantType::AuthorizationCode => {
+            authorization_code::grant(
+                &ctx,
+                &reg,
+                CodeRequest {
+                    code: form.get("code").map(str::to_owned),
+                    redirect_uri: form.get("redirect_uri").map(str::to_owned),
+                    code_verifier: form.get("code_verifier").map(str::to_owned),
+                },
+            )
+            .await?
         }
+        GrantType::RefreshToken => return Err(OAuthError::UnsupportedGrantType.into()),
     };
     root.record("outcome", "issued");
     Ok(HttpResponse::Ok()

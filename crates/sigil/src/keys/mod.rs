@@ -400,6 +400,8 @@ pub struct LoadedKey {
     pub signer: Signer,
     /// base64url of `{"alg":…,"typ":"at+jwt","kid":…}`.
     pub at_header_b64: String,
+    /// base64url of `{"alg":…,"typ":"JWT","kid":…}` (ID tokens).
+    pub jwt_header_b64: String,
 }
 
 /// The published JWKS, rendered once per change.
@@ -448,8 +450,11 @@ impl KeyRing {
             let jwk = parse_jwk(r)?;
             let header =
                 serde_json::json!({"alg": times.alg.as_str(), "typ": "at+jwt", "kid": r.kid});
+            let jwt_header =
+                serde_json::json!({"alg": times.alg.as_str(), "typ": "JWT", "kid": r.kid});
             keys.push(Arc::new(LoadedKey {
                 at_header_b64: b64(header.to_string().as_bytes()),
+                jwt_header_b64: b64(jwt_header.to_string().as_bytes()),
                 times,
                 jwk,
                 signer,

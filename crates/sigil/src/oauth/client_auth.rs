@@ -65,7 +65,20 @@ pub async fn authenticate(
         Credentials::Assertion { assertion, id } => {
             by_assertion(ctx, &assertion, id.as_deref()).await
         }
-        Credentials::IdOnly(_) | Credentials::None => Err(invalid(false)),
+        // Public clients authenticate by id alone (PKCE protects their codes).
+        Credentials::IdOnly(id) => {
+            let reg = ctx
+                .clients
+                .get(&ctx.store, &id)
+                .await?
+                .ok_or_else(|| invalid(false))?;
+            if reg.client.public {
+                Ok(reg)
+            } else {
+                Err(invalid(false))
+            }
+        }
+        Credentials::None => Err(invalid(false)),
     }
 }
 

@@ -35,6 +35,9 @@ pub struct TokenResponse {
     /// Granted scope.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// OIDC ID token (authorization code flow with `openid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// Sign an access token with the key that signs `ctx.access_token_alg` now.
@@ -89,6 +92,7 @@ pub fn access_token(
         token_type: "Bearer",
         expires_in: ttl,
         scope: req.scope,
+        id_token: None,
     })
 }
 
@@ -120,4 +124,50 @@ fn too_large_reason(claims: &Claims, size: usize, max: usize) -> String {
     format!(
         "the access token would be {size} bytes, over the {max}-byte limit (tokens.max_size); the largest claim is `{name}` ({bytes} bytes): request fewer scopes or audiences, or register fewer roles"
     )
+}
+
+/// What goes into an ID token (OIDC Core §2).
+#[derive(Debug)]
+pub struct IdTokenRequest<'a> {
+    /// Subject (user id).
+    pub sub: &'a str,
+    /// The client (`aud` and `azp`).
+    pub client_id: &'a str,
+    /// From the authorization request.
+    pub nonce: Option<&'a str>,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The access token issued alongside (for `at_hash`).
+    pub access_token: &'a str,
+    /// Extra claims by scope (`preferred_username`, `email`, …).
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Sign an ID token with the key that signs RS256 now (OIDC's default algorithm).
+pub fn id_token(ctx: &Context, req: IdTokenRequest<'_>) -> Result<String, OAuthError> {
+    let now = ctx.now();
+    let ttl = crate::clock::secs(ctx.settings.tokens.access_token_ttl);
+    let key = ctx
+        .ring
+        .signer(sigil_verify::Algorithm::RS256, now)
+        .ok_or_else(|| OAuthError::Unavailable("no active RS256 signing key".into()))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, req.access_token.as_bytes());
+    let at_hash = crate::keys::material::b64(&digest.as_ref()[..16]);
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), ctx.issuer.clone().into());
+    claims.insert("sub".into(), req.sub.into());
+    claims.insert("aud".into(), req.client_id.into());
+    claims.insert("exp".into(), (now + ttl).into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("auth_time".into(), req.auth_time.into());
+    if let Some(n) = req.nonce {
+        claims.insert("nonce".into(), n.into());
+    }
+    claims.insert("at_hash".into(), at_hash.into());
+    claims.insert("azp".into(), req.client_id.into());
+    claims.insert("amr".into(), serde_json::json!(["pwd"]));
+    claims.extend(req.extra);
+    let payload = serde_json::to_vec(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    compact_jws(&key.jwt_header_b64, &payload, &key.signer, &ctx.rng)
+        .map_err(|_| OAuthError::Internal("signing failed".into()))
 }

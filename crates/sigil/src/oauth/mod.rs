@@ -3,6 +3,8 @@
 //! **Invariant:** nothing in `oauth` sees an `HttpRequest`; `http` parses requests into the types
 //! here and maps [`OAuthError`] back to HTTP.
 
+pub mod authorization_code;
+pub mod authorize;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod clients;
@@ -48,6 +50,8 @@ pub struct Context {
     pub rng: SystemRandom,
     /// Algorithm of access tokens.
     pub access_token_alg: Algorithm,
+    /// Password hashing (bounded bcrypt).
+    pub hasher: crate::passwords::Hasher,
 }
 
 impl std::fmt::Debug for Context {

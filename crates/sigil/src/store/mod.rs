@@ -10,6 +10,7 @@ pub mod clients;
 pub mod keys;
 pub mod meta;
 pub mod schema;
+pub mod sessions;
 pub mod users;
 
 use std::path::Path;

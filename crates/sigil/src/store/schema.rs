@@ -64,3 +64,14 @@ diesel::table! {
         password_changed_at -> BigInt,
     }
 }
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}

@@ -153,3 +153,14 @@ pub fn delete(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
     }
     Ok(n > 0)
 }
+
+/// Find by id (the `sub`).
+pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<User>, StoreError> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(User::try_from)
+        .transpose()
+}

@@ -1,0 +1,411 @@
+//! `GET,POST /authorize` and `POST /login` (the login form's target).
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use tracing_actix_web::RootSpan;
+
+use super::form::{self, Form};
+use super::pages::{self, LoginPage};
+use crate::crypto::ct_eq;
+use crate::domain::user::Username;
+use crate::oauth::Context;
+use crate::oauth::authorize::{
+    self, AuthorizationRequest, AuthorizeError, AuthorizeParams, PENDING_TTL, SESSION_ABSOLUTE,
+    hash_id, with_query,
+};
+use crate::store::users as user_store;
+
+/// Failed logins per account within the window before it locks.
+pub const MAX_FAILURES: u64 = 5;
+/// Lock window.
+pub const FAILURE_WINDOW: i64 = 15 * 60;
+/// Login POSTs per client IP per minute.
+pub const MAX_LOGINS_PER_IP_MINUTE: u64 = 30;
+/// The one message for every login failure.
+pub const LOGIN_FAILED: &str =
+    "Incorrect username or password, or this account cannot sign in right now.";
+
+fn secure_cookies(ctx: &Context) -> bool {
+    ctx.issuer.starts_with("https://")
+}
+
+/// Session cookie name (`__Host-` under https).
+pub fn session_cookie_name(ctx: &Context) -> &'static str {
+    if secure_cookies(ctx) {
+        "__Host-sigil_session"
+    } else {
+        "sigil_session"
+    }
+}
+
+fn binding_cookie_name(ctx: &Context) -> &'static str {
+    if secure_cookies(ctx) {
+        "__Host-sigil_login"
+    } else {
+        "sigil_login"
+    }
+}
+
+/// SameSite=Lax: the browser sends the session cookie on the top-level GET navigation from the
+/// application to `/authorize` (so an existing session and `prompt=none` work), but not on
+/// cross-site subrequests or POSTs. Strict would drop it on that navigation.
+fn cookie<'a>(ctx: &Context, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {
+    let mut c = Cookie::new(name, value);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_secure(secure_cookies(ctx));
+    c.set_same_site(SameSite::Lax);
+    c.set_max_age(CookieDuration::seconds(max_age));
+    c
+}
+
+fn params_of(form: &Form) -> AuthorizeParams {
+    let get = |k: &str| form.get(k).map(str::to_owned);
+    AuthorizeParams {
+        client_id: get("client_id"),
+        redirect_uri: get("redirect_uri"),
+        response_type: get("response_type"),
+        scope: get("scope"),
+        state: get("state"),
+        nonce: get("nonce"),
+        code_challenge: get("code_challenge"),
+        code_challenge_method: get("code_challenge_method"),
+        prompt: get("prompt"),
+        max_age: get("max_age"),
+        login_hint: get("login_hint"),
+        id_token_hint: get("id_token_hint"),
+        response_mode: get("response_mode"),
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    match HeaderValue::from_str(location) {
+        Ok(v) => pages::secure(HttpResponse::SeeOther())
+            .insert_header((header::LOCATION, v))
+            .finish(),
+        Err(_) => pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The redirect target is not valid.",
+        ),
+    }
+}
+
+fn error_redirect(
+    ctx: &Context,
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+) -> HttpResponse {
+    tracing::Span::current().record("outcome", error);
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", ctx.issuer.as_str()));
+    see_other(&with_query(redirect_uri, &params))
+}
+
+fn unavailable(cause: &str) -> HttpResponse {
+    tracing::warn!(cause = %cause, "authorization unavailable");
+    let mut resp = pages::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "Sigil cannot complete sign-in right now. Please try again in a moment.",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    resp
+}
+
+/// `GET /authorize`
+pub async fn authorize_get(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    root: RootSpan,
+) -> HttpResponse {
+    match form::parse(req.query_string().as_bytes()) {
+        Ok(f) => authorize(&req, &ctx, &root, &f).await,
+        Err(_) => pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request is malformed (a parameter is repeated or not UTF-8).",
+        ),
+    }
+}
+
+/// `POST /authorize` (form-encoded request, OIDC Core §3.1.2.1)
+pub async fn authorize_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<Context>,
+    root: RootSpan,
+) -> HttpResponse {
+    match form::read(&req, payload, ctx.settings.http.max_body).await {
+        Ok(f) => authorize(&req, &ctx, &root, &f).await,
+        Err(_) => pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The request is malformed.",
+        ),
+    }
+}
+
+async fn authorize(req: &HttpRequest, ctx: &Context, root: &RootSpan, form: &Form) -> HttpResponse {
+    let (reg, request) = match authorize::validate(ctx, params_of(form)).await {
+        Ok(v) => v,
+        Err(AuthorizeError::Page { code, message }) => {
+            return pages::error_page(StatusCode::BAD_REQUEST, code, message);
+        }
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            error,
+            description,
+            state,
+        }) => {
+            return error_redirect(ctx, &redirect_uri, error, description, state.as_deref());
+        }
+        Err(AuthorizeError::Unavailable(cause)) => return unavailable(&cause),
+    };
+    root.record("client_id", request.client_id.as_str());
+    let now = ctx.now();
+    let session_cookie = req
+        .cookie(session_cookie_name(ctx))
+        .map(|c| c.value().to_owned());
+    if let Some(value) = &session_cookie {
+        match authorize::session(ctx, value).await {
+            Ok(Some(live)) if authorize::session_satisfies(&request, &live.row, now) => {
+                return match authorize::issue_code(ctx, &request, &live.user, live.row.auth_time)
+                    .await
+                {
+                    Ok(location) => {
+                        root.record("outcome", "code_issued");
+                        see_other(&location)
+                    }
+                    Err(e) => unavailable(&e.to_string()),
+                };
+            }
+            Ok(_) => {}
+            Err(e) => return unavailable(&e.to_string()),
+        }
+    }
+    if request.prompt_none {
+        return error_redirect(
+            ctx,
+            &request.redirect_uri,
+            "login_required",
+            "the user is not signed in",
+            request.state.as_deref(),
+        );
+    }
+    let hint = request.login_hint.clone().unwrap_or_default();
+    show_login(ctx, &reg.client.name, request, &hint, None, StatusCode::OK).await
+}
+
+async fn show_login(
+    ctx: &Context,
+    client_name: &str,
+    request: AuthorizationRequest,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> HttpResponse {
+    let (id, csrf, binding) = match authorize::start_login(ctx, request).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let page = LoginPage {
+        client_name,
+        authz: &id,
+        csrf: &csrf,
+        username,
+        error,
+    };
+    let binding_cookie = cookie(ctx, binding_cookie_name(ctx), binding, PENDING_TTL);
+    pages::html(status, &page, |b| {
+        b.cookie(binding_cookie);
+    })
+}
+
+/// `POST /login`
+pub async fn login(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<Context>,
+    root: RootSpan,
+) -> HttpResponse {
+    let form = match form::read(&req, payload, ctx.settings.http.max_body).await {
+        Ok(f) => f,
+        Err(_) => {
+            return pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The sign-in form was malformed.",
+            );
+        }
+    };
+    let expired = || {
+        pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "This sign-in page has expired or was not opened in this browser. Return to the application and start again.",
+        )
+    };
+    let Some(authz) = form.get("authz") else {
+        return expired();
+    };
+    let pending = match authorize::pending(&ctx, authz).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return expired(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let binding_ok = req
+        .cookie(binding_cookie_name(&ctx))
+        .is_some_and(|c| ct_eq(hash_id(c.value()).as_bytes(), pending.binding.as_bytes()));
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|c| ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
+    if !binding_ok || !csrf_ok {
+        return expired();
+    }
+    root.record("client_id", pending.request.client_id.as_str());
+    let now = ctx.now();
+
+    // Per-IP limit on login POSTs.
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    match ctx
+        .cache
+        .incr(&format!("login_ip:{ip}"), now + 60, now)
+        .await
+    {
+        Ok(n) if n > MAX_LOGINS_PER_IP_MINUTE => {
+            root.record("outcome", "rate_limited");
+            let mut resp = pages::error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow_down",
+                "Too many sign-in attempts from your network. Wait a minute and try again.",
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return resp;
+        }
+        Ok(_) => {}
+        Err(e) => return unavailable(&e.to_string()),
+    }
+
+    let raw_username = form.get("username").unwrap_or("");
+    let password = form.get("password").unwrap_or("").to_owned();
+    let username = Username::parse(raw_username).ok();
+    let fail_key = username
+        .as_ref()
+        .map(|u| format!("login_fail:{}", u.as_str().to_ascii_lowercase()));
+    let locked = match &fail_key {
+        Some(k) => match ctx.cache.get(&format!("{k}:locked"), now).await {
+            Ok(v) => v.is_some(),
+            Err(e) => return unavailable(&e.to_string()),
+        },
+        None => false,
+    };
+    let user = match &username {
+        Some(u) => {
+            let name = u.as_str().to_owned();
+            match ctx
+                .store
+                .run(move |c| user_store::find_by_username(c, &name))
+                .await
+            {
+                Ok(u) => u,
+                Err(e) => return unavailable(&e.to_string()),
+            }
+        }
+        None => None,
+    };
+    // Always one bcrypt verification, whoever asks: unknown users hit a dummy hash.
+    let verified = match ctx
+        .hasher
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let user = match user {
+        Some(u) if verified && !u.disabled && !locked => u,
+        _ => {
+            if let Some(k) = &fail_key {
+                match ctx.cache.incr(k, now + FAILURE_WINDOW, now).await {
+                    Ok(n) if n >= MAX_FAILURES => {
+                        if let Err(e) = ctx
+                            .cache
+                            .put(&format!("{k}:locked"), vec![1], now + FAILURE_WINDOW, now)
+                            .await
+                        {
+                            return unavailable(&e.to_string());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return unavailable(&e.to_string()),
+                }
+            }
+            root.record("outcome", "login_failed");
+            let client_name = match ctx
+                .clients
+                .get(&ctx.store, &pending.request.client_id)
+                .await
+            {
+                Ok(Some(r)) => r.client.name.clone(),
+                Ok(None) => return expired(),
+                Err(e) => return unavailable(&e.to_string()),
+            };
+            let shown = username
+                .as_ref()
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_default();
+            return show_login(
+                &ctx,
+                &client_name,
+                pending.request,
+                &shown,
+                Some(LOGIN_FAILED),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+        }
+    };
+    if let Some(k) = &fail_key {
+        let _ = ctx.cache.take(k, now).await;
+    }
+    let previous = req
+        .cookie(session_cookie_name(&ctx))
+        .map(|c| c.value().to_owned());
+    let (session_id, row) = match authorize::create_session(&ctx, &user, previous).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    if let Err(e) = authorize::finish_login(&ctx, authz).await {
+        return unavailable(&e.to_string());
+    }
+    let location = match authorize::issue_code(&ctx, &pending.request, &user, row.auth_time).await {
+        Ok(l) => l,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    root.record("outcome", "logged_in");
+    let mut resp = see_other(&location);
+    let session = cookie(
+        &ctx,
+        session_cookie_name(&ctx),
+        session_id,
+        SESSION_ABSOLUTE,
+    );
+    let mut clear = cookie(&ctx, binding_cookie_name(&ctx), String::new(), 0);
+    clear.make_removal();
+    let _ = resp.add_cookie(&session);
+    let _ = resp.add_cookie(&clear);
+    resp
+}

@@ -1,0 +1,139 @@
+//! The `authorization_code` grant (RFC 6749 §4.1.3, PKCE RFC 7636, OIDC Core §3.1.3).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::digest;
+
+use super::authorize::{CodeGrant, hash_id};
+use super::clients::RegisteredClient;
+use super::issue::{AccessTokenRequest, IdTokenRequest, TokenResponse, access_token, id_token};
+use super::{Context, OAuthError};
+use crate::crypto::ct_eq;
+use crate::domain::{GrantType, ScopeSet};
+use crate::store::users as user_store;
+
+/// Parameters of the grant.
+#[derive(Debug, Default)]
+pub struct CodeRequest {
+    /// `code`
+    pub code: Option<String>,
+    /// `redirect_uri`
+    pub redirect_uri: Option<String>,
+    /// `code_verifier`
+    pub code_verifier: Option<String>,
+}
+
+fn bad(desc: &'static str) -> OAuthError {
+    OAuthError::InvalidGrant(desc)
+}
+
+/// Redeem a code (once) for tokens.
+pub async fn grant(
+    ctx: &Context,
+    reg: &RegisteredClient,
+    req: CodeRequest,
+) -> Result<TokenResponse, OAuthError> {
+    let client = &reg.client;
+    if !client.has_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::UnauthorizedClient(
+            "the client may not use the authorization code flow",
+        ));
+    }
+    let code = req
+        .code
+        .as_deref()
+        .ok_or(OAuthError::InvalidRequest("code is required"))?;
+    let now = ctx.now();
+    // Single use: taking the record removes it, so a second redemption finds nothing.
+    let record = ctx
+        .cache
+        .take(&format!("code:{}", hash_id(code)), now)
+        .await?
+        .ok_or(bad("the code is invalid, expired or already used"))?;
+    let grant: CodeGrant = serde_json::from_slice(&record)
+        .map_err(|e| OAuthError::Internal(format!("stored code: {e}")))?;
+    if grant.client_id != client.id.as_str() {
+        return Err(bad("the code was issued to another client"));
+    }
+    if req.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
+        return Err(bad("redirect_uri does not match the authorization request"));
+    }
+    match (&grant.code_challenge, req.code_verifier.as_deref()) {
+        (None, None) => {}
+        (Some(_), None) => return Err(OAuthError::InvalidRequest("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(bad(
+                "no code_challenge was sent with the authorization request",
+            ));
+        }
+        (Some(challenge), Some(verifier)) => {
+            let ok_chars = verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            if !(43..=128).contains(&verifier.len()) || !ok_chars {
+                return Err(OAuthError::InvalidRequest("code_verifier is malformed"));
+            }
+            let computed =
+                URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+            if !ct_eq(computed.as_bytes(), challenge.as_bytes()) {
+                return Err(bad("code_verifier does not match the code_challenge"));
+            }
+        }
+    }
+    let user_id = grant.user_id.clone();
+    let user = ctx
+        .store
+        .run(move |c| user_store::find_by_id(c, &user_id))
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(bad("the user can no longer sign in"))?;
+    let scopes = ScopeSet::parse_param(&grant.scope)
+        .map_err(|_| OAuthError::Internal("stored scope".into()))?;
+    let has = |s: &str| scopes.iter().any(|x| x.as_str() == s);
+    let mut aud: Vec<String> = client
+        .audiences
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    if aud.is_empty() {
+        aud.push(ctx.default_audience.clone());
+    }
+    if has("openid") && !aud.contains(&ctx.issuer) {
+        // The userinfo endpoint is a resource of the issuer.
+        aud.push(ctx.issuer.clone());
+    }
+    aud.sort();
+    let mut response = access_token(
+        ctx,
+        AccessTokenRequest {
+            sub: &user.id,
+            client_id: client.id.as_str(),
+            aud,
+            scope: grant.scope.clone(),
+            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        },
+    )?;
+    if has("openid") {
+        let mut extra = serde_json::Map::new();
+        if has("profile") {
+            extra.insert("preferred_username".into(), user.username.as_str().into());
+        }
+        if has("email")
+            && let Some(e) = &user.email
+        {
+            extra.insert("email".into(), e.as_str().into());
+        }
+        response.id_token = Some(id_token(
+            ctx,
+            IdTokenRequest {
+                sub: &user.id,
+                client_id: client.id.as_str(),
+                nonce: grant.nonce.as_deref(),
+                auth_time: grant.auth_time,
+                access_token: &response.access_token,
+                extra,
+            },
+        )?);
+    }
+    Ok(response)
+}

@@ -1,0 +1,78 @@
+//! `sessions` table: browser sessions at Sigil, keyed by the SHA-256 of the cookie value.
+
+use diesel::prelude::*;
+
+use super::schema::sessions;
+use super::{DbConn, StoreError};
+
+/// One session.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    /// SHA-256 (base64url) of the cookie value.
+    pub id_hash: String,
+    /// The user.
+    pub user_id: String,
+    /// Last password entry.
+    pub auth_time: i64,
+    /// Created.
+    pub created_at: i64,
+    /// Last use.
+    pub last_seen_at: i64,
+    /// Absolute end.
+    pub expires_at: i64,
+}
+
+/// Insert a session.
+pub fn insert(conn: &mut DbConn, row: &SessionRow) -> Result<(), StoreError> {
+    diesel::insert_into(sessions::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Find a session that is neither past its absolute end nor idle since `idle_cutoff`; touches
+/// `last_seen_at`.
+pub fn find_live(
+    conn: &mut DbConn,
+    id_hash: &str,
+    now: i64,
+    idle_cutoff: i64,
+) -> Result<Option<SessionRow>, StoreError> {
+    let row = sessions::table
+        .find(id_hash)
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(idle_cutoff))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?;
+    if row.is_some() {
+        diesel::update(sessions::table.find(id_hash))
+            .set(sessions::last_seen_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(row)
+}
+
+/// End one session.
+pub fn delete(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
+    diesel::delete(sessions::table.find(id_hash)).execute(conn)?;
+    Ok(())
+}
+
+/// End every session of a user (disable, delete, password reset).
+pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> Result<usize, StoreError> {
+    Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
+}
+
+/// Delete sessions past their absolute end or idle since `idle_cutoff`.
+pub fn prune(conn: &mut DbConn, now: i64, idle_cutoff: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::last_seen_at.le(idle_cutoff)),
+        ),
+    )
+    .execute(conn)?)
+}

@@ -1,0 +1,568 @@
+//! Browser login through /authorize and the login page, code exchange, and a certified RP
+//! library (`openidconnect`) driving the whole flow.
+
+use std::time::Duration;
+
+use crate::backend_test;
+use crate::helpers::*;
+use base64::Engine;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const CALLBACK: &str = "https://app.example/cb";
+
+pub fn create_user(app: &TestApp, username: &str) {
+    let out = app.cli_stdin(
+        &[
+            "users",
+            "create",
+            "--username",
+            username,
+            "--email",
+            &format!("{username}@example.com"),
+            "--role",
+            "reader",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn web_client(app: &TestApp, extra: &[&str]) -> TestClient {
+    let mut args = vec![
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        CALLBACK,
+        "--scope",
+        "openid",
+        "--scope",
+        "profile",
+        "--scope",
+        "email",
+    ];
+    args.extend_from_slice(extra);
+    app.create_client(&args)
+}
+
+/// A browser: keeps cookies, follows nothing.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+pub fn pkce() -> Pkce {
+    let verifier = sigil::crypto::random_b64(32);
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    Pkce {
+        challenge: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
+        verifier,
+    }
+}
+
+pub fn authorize_url(app: &TestApp, client_id: &str, challenge: &str, extra: &str) -> String {
+    format!(
+        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile%20email&state=st-1&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256{extra}",
+        app.address,
+        urlencode(CALLBACK)
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// GET the login page, POST credentials; returns the final response (303 on success).
+pub async fn login(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    url: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = browser.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "login page");
+    let html = page.text().await.unwrap();
+    let form = [
+        ("authz", hidden(&html, "authz")),
+        ("csrf", hidden(&html, "csrf")),
+        ("username", username.to_owned()),
+        ("password", password.to_owned()),
+    ];
+    browser
+        .post(format!("{}/login", app.address))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+backend_test!(openidconnect_rp_logs_in_end_to_end, |app| {
+    create_user(&app, "alice");
+    let c = web_client(&app, &[]);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(c.id.clone()),
+        Some(ClientSecret::new(c.secret.clone().unwrap())),
+    )
+    .set_redirect_uri(RedirectUrl::new(CALLBACK.to_owned()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = rp
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+
+    let browser = browser();
+    let done = login(&app, &browser, url.as_str(), "alice", PASSWORD).await;
+    assert_eq!(done.status(), 303);
+    let back = location(&done);
+    assert!(back.starts_with(CALLBACK), "{back}");
+    assert_eq!(
+        query_param(&back, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    assert_eq!(
+        query_param(&back, "iss").as_deref(),
+        Some(app.address.as_str())
+    );
+    let code = query_param(&back, "code").unwrap();
+
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("id_token");
+    let claims = id_token
+        .claims(&rp.id_token_verifier(), &nonce)
+        .expect("ID token validates (signature, iss, aud, nonce)");
+    assert_eq!(
+        claims.preferred_username().map(|u| u.as_str()),
+        Some("alice")
+    );
+    assert_eq!(
+        claims.email().map(|e| e.as_str()),
+        Some("alice@example.com")
+    );
+    assert!(claims.auth_time().is_some());
+    // at_hash binds the access token.
+    let at_hash = claims.access_token_hash().expect("at_hash");
+    let expected = openidconnect::AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&rp.id_token_verifier()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(at_hash, &expected);
+    assert_eq!(jwt_header(tokens.access_token().secret())["typ"], "at+jwt");
+    let header = jwt_header(&id_token.to_string());
+    assert_eq!(header["alg"], "RS256");
+
+    // The access token carries the user's roles and verifies independently.
+    let at = verify_with_jsonwebtoken(&app, tokens.access_token().secret(), &app.address).await;
+    assert_eq!(at["roles"], serde_json::json!(["reader"]));
+    assert_eq!(at["client_id"], c.id.as_str());
+
+    // The code is single use.
+    let again = app
+        .post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", "x".repeat(43).as_str()),
+            ],
+            Some((&c.id, c.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(again.status(), 400);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+});
+
+backend_test!(
+    a_session_signs_in_silently_and_prompt_none_without_one_fails,
+    |app| {
+        create_user(&app, "bob");
+        let c = web_client(&app, &[]);
+        let p = pkce();
+        let url = authorize_url(&app, &c.id, &p.challenge, "&prompt=none");
+        // No session: prompt=none comes back with login_required.
+        let resp = browser().get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 303);
+        let loc = location(&resp);
+        assert_eq!(
+            query_param(&loc, "error").as_deref(),
+            Some("login_required")
+        );
+        assert_eq!(query_param(&loc, "state").as_deref(), Some("st-1"));
+
+        let b = browser();
+        let done = login(
+            &app,
+            &b,
+            &authorize_url(&app, &c.id, &p.challenge, ""),
+            "bob",
+            PASSWORD,
+        )
+        .await;
+        assert_eq!(done.status(), 303);
+        let set_cookie: Vec<String> = done
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let session = set_cookie
+            .iter()
+            .find(|c| c.starts_with("sigil_session="))
+            .expect("session cookie");
+        assert!(
+            session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+            "{session}"
+        );
+        // With the session: prompt=none issues a code without any page.
+        let resp = b.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 303);
+        assert!(query_param(&location(&resp), "code").is_some());
+        // prompt=login forces the page again.
+        let resp = b
+            .get(authorize_url(&app, &c.id, &p.challenge, "&prompt=login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // max_age=0 too (the login was more than 0 seconds ago once a second passes).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let resp = b
+            .get(authorize_url(&app, &c.id, &p.challenge, "&max_age=0"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+);
+
+backend_test!(
+    untrusted_redirects_get_an_error_page_and_others_an_error_redirect,
+    |app| {
+        let c = web_client(&app, &[]);
+        let p = pkce();
+        let b = browser();
+        // Unknown client and unregistered redirect_uri: a page, never a redirect.
+        for url in [
+            authorize_url(&app, "sgl_unknown", &p.challenge, ""),
+            authorize_url(&app, &c.id, &p.challenge, "")
+                .replace(&urlencode(CALLBACK), &urlencode("https://evil.example/cb")),
+            format!("{}/authorize?client_id={}", app.address, c.id),
+            format!("{}/authorize?client_id={}&client_id=x", app.address, c.id),
+        ] {
+            let resp = b.get(&url).send().await.unwrap();
+            assert_eq!(resp.status(), 400, "{url}");
+            assert!(resp.headers().get("location").is_none());
+            assert_eq!(resp.headers()["x-frame-options"], "DENY");
+            let html = resp.text().await.unwrap();
+            assert!(!html.contains("evil.example"), "no reflection");
+        }
+        // Other errors go back to the client with error, state and iss.
+        let url = |rt: &str, method: &str, scope: &str, extra: &str| {
+            format!(
+                "{}/authorize?response_type={rt}&client_id={}&redirect_uri={}&scope={scope}&state=st-1&code_challenge={}&code_challenge_method={method}{extra}",
+                app.address,
+                c.id,
+                urlencode(CALLBACK),
+                p.challenge
+            )
+        };
+        for (url, error) in [
+            (
+                url("token", "S256", "openid", ""),
+                "unsupported_response_type",
+            ),
+            (url("code", "plain", "openid", ""), "invalid_request"),
+            (url("code", "S256", "openid%20admin", ""), "invalid_scope"),
+            (
+                url("code", "S256", "openid", "&prompt=none%20login"),
+                "invalid_request",
+            ),
+            (
+                url("code", "S256", "openid", "&max_age=soon"),
+                "invalid_request",
+            ),
+        ] {
+            let resp = b.get(&url).send().await.unwrap();
+            assert_eq!(resp.status(), 303, "{url}");
+            let loc = location(&resp);
+            assert!(loc.starts_with(CALLBACK));
+            assert_eq!(query_param(&loc, "error").as_deref(), Some(error), "{url}");
+            assert_eq!(query_param(&loc, "state").as_deref(), Some("st-1"));
+            assert_eq!(
+                query_param(&loc, "iss").as_deref(),
+                Some(app.address.as_str())
+            );
+        }
+        // Missing PKCE.
+        let url = authorize_url(&app, &c.id, &p.challenge, "")
+            .replace(&format!("&code_challenge={}", p.challenge), "");
+        let loc = location(&b.get(&url).send().await.unwrap());
+        assert_eq!(
+            query_param(&loc, "error").as_deref(),
+            Some("invalid_request")
+        );
+    }
+);
+
+backend_test!(login_page_is_safe_and_failures_are_generic, |app| {
+    create_user(&app, "carol");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    let b = browser();
+    let page = b.get(&url).send().await.unwrap();
+    let h = page.headers().clone();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("default-src 'none'")
+    );
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<label for=\"username\">") && html.contains("<label for=\"password\">"));
+    assert!(html.contains("svc"), "the client's name is shown");
+    assert!(
+        !html.contains("<script"),
+        "usable without JavaScript, no inline script"
+    );
+
+    let wrong = login(&app, &b, &url, "carol", "wrong password entirely").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong_html = wrong.text().await.unwrap();
+    let unknown = login(&app, &b, &url, "nobody", PASSWORD).await;
+    let unknown_html = unknown.text().await.unwrap();
+    let message = "Incorrect username or password, or this account cannot sign in right now.";
+    assert!(wrong_html.contains(message) && unknown_html.contains(message));
+    assert!(wrong_html.contains("aria-describedby=\"login-error\""));
+
+    // A forged form (no binding cookie, wrong csrf) is refused.
+    let page = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let forged = browser()
+        .post(format!("{}/login", app.address))
+        .form(&[
+            ("authz", hidden(&page, "authz")),
+            ("csrf", hidden(&page, "csrf")),
+            ("username", "carol".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    let bad_csrf = b
+        .post(format!("{}/login", app.address))
+        .form(&[
+            ("authz", hidden(&page, "authz")),
+            ("csrf", "x".to_owned()),
+            ("username", "carol".into()),
+            ("password", PASSWORD.into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_csrf.status(), 400);
+
+    // A disabled account gets the same message, even with the right password.
+    app.cli_json(&["users", "disable", "carol"]);
+    let disabled = login(&app, &b, &url, "carol", PASSWORD).await;
+    assert_eq!(disabled.status(), 401);
+    assert!(disabled.text().await.unwrap().contains(message));
+});
+
+backend_test!(five_failures_lock_the_account, |app| {
+    create_user(&app, "dave");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    let b = browser();
+    for _ in 0..5 {
+        assert_eq!(
+            login(&app, &b, &url, "dave", "not the password at all")
+                .await
+                .status(),
+            401
+        );
+    }
+    let locked = login(&app, &b, &url, "dave", PASSWORD).await;
+    assert_eq!(locked.status(), 401, "locked even with the right password");
+    // After the window, the right password works again.
+    app.clock.advance(Duration::from_secs(15 * 60 + 1));
+    assert_eq!(login(&app, &b, &url, "dave", PASSWORD).await.status(), 303);
+});
+
+backend_test!(code_exchange_checks_pkce_redirect_uri_and_client, |app| {
+    create_user(&app, "erin");
+    let c = web_client(&app, &[]);
+    let other = web_client(&app, &[]);
+    let p = pkce();
+    let exchange = |code: String, verifier: String, redirect: &'static str, who: TestClient| {
+        let app = &app;
+        async move {
+            let resp = app
+                .post_token(
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", redirect),
+                        ("code_verifier", &verifier),
+                    ],
+                    Some((&who.id, who.secret.as_deref().unwrap())),
+                )
+                .await;
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let new_code = || async {
+        let b = browser();
+        let done = login(
+            &app,
+            &b,
+            &authorize_url(&app, &c.id, &p.challenge, ""),
+            "erin",
+            PASSWORD,
+        )
+        .await;
+        query_param(&location(&done), "code").unwrap()
+    };
+    let same = |t: &TestClient| TestClient {
+        id: t.id.clone(),
+        secret: t.secret.clone(),
+    };
+    let (s, body) = exchange(new_code().await, "y".repeat(43), CALLBACK, same(&c)).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "wrong verifier"
+    );
+    let (s, body) = exchange(
+        new_code().await,
+        p.verifier.clone(),
+        "https://app.example/other",
+        same(&c),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "wrong redirect_uri"
+    );
+    let (s, body) = exchange(new_code().await, p.verifier.clone(), CALLBACK, same(&other)).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "another client"
+    );
+    let (s, body) = exchange(new_code().await, p.verifier.clone(), CALLBACK, same(&c)).await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body["id_token"].is_string());
+    // Codes expire after 60 s.
+    let code = new_code().await;
+    app.clock.advance(Duration::from_secs(61));
+    let (s, body) = exchange(code, p.verifier.clone(), CALLBACK, same(&c)).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "expired"
+    );
+});
+
+backend_test!(public_clients_use_pkce_without_a_secret, |app| {
+    create_user(&app, "frank");
+    let c = app.create_client(&["--public", "--redirect-uri", CALLBACK, "--scope", "openid"]);
+    assert!(c.secret.is_none());
+    let p = pkce();
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&code_challenge={}&code_challenge_method=S256",
+        app.address,
+        c.id,
+        urlencode(CALLBACK),
+        p.challenge
+    );
+    let done = login(&app, &browser(), &url, "frank", PASSWORD).await;
+    let code = query_param(&location(&done), "code").unwrap();
+    let resp = app
+        .post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &c.id),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &p.verifier),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+});
