@@ -566,3 +566,32 @@ backend_test!(public_clients_use_pkce_without_a_secret, |app| {
         .await;
     assert_eq!(resp.status(), 200);
 });
+
+backend_test!(disabling_a_user_ends_their_sessions, |app| {
+    create_user(&app, "gina");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let b = browser();
+    assert_eq!(
+        login(
+            &app,
+            &b,
+            &authorize_url(&app, &c.id, &p.challenge, ""),
+            "gina",
+            PASSWORD
+        )
+        .await
+        .status(),
+        303
+    );
+    let silent = authorize_url(&app, &c.id, &p.challenge, "&prompt=none");
+    assert!(query_param(&location(&b.get(&silent).send().await.unwrap()), "code").is_some());
+    app.cli_json(&["users", "disable", "gina"]);
+    app.cli_json(&["users", "enable", "gina"]);
+    let loc = location(&b.get(&silent).send().await.unwrap());
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required"),
+        "the session ended when the user was disabled"
+    );
+});

@@ -5,7 +5,7 @@
 //! * **rotation** (every minute): under the `key_rotation` lease, so one process among many
 //!   rotates, applies `lifecycle::auto_rotation_due`;
 //! * **prune** (every 10 minutes, also under a lease): deletes retired keys past retention, forgets
-//!   expired previous client secrets, and drops expired cache entries.
+//!   expired previous client secrets, deletes ended sessions, and drops expired cache entries.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,7 +124,14 @@ pub fn spawn(ctx: Arc<Context>, keys: KeyService, timings: JobTimings) -> Jobs {
                     let secrets = k
                         .store
                         .run_blocking(|c| crate::store::clients::prune_previous_secrets(c, now))?;
-                    Ok((kids, secrets))
+                    let sessions = k.store.run_blocking(|c| {
+                        crate::store::sessions::prune(
+                            c,
+                            now,
+                            now - crate::oauth::authorize::SESSION_IDLE,
+                        )
+                    })?;
+                    Ok((kids, secrets + sessions))
                 },
             )
             .await;
@@ -133,7 +140,7 @@ pub fn spawn(ctx: Arc<Context>, keys: KeyService, timings: JobTimings) -> Jobs {
                     if !kids.is_empty() || secrets > 0 {
                         tracing::info!(
                             keys = kids.len(),
-                            previous_secrets = secrets,
+                            secrets_and_sessions = secrets,
                             "pruned expired rows"
                         );
                     }

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::users;
+use super::schema::{sessions, users};
 use super::{DbConn, StoreError, from_json_list, meta, to_json_list};
 use crate::domain::Name;
 use crate::domain::user::{Email, User, Username};
@@ -90,13 +90,31 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<User>, StoreError> {
         .collect()
 }
 
-/// Enable or disable. `NotFound` when no such user.
+/// End every session of the user named `username`.
+fn end_sessions(conn: &mut DbConn, username: &str) -> Result<usize, StoreError> {
+    let id: Option<String> = users::table
+        .filter(users::username.eq(username))
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    match id {
+        Some(id) => {
+            Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?)
+        }
+        None => Ok(0),
+    }
+}
+
+/// Enable or disable. Disabling ends the user's sessions. `NotFound` when no such user.
 pub fn set_disabled(
     conn: &mut DbConn,
     username: &str,
     disabled: bool,
     now: i64,
 ) -> Result<(), StoreError> {
+    if disabled {
+        end_sessions(conn, username)?;
+    }
     let n = diesel::update(users::table.filter(users::username.eq(username)))
         .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
         .execute(conn)?;
@@ -125,13 +143,14 @@ pub fn set_roles(
     meta::bump(conn, meta::USERS_VERSION)
 }
 
-/// Replace the password hash.
+/// Replace the password hash; ends the user's sessions.
 pub fn set_password(
     conn: &mut DbConn,
     username: &str,
     hash: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    end_sessions(conn, username)?;
     let n = diesel::update(users::table.filter(users::username.eq(username)))
         .set((
             users::password_hash.eq(hash),
@@ -145,8 +164,9 @@ pub fn set_password(
     meta::bump(conn, meta::USERS_VERSION)
 }
 
-/// Delete a user. False when no such user.
+/// Delete a user and their sessions. False when no such user.
 pub fn delete(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
+    end_sessions(conn, username)?;
     let n = diesel::delete(users::table.filter(users::username.eq(username))).execute(conn)?;
     if n > 0 {
         meta::bump(conn, meta::USERS_VERSION)?;
