@@ -28,8 +28,12 @@ backend_test!(discovery_advertises_what_is_implemented, |app| {
             serde_json::json!(["S256"])
         );
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(
+            doc["userinfo_endpoint"],
+            format!("{}/userinfo", app.address)
+        );
         assert!(
-            doc.get("userinfo_endpoint").is_none(),
+            doc.get("revocation_endpoint").is_none(),
             "not implemented yet, so not advertised"
         );
     }

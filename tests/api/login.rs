@@ -222,6 +222,16 @@ backend_test!(openidconnect_rp_logs_in_end_to_end, |app| {
     assert_eq!(at["roles"], serde_json::json!(["reader"]));
     assert_eq!(at["client_id"], c.id.as_str());
 
+    // userinfo through the RP library.
+    let info: openidconnect::core::CoreUserInfoClaims = rp
+        .user_info(tokens.access_token().clone(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .expect("userinfo");
+    assert_eq!(info.preferred_username().map(|u| u.as_str()), Some("alice"));
+    assert_eq!(info.subject().as_str(), claims.subject().as_str());
+
     // The code is single use.
     let again = app
         .post_token(
@@ -593,5 +603,103 @@ backend_test!(disabling_a_user_ends_their_sessions, |app| {
         query_param(&loc, "error").as_deref(),
         Some("login_required"),
         "the session ended when the user was disabled"
+    );
+});
+
+backend_test!(userinfo_refuses_what_it_should, |app| {
+    create_user(&app, "hank");
+    let url = format!("{}/userinfo", app.address);
+    let resp = app.client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer realm=\"sigil\"");
+    let resp = app
+        .client
+        .get(&url)
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    // A service token (no openid scope) is not a userinfo token.
+    let svc = app.service_client();
+    let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
+    let resp = app
+        .client
+        .get(&url)
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    // A user's token works with GET and POST until the user is deleted.
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let done = login(
+        &app,
+        &browser(),
+        &authorize_url(&app, &c.id, &p.challenge, ""),
+        "hank",
+        PASSWORD,
+    )
+    .await;
+    let code = query_param(&location(&done), "code").unwrap();
+    let tokens: Value = app
+        .post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &p.verifier),
+            ],
+            Some((&c.id, c.secret.as_deref().unwrap())),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap();
+    let info: Value = app
+        .client
+        .get(&url)
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["email"], "hank@example.com");
+    assert_eq!(
+        app.client
+            .post(&url)
+            .bearer_auth(at)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.cli_json(&["users", "delete", "hank"]);
+    assert_eq!(
+        app.client
+            .get(&url)
+            .bearer_auth(at)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
     );
 });

@@ -139,6 +139,7 @@ impl Application {
             clock,
             rng: SystemRandom::new(),
             hasher: settings.password_hasher()?,
+            own_tokens: Default::default(),
         });
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -8,6 +8,7 @@ pub mod health;
 pub mod jwks;
 pub mod pages;
 pub mod token;
+pub mod userinfo;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -30,6 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/login", web::post().to(authorize::login))
+    .route("/userinfo", web::get().to(userinfo::userinfo))
+    .route("/userinfo", web::post().to(userinfo::userinfo))
     .route("/assets/sigil.css", web::get().to(pages::stylesheet))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))

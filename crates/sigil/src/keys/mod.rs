@@ -554,3 +554,17 @@ pub fn load_snapshot(
     let rows = key_store::all(conn)?;
     KeyRing::snapshot(&rows, master, version, now)
 }
+
+impl RingSnapshot {
+    /// The published keys as a key set (for verifying Sigil's own tokens).
+    pub fn published_set(&self, now: i64) -> JwkSet {
+        JwkSet {
+            keys: self
+                .keys
+                .iter()
+                .filter(|k| k.times.is_published(now))
+                .map(|k| k.jwk.clone())
+                .collect(),
+        }
+    }
+}

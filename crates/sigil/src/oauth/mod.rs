@@ -5,6 +5,7 @@
 
 pub mod authorization_code;
 pub mod authorize;
+pub mod bearer;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod clients;
@@ -52,6 +53,8 @@ pub struct Context {
     pub access_token_alg: Algorithm,
     /// Password hashing (bounded bcrypt).
     pub hasher: crate::passwords::Hasher,
+    /// Verifier of Sigil's own access tokens.
+    pub own_tokens: bearer::OwnTokens,
 }
 
 impl std::fmt::Debug for Context {

@@ -1,0 +1,97 @@
+//! `GET,POST /userinfo` (OIDC Core §5.3): claims about the bearer's subject, by scope.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use tracing_actix_web::RootSpan;
+
+use crate::oauth::Context;
+use crate::oauth::bearer::BearerError;
+use crate::store::users as user_store;
+
+fn challenge(error: Option<&str>, status: actix_web::http::StatusCode) -> HttpResponse {
+    let value = match error {
+        Some(e) => format!("Bearer realm=\"sigil\", error=\"{e}\""),
+        None => "Bearer realm=\"sigil\"".to_owned(),
+    };
+    let mut resp = HttpResponse::build(status);
+    resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        resp.insert_header((header::WWW_AUTHENTICATE, v));
+    }
+    match error {
+        Some(e) => resp.json(serde_json::json!({"error": e})),
+        None => resp.finish(),
+    }
+}
+
+/// The bearer token from `Authorization: Bearer …` (RFC 6750 §2.1).
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The userinfo endpoint.
+pub async fn userinfo(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let Some(token) = bearer(&req) else {
+        return challenge(None, StatusCode::UNAUTHORIZED);
+    };
+    let claims = match ctx.own_tokens.verify(&ctx, token) {
+        Ok(c) => c,
+        Err(BearerError::InvalidToken(reason)) => {
+            tracing::info!(reason = %reason, "userinfo: token refused");
+            root.record("outcome", "invalid_token");
+            return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED);
+        }
+        Err(BearerError::InsufficientScope) => {
+            return challenge(Some("insufficient_scope"), StatusCode::FORBIDDEN);
+        }
+        Err(BearerError::Unavailable(cause)) => {
+            tracing::warn!(cause = %cause, "userinfo unavailable");
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
+                .json(serde_json::json!({"error": "temporarily_unavailable"}));
+        }
+    };
+    if let Some(c) = &claims.client_id {
+        root.record("client_id", c.as_str());
+    }
+    if !claims.has_scope("openid") {
+        return challenge(Some("insufficient_scope"), StatusCode::FORBIDDEN);
+    }
+    let sub = claims.sub.clone();
+    let user = match ctx
+        .store
+        .run(move |c| user_store::find_by_id(c, &sub))
+        .await
+    {
+        Ok(Some(u)) if !u.disabled => u,
+        Ok(_) => return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED),
+        Err(e) => {
+            tracing::warn!(cause = %e, "userinfo unavailable");
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
+                .json(serde_json::json!({"error": "temporarily_unavailable"}));
+        }
+    };
+    let mut body = serde_json::Map::new();
+    body.insert("sub".into(), user.id.clone().into());
+    if claims.has_scope("profile") {
+        body.insert("preferred_username".into(), user.username.as_str().into());
+        body.insert("updated_at".into(), user.updated_at.into());
+    }
+    if claims.has_scope("email")
+        && let Some(e) = &user.email
+    {
+        body.insert("email".into(), e.as_str().into());
+        body.insert("email_verified".into(), false.into());
+    }
+    root.record("outcome", "ok");
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(body)
+}
