@@ -203,6 +203,14 @@ fn max_age(cache_control: &str) -> Option<u64> {
     out
 }
 
+/// The cache lifetime for a response: its `max-age` (or the default), clamped.
+fn cache_lifetime(cache_control: Option<&str>, o: &RemoteOptions) -> Duration {
+    let ttl = cache_control
+        .and_then(max_age)
+        .map_or(o.default_ttl, Duration::from_secs);
+    ttl.clamp(o.min_ttl, o.max_ttl.max(o.min_ttl))
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, FetchState> {
         // A poisoned lock only means a fetch panicked; the state itself stays usable.
@@ -220,13 +228,10 @@ impl Shared {
     }
 
     fn ttl_from(&self, headers: &ureq::http::HeaderMap) -> Duration {
-        let o = &self.opts;
-        let ttl = headers
-            .get("cache-control")
-            .and_then(|v| v.to_str().ok())
-            .and_then(max_age)
-            .map_or(o.default_ttl, Duration::from_secs);
-        ttl.clamp(o.min_ttl, o.max_ttl.max(o.min_ttl))
+        cache_lifetime(
+            headers.get("cache-control").and_then(|v| v.to_str().ok()),
+            &self.opts,
+        )
     }
 
     fn jwks_uri(&self) -> Result<String, Error> {
@@ -527,7 +532,25 @@ impl Drop for RemoteKeys {
 
 #[cfg(test)]
 mod tests {
-    use super::max_age;
+    use std::time::Duration;
+
+    use super::{RemoteOptions, cache_lifetime, max_age};
+
+    #[test]
+    fn cache_lifetime_is_clamped() {
+        let o = RemoteOptions::new(); // min 60 s, max 24 h, default 5 min
+        let secs = |cc: Option<&str>| cache_lifetime(cc, &o).as_secs();
+        assert_eq!(secs(Some("max-age=600")), 600);
+        assert_eq!(secs(Some("max-age=5")), 60);
+        assert_eq!(secs(Some("max-age=99999999")), 24 * 3600);
+        assert_eq!(secs(Some("no-store")), 60);
+        assert_eq!(secs(None), 300);
+        assert_eq!(secs(Some("public")), 300);
+        let odd = RemoteOptions::new()
+            .with_min_ttl(Duration::from_secs(100))
+            .with_max_ttl(Duration::from_secs(10));
+        assert_eq!(cache_lifetime(Some("max-age=50"), &odd).as_secs(), 100);
+    }
 
     #[test]
     fn cache_control_parsing() {
