@@ -703,3 +703,96 @@ backend_test!(userinfo_refuses_what_it_should, |app| {
         401
     );
 });
+
+backend_test!(rp_initiated_logout_ends_the_session, |app| {
+    create_user(&app, "ivy");
+    let c = web_client(
+        &app,
+        &["--post-logout-redirect-uri", "https://app.example/bye"],
+    );
+    let p = pkce();
+    let b = browser();
+    let done = login(
+        &app,
+        &b,
+        &authorize_url(&app, &c.id, &p.challenge, ""),
+        "ivy",
+        PASSWORD,
+    )
+    .await;
+    let code = query_param(&location(&done), "code").unwrap();
+    let tokens: Value = app
+        .post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &p.verifier),
+            ],
+            Some((&c.id, c.secret.as_deref().unwrap())),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+
+    // An unregistered return address: signed out, but no redirect.
+    let resp = b
+        .get(format!(
+            "{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
+            app.address,
+            urlencode("https://evil.example/")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("signed out"));
+    let silent = authorize_url(&app, &c.id, &p.challenge, "&prompt=none");
+    let loc = location(&b.get(&silent).send().await.unwrap());
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required")
+    );
+
+    // Log in again, then log out with a registered return address and state.
+    login(
+        &app,
+        &b,
+        &authorize_url(&app, &c.id, &p.challenge, ""),
+        "ivy",
+        PASSWORD,
+    )
+    .await;
+    assert!(query_param(&location(&b.get(&silent).send().await.unwrap()), "code").is_some());
+    let resp = b
+        .get(format!(
+            "{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye-1",
+            app.address,
+            urlencode("https://app.example/bye")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "https://app.example/bye?state=bye-1");
+    let loc = location(&b.get(&silent).send().await.unwrap());
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required")
+    );
+
+    // A forged hint does not earn a redirect.
+    let forged = format!("{}x", &id_token[..id_token.len() - 1]);
+    let resp = b
+        .get(format!(
+            "{}/logout?id_token_hint={forged}&post_logout_redirect_uri={}",
+            app.address,
+            urlencode("https://app.example/bye")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+});

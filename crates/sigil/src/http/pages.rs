@@ -90,3 +90,8 @@ pub async fn stylesheet() -> HttpResponse {
         ))
         .body(include_str!("../../assets/sigil.css"))
 }
+
+/// After logout without a (valid) return address.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage;

@@ -457,6 +457,13 @@ pub fn session_satisfies(req: &AuthorizationRequest, session: &SessionRow, now: 
     !req.prompt_login && req.max_age.is_none_or(|max| now - session.auth_time <= max)
 }
 
+/// Everything but RFC 3986 unreserved characters is percent-encoded in query values.
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Append query parameters to a URI that may already have a query.
 pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
     let mut out = uri.to_owned();
@@ -466,10 +473,7 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
         sep = '&';
         out.push_str(k);
         out.push('=');
-        out.extend(percent_encoding::utf8_percent_encode(
-            v,
-            percent_encoding::NON_ALPHANUMERIC,
-        ));
+        out.extend(percent_encoding::utf8_percent_encode(v, UNRESERVED_KEPT));
     }
     out
 }

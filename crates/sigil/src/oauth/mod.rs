@@ -11,6 +11,7 @@ pub mod client_credentials;
 pub mod clients;
 pub mod error;
 pub mod issue;
+pub mod logout;
 
 use std::sync::Arc;
 
