@@ -17,7 +17,7 @@ backend_test!(discovery_advertises_what_is_implemented, |app| {
         assert_eq!(doc["token_endpoint"], format!("{}/token", app.address));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["authorization_code", "client_credentials"])
+            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
         );
         assert_eq!(
             doc["authorization_endpoint"],

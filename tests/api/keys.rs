@@ -72,8 +72,12 @@ backend_test!(staged_rotation_publishes_first_and_signs_later, |app| {
     app.clock.advance(Duration::from_secs(15 * 60 + 60 + 30));
     assert_eq!(token_kid(&app, &c).await, new_kid);
     assert!(app.jwks_kids().await.contains(&old_kid));
-    // Once every token the old key signed has expired (10 min + skew), it leaves the JWKS.
-    app.clock.advance(Duration::from_secs(11 * 60 + 5));
+    // It stays while tokens it signed may be valid: refresh tokens live 30 days (+ skew).
+    app.clock.advance(Duration::from_secs(29 * 86_400));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.jwks_kids().await.contains(&old_kid));
+    // Then it leaves the JWKS.
+    app.clock.advance(Duration::from_secs(86_400 + 120));
     assert!(
         app.eventually(Duration::from_secs(5), || async {
             !app.jwks_kids().await.contains(&old_kid)

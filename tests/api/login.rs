@@ -796,3 +796,190 @@ backend_test!(rp_initiated_logout_ends_the_session, |app| {
         .unwrap();
     assert_eq!(resp.status(), 200);
 });
+
+mod refresh {
+    use super::*;
+
+    pub async fn code_tokens(
+        app: &TestApp,
+        c: &TestClient,
+        username: &str,
+        scope: &str,
+        b: &reqwest::Client,
+    ) -> Value {
+        let p = pkce();
+        let url = authorize_url(app, &c.id, &p.challenge, "")
+            .replace("scope=openid%20profile%20email", &format!("scope={scope}"));
+        let resp = b.get(&url).send().await.unwrap();
+        let resp = if resp.status() == 303 {
+            resp
+        } else {
+            let html = resp.text().await.unwrap();
+            let form = [
+                ("authz", hidden(&html, "authz")),
+                ("csrf", hidden(&html, "csrf")),
+                ("username", username.to_owned()),
+                ("password", PASSWORD.to_owned()),
+            ];
+            b.post(format!("{}/login", app.address))
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        };
+        let code = query_param(&location(&resp), "code").unwrap();
+        app.post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", &p.verifier),
+            ],
+            Some((&c.id, c.secret.as_deref().unwrap())),
+        )
+        .await
+        .json()
+        .await
+        .unwrap()
+    }
+
+    pub async fn refresh(
+        app: &TestApp,
+        c: &TestClient,
+        token: &str,
+        scope: Option<&str>,
+    ) -> (u16, Value) {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+        if let Some(s) = scope {
+            form.push(("scope", s));
+        }
+        let resp = app
+            .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
+            .await;
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+
+    fn jti(token: &str) -> String {
+        let payload = token.split('.').nth(1).unwrap();
+        let v: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        v["jti"].as_str().unwrap().to_owned()
+    }
+
+    backend_test!(
+        refresh_tokens_rotate_and_a_late_reuse_revokes_the_family,
+        |app| {
+            create_user(&app, "jack");
+            let c = web_client(
+                &app,
+                &["--grant", "refresh_token", "--grant", "authorization_code"],
+            );
+            let tokens = code_tokens(&app, &c, "jack", "openid%20profile", &browser()).await;
+            let r0 = tokens["refresh_token"]
+                .as_str()
+                .expect("refresh_token issued")
+                .to_owned();
+            assert_eq!(jwt_header(&r0)["typ"], "refresh+jwt");
+
+            let (s, first) = refresh(&app, &c, &r0, None).await;
+            assert_eq!(s, 200, "{first}");
+            let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+            assert_ne!(jti(&r0), jti(&r1), "rotated");
+            assert_eq!(first["scope"], "openid profile");
+            // A repeat within the window (lost response, second tab): the same successor.
+            let (s, again) = refresh(&app, &c, &r0, None).await;
+            assert_eq!(s, 200);
+            assert_eq!(
+                jti(again["refresh_token"].as_str().unwrap()),
+                jti(&r1),
+                "never two live successors"
+            );
+            // Narrowing works, widening does not.
+            let (s, narrow) = refresh(&app, &c, &r1, Some("openid")).await;
+            assert_eq!((s, narrow["scope"].as_str()), (200, Some("openid")));
+            let r2 = narrow["refresh_token"].as_str().unwrap().to_owned();
+            let (s, wide) = refresh(&app, &c, &r2, Some("openid email")).await;
+            assert_eq!((s, wide["error"].as_str()), (400, Some("invalid_scope")));
+            // Another client cannot use it.
+            let other = web_client(
+                &app,
+                &["--grant", "refresh_token", "--grant", "authorization_code"],
+            );
+            let (s, body) = refresh(&app, &other, &r2, None).await;
+            assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+
+            // After the window, reusing r0 revokes the whole family: r2's successor stops working too.
+            app.clock.advance(Duration::from_secs(11));
+            let (s, body) = refresh(&app, &c, &r0, None).await;
+            assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+            let (s, body) = refresh(&app, &c, &r2, None).await;
+            assert_eq!(
+                (s, body["error"].as_str()),
+                (400, Some("invalid_grant")),
+                "family revoked"
+            );
+        }
+    );
+
+    backend_test!(concurrent_refreshes_share_one_successor, |app| {
+        create_user(&app, "kate");
+        let c = web_client(
+            &app,
+            &["--grant", "refresh_token", "--grant", "authorization_code"],
+        );
+        let tokens = code_tokens(&app, &c, "kate", "openid", &browser()).await;
+        let r0 = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let results =
+            futures_util::future::join_all((0..6).map(|_| refresh(&app, &c, &r0, None))).await;
+        let jtis: std::collections::BTreeSet<String> = results
+            .iter()
+            .map(|(s, body)| {
+                assert_eq!(*s, 200, "{body}");
+                jti(body["refresh_token"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(jtis.len(), 1, "one successor whatever the race");
+    });
+
+    backend_test!(refresh_ends_with_the_session_unless_offline_access, |app| {
+        create_user(&app, "liam");
+        let c = web_client(
+            &app,
+            &[
+                "--grant",
+                "refresh_token",
+                "--grant",
+                "authorization_code",
+                "--scope",
+                "offline_access",
+            ],
+        );
+        let b = browser();
+        let online = code_tokens(&app, &c, "liam", "openid", &b).await;
+        let offline = code_tokens(&app, &c, "liam", "openid%20offline_access", &b).await;
+        // Logging out of Sigil ends the online family, not the offline one.
+        b.get(format!("{}/logout", app.address))
+            .send()
+            .await
+            .unwrap();
+        let (s, _) = refresh(&app, &c, online["refresh_token"].as_str().unwrap(), None).await;
+        assert_eq!(s, 400);
+        let (s, body) = refresh(&app, &c, offline["refresh_token"].as_str().unwrap(), None).await;
+        assert_eq!(s, 200, "{body}");
+        // Disabling the user revokes everything.
+        app.cli_json(&["users", "disable", "liam"]);
+        let (s, _) = refresh(&app, &c, body["refresh_token"].as_str().unwrap(), None).await;
+        assert_eq!(s, 400);
+    });
+
+    backend_test!(clients_without_the_grant_get_no_refresh_token, |app| {
+        create_user(&app, "mia");
+        let c = web_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "mia", "openid", &browser()).await;
+        assert!(tokens.get("refresh_token").is_none());
+    });
+}

@@ -81,6 +81,16 @@ pub struct TokenSettings {
     pub default_audience: Option<String>,
     /// Largest access token Sigil will issue, in bytes.
     pub max_size: usize,
+    /// A refresh token unused this long expires.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_idle: Duration,
+    /// A refresh-token family (all its rotations) ends this long after the login.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_absolute: Duration,
+    /// A repeat of the same refresh token within this window returns the same successor (lost
+    /// responses, two tabs); after it, a repeat revokes the family. `0s` disables the window.
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_window: Duration,
 }
 
 /// `[keys]`
@@ -192,6 +202,9 @@ impl Default for TokenSettings {
             access_token_alg: Algorithm::ES256,
             default_audience: None,
             max_size: 4096,
+            refresh_token_idle: Duration::from_secs(14 * 86_400),
+            refresh_token_absolute: Duration::from_secs(30 * 86_400),
+            refresh_reuse_window: Duration::from_secs(10),
         }
     }
 }
@@ -363,6 +376,20 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
+        if self.tokens.refresh_token_idle > self.tokens.refresh_token_absolute
+            || self.tokens.refresh_token_idle.is_zero()
+        {
+            return Err(ConfigError::Invalid {
+                key: "tokens.refresh_token_idle",
+                reason: "must be non-zero and at most tokens.refresh_token_absolute".into(),
+            });
+        }
+        if self.tokens.refresh_reuse_window > Duration::from_secs(300) {
+            return Err(ConfigError::Invalid {
+                key: "tokens.refresh_reuse_window",
+                reason: "must be at most 5m".into(),
+            });
+        }
         if !(crate::passwords::MIN_COST..=16).contains(&self.passwords.bcrypt_cost) {
             return Err(ConfigError::Invalid {
                 key: "passwords.bcrypt_cost",
@@ -454,7 +481,9 @@ impl Settings {
     /// The longest lifetime of any token Sigil signs; a superseded key stays published this long
     /// (plus clock skew).
     pub fn max_token_lifetime(&self) -> Duration {
-        self.tokens.access_token_ttl
+        self.tokens
+            .access_token_ttl
+            .max(self.tokens.refresh_token_absolute)
     }
 
     /// A printable view with every secret replaced by `"<redacted>"`.
@@ -481,6 +510,9 @@ impl Settings {
                 "access_token_alg": self.tokens.access_token_alg.as_str(),
                 "default_audience": self.tokens.default_audience.clone().unwrap_or_else(|| self.issuer()),
                 "max_size": self.tokens.max_size,
+                "refresh_token_idle": humantime::format_duration(self.tokens.refresh_token_idle).to_string(),
+                "refresh_token_absolute": humantime::format_duration(self.tokens.refresh_token_absolute).to_string(),
+                "refresh_reuse_window": humantime::format_duration(self.tokens.refresh_reuse_window).to_string(),
             },
             "keys": {
                 "rotate_every": humantime::format_duration(self.keys.rotate_every).to_string(),

@@ -30,6 +30,7 @@ pub fn random_b64(n: usize) -> String {
 pub struct MasterKey {
     aead: aead::LessSafeKey,
     secret_hmac: hmac::Key,
+    refresh_hmac: hmac::Key,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -62,9 +63,13 @@ impl MasterKey {
         let okm = prk
             .expand(&[b"client-secret-hmac"], hmac::HMAC_SHA256)
             .map_err(|_| "key derivation failed".to_owned())?;
+        let refresh = prk
+            .expand(&[b"refresh-successor"], hmac::HMAC_SHA256)
+            .map_err(|_| "key derivation failed".to_owned())?;
         Ok(MasterKey {
             aead: aead::LessSafeKey::new(unbound),
             secret_hmac: hmac::Key::from(okm),
+            refresh_hmac: hmac::Key::from(refresh),
         })
     }
 
@@ -111,6 +116,13 @@ impl MasterKey {
         hmac::sign(&self.secret_hmac, secret.as_bytes())
             .as_ref()
             .to_vec()
+    }
+
+    /// The id of a refresh token's successor: a keyed hash of the parent's id, so it can be
+    /// derived again (same successor for a repeat) without being stored or guessed.
+    pub fn refresh_successor(&self, parent_id: &str) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(hmac::sign(&self.refresh_hmac, parent_id.as_bytes()).as_ref())
     }
 
     /// Constant-time check of a presented secret against a stored keyed hash.

@@ -124,6 +124,9 @@ pub fn spawn(ctx: Arc<Context>, keys: KeyService, timings: JobTimings) -> Jobs {
                     let secrets = k
                         .store
                         .run_blocking(|c| crate::store::clients::prune_previous_secrets(c, now))?;
+                    let refresh = k
+                        .store
+                        .run_blocking(|c| crate::store::refresh_tokens::prune(c, now))?;
                     let sessions = k.store.run_blocking(|c| {
                         crate::store::sessions::prune(
                             c,
@@ -131,7 +134,7 @@ pub fn spawn(ctx: Arc<Context>, keys: KeyService, timings: JobTimings) -> Jobs {
                             now - crate::oauth::authorize::SESSION_IDLE,
                         )
                     })?;
-                    Ok((kids, secrets + sessions))
+                    Ok((kids, secrets + sessions + refresh))
                 },
             )
             .await;

@@ -178,9 +178,7 @@ async fn authorize(req: &HttpRequest, ctx: &Context, root: &RootSpan, form: &For
     if let Some(value) = &session_cookie {
         match authorize::session(ctx, value).await {
             Ok(Some(live)) if authorize::session_satisfies(&request, &live.row, now) => {
-                return match authorize::issue_code(ctx, &request, &live.user, live.row.auth_time)
-                    .await
-                {
+                return match authorize::issue_code(ctx, &request, &live.user, &live.row).await {
                     Ok(location) => {
                         root.record("outcome", "code_issued");
                         see_other(&location)
@@ -391,7 +389,7 @@ pub async fn login(
     if let Err(e) = authorize::finish_login(&ctx, authz).await {
         return unavailable(&e.to_string());
     }
-    let location = match authorize::issue_code(&ctx, &pending.request, &user, row.auth_time).await {
+    let location = match authorize::issue_code(&ctx, &pending.request, &user, &row).await {
         Ok(l) => l,
         Err(e) => return unavailable(&e.to_string()),
     };

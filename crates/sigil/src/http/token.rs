@@ -12,6 +12,7 @@ use crate::domain::GrantType;
 use crate::oauth::authorization_code::{self, CodeRequest};
 use crate::oauth::client_auth::{self, Credentials, JWT_BEARER};
 use crate::oauth::client_credentials::{self, ClientCredentialsRequest};
+use crate::oauth::refresh;
 use crate::oauth::{Context, OAuthError};
 
 /// The token endpoint.
@@ -55,7 +56,9 @@ pub async fn token(
             )
             .await?
         }
-        GrantType::RefreshToken => return Err(OAuthError::UnsupportedGrantType.into()),
+        GrantType::RefreshToken => {
+            refresh::grant(&ctx, &reg, form.get("refresh_token"), form.get("scope")).await?
+        }
     };
     root.record("outcome", "issued");
     Ok(HttpResponse::Ok()

@@ -402,6 +402,8 @@ pub struct LoadedKey {
     pub at_header_b64: String,
     /// base64url of `{"alg":…,"typ":"JWT","kid":…}` (ID tokens).
     pub jwt_header_b64: String,
+    /// base64url of `{"alg":…,"typ":"refresh+jwt","kid":…}`.
+    pub rt_header_b64: String,
 }
 
 /// The published JWKS, rendered once per change.
@@ -452,9 +454,12 @@ impl KeyRing {
                 serde_json::json!({"alg": times.alg.as_str(), "typ": "at+jwt", "kid": r.kid});
             let jwt_header =
                 serde_json::json!({"alg": times.alg.as_str(), "typ": "JWT", "kid": r.kid});
+            let rt_header =
+                serde_json::json!({"alg": times.alg.as_str(), "typ": "refresh+jwt", "kid": r.kid});
             keys.push(Arc::new(LoadedKey {
                 at_header_b64: b64(header.to_string().as_bytes()),
                 jwt_header_b64: b64(jwt_header.to_string().as_bytes()),
+                rt_header_b64: b64(rt_header.to_string().as_bytes()),
                 times,
                 jwk,
                 signer,

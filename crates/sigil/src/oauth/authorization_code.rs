@@ -135,5 +135,22 @@ pub async fn grant(
             },
         )?);
     }
+    if client.has_grant(GrantType::RefreshToken) {
+        // Without offline_access the family ends with the login session.
+        let session_hash = (!has("offline_access")).then(|| grant.session_hash.clone());
+        response.refresh_token = Some(
+            super::refresh::issue_new_family(
+                ctx,
+                super::refresh::NewFamily {
+                    client_id: client.id.as_str(),
+                    user_id: &user.id,
+                    scope: &grant.scope,
+                    auth_time: grant.auth_time,
+                    session_hash,
+                },
+            )
+            .await?,
+        );
+    }
     Ok(response)
 }

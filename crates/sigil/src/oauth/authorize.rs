@@ -415,6 +415,8 @@ pub struct CodeGrant {
     pub scope: String,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// The login session (refresh tokens without offline_access end with it).
+    pub session_hash: String,
 }
 
 /// Issue a code and build the success redirect.
@@ -422,8 +424,9 @@ pub async fn issue_code(
     ctx: &Context,
     req: &AuthorizationRequest,
     user: &User,
-    auth_time: i64,
+    session: &SessionRow,
 ) -> Result<String, OAuthError> {
+    let auth_time = session.auth_time;
     let code = random_b64(32);
     let grant = CodeGrant {
         client_id: req.client_id.clone(),
@@ -433,6 +436,7 @@ pub async fn issue_code(
         user_id: user.id.clone(),
         scope: req.scope.clone(),
         auth_time,
+        session_hash: session.id_hash.clone(),
     };
     let now = ctx.now();
     let bytes = serde_json::to_vec(&grant).map_err(|e| OAuthError::Internal(e.to_string()))?;

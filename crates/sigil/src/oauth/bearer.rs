@@ -13,7 +13,17 @@ use super::Context;
 #[derive(Debug)]
 pub struct OwnVerifier {
     etag: actix_web::web::Bytes,
-    verifier: Verifier,
+    access: Verifier,
+    refresh: Verifier,
+}
+
+/// Which kind of Sigil token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `typ: at+jwt`
+    Access,
+    /// `typ: refresh+jwt`
+    Refresh,
 }
 
 /// The cache of the current verifier.
@@ -42,14 +52,19 @@ impl OwnTokens {
         {
             return Ok(v);
         }
-        let verifier = Verifier::builder(ctx.issuer.as_str(), ctx.issuer.as_str())
-            .clock(ctx.clock.clone())
-            .jwks(snap.published_set(ctx.now()))
-            .build()
-            .map_err(|e| BearerError::Unavailable(e.to_string()))?;
+        let set = snap.published_set(ctx.now());
+        let build = |typ: &str| {
+            Verifier::builder(ctx.issuer.as_str(), ctx.issuer.as_str())
+                .typ(Some(typ))
+                .clock(ctx.clock.clone())
+                .jwks(set.clone())
+                .build()
+                .map_err(|e| BearerError::Unavailable(e.to_string()))
+        };
         let fresh = Arc::new(OwnVerifier {
             etag: snap.jwks.etag.clone(),
-            verifier,
+            access: build("at+jwt")?,
+            refresh: build("refresh+jwt")?,
         });
         self.0.store(Some(fresh.clone()));
         Ok(fresh)
@@ -57,8 +72,22 @@ impl OwnTokens {
 
     /// Verify an access token Sigil issued for itself (`aud` contains the issuer).
     pub fn verify(&self, ctx: &Context, token: &str) -> Result<Claims, BearerError> {
+        self.verify_kind(ctx, token, Kind::Access)
+    }
+
+    /// Verify a Sigil token of the given kind (`aud` contains the issuer).
+    pub fn verify_kind(
+        &self,
+        ctx: &Context,
+        token: &str,
+        kind: Kind,
+    ) -> Result<Claims, BearerError> {
         let v = self.verifier(ctx)?;
-        v.verifier
+        let verifier = match kind {
+            Kind::Access => &v.access,
+            Kind::Refresh => &v.refresh,
+        };
+        verifier
             .verify(token)
             .map_err(|e| BearerError::InvalidToken(e.to_string()))
     }

@@ -35,6 +35,9 @@ pub struct TokenResponse {
     /// Granted scope.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// Refresh token (clients registered with the refresh_token grant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// OIDC ID token (authorization code flow with `openid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
@@ -92,6 +95,7 @@ pub fn access_token(
         token_type: "Bearer",
         expires_in: ttl,
         scope: req.scope,
+        refresh_token: None,
         id_token: None,
     })
 }

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod error;
 pub mod issue;
 pub mod logout;
+pub mod refresh;
 
 use std::sync::Arc;
 

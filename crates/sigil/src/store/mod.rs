@@ -9,6 +9,7 @@
 pub mod clients;
 pub mod keys;
 pub mod meta;
+pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;
 pub mod users;

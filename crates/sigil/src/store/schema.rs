@@ -75,3 +75,20 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    refresh_tokens (id_hash) {
+        id_hash -> Text,
+        family_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        scope -> Text,
+        auth_time -> BigInt,
+        session_hash -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        family_expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked -> Bool,
+    }
+}

@@ -90,7 +90,7 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<User>, StoreError> {
         .collect()
 }
 
-/// End every session of the user named `username`.
+/// End every session of the user named `username` and revoke their refresh tokens.
 fn end_sessions(conn: &mut DbConn, username: &str) -> Result<usize, StoreError> {
     let id: Option<String> = users::table
         .filter(users::username.eq(username))
@@ -99,6 +99,7 @@ fn end_sessions(conn: &mut DbConn, username: &str) -> Result<usize, StoreError> 
         .optional()?;
     match id {
         Some(id) => {
+            super::refresh_tokens::revoke_user(conn, &id)?;
             Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?)
         }
         None => Ok(0),

@@ -1,0 +1,258 @@
+//! Refresh tokens (OAuth 2.0 §6, OAuth 2.0 Security BCP §4.14): signed JWTs (`typ: refresh+jwt`)
+//! honoured only while the hash of their id is live in storage, rotated on every use.
+//!
+//! Rotation: the first use of a token marks it used with one conditional UPDATE (one winner
+//! across all processes) and issues a successor whose id is a keyed hash of the parent's id. A
+//! repeat of the same token within `tokens.refresh_reuse_window` re-issues that same successor
+//! (lost responses, two tabs), so there are never two live successors. A repeat after the window
+//! is reuse: the whole family is revoked.
+
+use diesel::Connection;
+use serde::Serialize;
+use sigil_verify::Audience;
+
+use super::authorize::hash_id;
+use super::bearer::Kind;
+use super::clients::RegisteredClient;
+use super::issue::{AccessTokenRequest, TokenResponse, access_token};
+use super::{Context, OAuthError};
+use crate::crypto::random_b64;
+use crate::domain::{GrantType, ScopeSet};
+use crate::keys::material::compact_jws;
+use crate::store::refresh_tokens::{self as rt_store, RefreshRow};
+use crate::store::{StoreError, sessions, users as user_store};
+
+/// What a new family starts from.
+#[derive(Debug)]
+pub struct NewFamily<'a> {
+    /// Client.
+    pub client_id: &'a str,
+    /// User.
+    pub user_id: &'a str,
+    /// Granted scope.
+    pub scope: &'a str,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The session the family ends with (None with offline_access).
+    pub session_hash: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RefreshClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience,
+    exp: i64,
+    iat: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+}
+
+fn sign(ctx: &Context, id: &str, row: &RefreshRow) -> Result<String, OAuthError> {
+    let now = ctx.now();
+    let key = ctx
+        .ring
+        .signer(ctx.access_token_alg, now)
+        .ok_or_else(|| OAuthError::Unavailable("no active signing key".into()))?;
+    let claims = RefreshClaims {
+        iss: &ctx.issuer,
+        sub: &row.user_id,
+        aud: Audience::One(ctx.issuer.clone()),
+        exp: row.expires_at,
+        iat: row.created_at,
+        jti: id,
+        client_id: &row.client_id,
+        scope: &row.scope,
+    };
+    let payload = serde_json::to_vec(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    compact_jws(&key.rt_header_b64, &payload, &key.signer, &ctx.rng)
+        .map_err(|_| OAuthError::Internal("signing failed".into()))
+}
+
+/// Start a family after a login; returns the first refresh token.
+pub async fn issue_new_family(ctx: &Context, new: NewFamily<'_>) -> Result<String, OAuthError> {
+    let now = ctx.now();
+    let id = random_b64(32);
+    let idle = crate::clock::secs(ctx.settings.tokens.refresh_token_idle);
+    let absolute = crate::clock::secs(ctx.settings.tokens.refresh_token_absolute);
+    let id_hash = hash_id(&id);
+    let row = RefreshRow {
+        family_id: id_hash.clone(),
+        id_hash,
+        client_id: new.client_id.to_owned(),
+        user_id: new.user_id.to_owned(),
+        scope: new.scope.to_owned(),
+        auth_time: new.auth_time,
+        session_hash: new.session_hash,
+        created_at: now,
+        expires_at: now + idle.min(absolute),
+        family_expires_at: now + absolute,
+        used_at: None,
+        revoked: false,
+    };
+    let stored = row.clone();
+    ctx.store.run(move |c| rt_store::insert(c, &stored)).await?;
+    sign(ctx, &id, &row)
+}
+
+/// Outcome of presenting a refresh token.
+enum Rotation {
+    /// The successor to hand out.
+    Successor(RefreshRow),
+    /// Reuse after the window: the family was revoked.
+    Reused,
+    /// Not usable.
+    Invalid(&'static str),
+}
+
+/// The `refresh_token` grant.
+pub async fn grant(
+    ctx: &Context,
+    reg: &RegisteredClient,
+    token: Option<&str>,
+    scope: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    let client = &reg.client;
+    if !client.has_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::UnauthorizedClient(
+            "the client may not use refresh tokens",
+        ));
+    }
+    let token = token.ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
+    let claims = ctx
+        .own_tokens
+        .verify_kind(ctx, token, Kind::Refresh)
+        .map_err(|e| {
+            tracing::info!(client_id = %client.id, reason = %e, "refresh token refused");
+            OAuthError::InvalidGrant("the refresh token is invalid or expired")
+        })?;
+    if claims.client_id.as_deref() != Some(client.id.as_str()) {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let id = claims.jti.clone().ok_or(OAuthError::InvalidGrant(
+        "the refresh token is invalid or expired",
+    ))?;
+    let now = ctx.now();
+    let window = crate::clock::secs(ctx.settings.tokens.refresh_reuse_window);
+    let idle = crate::clock::secs(ctx.settings.tokens.refresh_token_idle);
+    let successor_id = ctx.master.refresh_successor(&id);
+    let successor_hash = hash_id(&successor_id);
+    let parent_hash = hash_id(&id);
+    let rotation = ctx
+        .store
+        .run(move |c| {
+            c.transaction::<_, StoreError, _>(|c| {
+                // The first statement writes, so on SQLite this transaction holds the write lock
+                // from its start (no stale-snapshot upgrade), and on PostgreSQL the row lock
+                // makes concurrent uses queue: exactly one wins.
+                let won = rt_store::mark_used(c, &parent_hash, now)?;
+                let Some(row) = rt_store::find(c, &parent_hash)? else {
+                    return Ok(Rotation::Invalid("the refresh token is invalid or expired"));
+                };
+                if row.revoked || now >= row.expires_at || now >= row.family_expires_at {
+                    return Ok(Rotation::Invalid("the refresh token is invalid or expired"));
+                }
+                if let Some(session) = &row.session_hash
+                    && sessions::find_live(c, session, now, now - super::authorize::SESSION_IDLE)?
+                        .is_none()
+                {
+                    return Ok(Rotation::Invalid("the login session has ended"));
+                }
+                if !won {
+                    let within = window > 0 && row.used_at.is_some_and(|u| now - u <= window);
+                    if !within {
+                        rt_store::revoke_family(c, &row.family_id)?;
+                        return Ok(Rotation::Reused);
+                    }
+                }
+                let successor = RefreshRow {
+                    id_hash: successor_hash.clone(),
+                    family_id: row.family_id.clone(),
+                    client_id: row.client_id.clone(),
+                    user_id: row.user_id.clone(),
+                    scope: row.scope.clone(),
+                    auth_time: row.auth_time,
+                    session_hash: row.session_hash.clone(),
+                    created_at: now,
+                    expires_at: (now + idle).min(row.family_expires_at),
+                    family_expires_at: row.family_expires_at,
+                    used_at: None,
+                    revoked: false,
+                };
+                rt_store::insert(c, &successor)?;
+                // A repeat within the window gets the successor as stored by the first use.
+                let stored = rt_store::find(c, &successor_hash)?.unwrap_or(successor);
+                Ok(Rotation::Successor(stored))
+            })
+        })
+        .await?;
+    let successor = match rotation {
+        Rotation::Successor(s) => s,
+        Rotation::Invalid(why) => return Err(OAuthError::InvalidGrant(why)),
+        Rotation::Reused => {
+            tracing::warn!(
+                client_id = %client.id,
+                user = %claims.sub,
+                event = "refresh_token_reuse",
+                "refresh token reused after rotation: the whole family is revoked"
+            );
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was already used",
+            ));
+        }
+    };
+    if successor.revoked {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token is invalid or expired",
+        ));
+    }
+    let user_id = successor.user_id.clone();
+    let user = ctx
+        .store
+        .run(move |c| user_store::find_by_id(c, &user_id))
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or(OAuthError::InvalidGrant("the user can no longer sign in"))?;
+    let granted = ScopeSet::parse_param(&successor.scope)
+        .map_err(|_| OAuthError::Internal("stored scope".into()))?;
+    let scopes = match scope {
+        None => granted,
+        Some(raw) => {
+            let asked = ScopeSet::parse_param(raw)
+                .map_err(|_| OAuthError::InvalidScope("the scope parameter is malformed"))?;
+            if !asked.is_subset(&granted) {
+                return Err(OAuthError::InvalidScope(
+                    "a refresh can narrow the scope, never widen it",
+                ));
+            }
+            asked
+        }
+    };
+    let mut aud: Vec<String> = client
+        .audiences
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    if aud.is_empty() {
+        aud.push(ctx.default_audience.clone());
+    }
+    if scopes.iter().any(|s| s.as_str() == "openid") && !aud.contains(&ctx.issuer) {
+        aud.push(ctx.issuer.clone());
+    }
+    aud.sort();
+    let mut response = access_token(
+        ctx,
+        AccessTokenRequest {
+            sub: &user.id,
+            client_id: client.id.as_str(),
+            aud,
+            scope: scopes.to_param(),
+            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        },
+    )?;
+    response.refresh_token = Some(sign(ctx, &successor_id, &successor)?);
+    Ok(response)
+}
