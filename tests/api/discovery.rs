@@ -32,9 +32,13 @@ backend_test!(discovery_advertises_what_is_implemented, |app| {
             doc["userinfo_endpoint"],
             format!("{}/userinfo", app.address)
         );
-        assert!(
-            doc.get("revocation_endpoint").is_none(),
-            "not implemented yet, so not advertised"
+        assert_eq!(
+            doc["revocation_endpoint"],
+            format!("{}/revoke", app.address)
+        );
+        assert_eq!(
+            doc["introspection_endpoint"],
+            format!("{}/introspect", app.address)
         );
     }
     // A certified RP library's provider-metadata types accept the document.

@@ -983,3 +983,130 @@ mod refresh {
         assert!(tokens.get("refresh_token").is_none());
     });
 }
+
+mod revocation {
+    use super::refresh::{code_tokens, refresh};
+    use super::*;
+
+    async fn introspect(app: &TestApp, who: &TestClient, token: &str) -> (u16, Value) {
+        let resp = app
+            .client
+            .post(format!("{}/introspect", app.address))
+            .basic_auth(&who.id, who.secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn revoke(app: &TestApp, who: &TestClient, token: &str) -> u16 {
+        app.client
+            .post(format!("{}/revoke", app.address))
+            .basic_auth(&who.id, who.secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    backend_test!(introspection_and_revocation_of_access_tokens, |app| {
+        let svc = app.service_client();
+        let rs = app.service_client();
+        let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
+        let at = body["access_token"].as_str().unwrap().to_owned();
+        let (s, info) = introspect(&app, &rs, &at).await;
+        assert_eq!(s, 200);
+        assert_eq!(info["active"], true);
+        assert_eq!(info["client_id"], svc.id.as_str());
+        assert_eq!(info["scope"], "invoices:read invoices:write");
+        for junk in ["garbage", "a.b.c", &format!("{at}x")] {
+            assert_eq!(
+                introspect(&app, &rs, junk).await.1,
+                serde_json::json!({"active": false})
+            );
+        }
+        // Introspection needs client authentication.
+        let resp = app
+            .client
+            .post(format!("{}/introspect", app.address))
+            .form(&[("token", at.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        // Another client's revocation is ignored; the owner's works.
+        assert_eq!(revoke(&app, &rs, &at).await, 200);
+        assert_eq!(introspect(&app, &rs, &at).await.1["active"], true);
+        assert_eq!(revoke(&app, &svc, &at).await, 200);
+        assert_eq!(
+            introspect(&app, &rs, &at).await.1,
+            serde_json::json!({"active": false})
+        );
+        // Revoking garbage is still 200 (RFC 7009 §2.2).
+        assert_eq!(revoke(&app, &svc, "garbage").await, 200);
+        // Expired tokens are inactive.
+        let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
+        app.clock.advance(Duration::from_secs(601));
+        assert_eq!(
+            introspect(&app, &rs, body["access_token"].as_str().unwrap())
+                .await
+                .1["active"],
+            false
+        );
+    });
+
+    backend_test!(
+        revoking_a_refresh_token_revokes_its_family_and_userinfo_honours_revocation,
+        |app| {
+            create_user(&app, "noah");
+            let c = web_client(
+                &app,
+                &["--grant", "refresh_token", "--grant", "authorization_code"],
+            );
+            let tokens = code_tokens(&app, &c, "noah", "openid", &browser()).await;
+            let r0 = tokens["refresh_token"].as_str().unwrap().to_owned();
+            let (_, next) = refresh(&app, &c, &r0, None).await;
+            let r1 = next["refresh_token"].as_str().unwrap().to_owned();
+            assert_eq!(introspect(&app, &c, &r1).await.1["active"], true);
+            assert_eq!(introspect(&app, &c, &r0).await.1["active"], false, "spent");
+            assert_eq!(revoke(&app, &c, &r0).await, 200);
+            assert_eq!(
+                introspect(&app, &c, &r1).await.1["active"],
+                false,
+                "family revoked"
+            );
+            let (s, _) = refresh(&app, &c, &r1, None).await;
+            assert_eq!(s, 400);
+
+            let at = tokens["access_token"].as_str().unwrap();
+            let url = format!("{}/userinfo", app.address);
+            assert_eq!(
+                app.client
+                    .get(&url)
+                    .bearer_auth(at)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                200
+            );
+            assert_eq!(revoke(&app, &c, at).await, 200);
+            assert_eq!(
+                app.client
+                    .get(&url)
+                    .bearer_auth(at)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                401
+            );
+        }
+    );
+}

@@ -7,6 +7,7 @@ pub mod form;
 pub mod health;
 pub mod jwks;
 pub mod pages;
+pub mod revocation;
 pub mod token;
 pub mod userinfo;
 
@@ -32,6 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/login", web::post().to(authorize::login))
     .route("/logout", web::get().to(authorize::logout))
+    .route("/revoke", web::post().to(revocation::revoke))
+    .route("/introspect", web::post().to(revocation::introspect))
     .route("/userinfo", web::get().to(userinfo::userinfo))
     .route("/userinfo", web::post().to(userinfo::userinfo))
     .route("/assets/sigil.css", web::get().to(pages::stylesheet))

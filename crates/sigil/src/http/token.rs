@@ -68,7 +68,7 @@ pub async fn token(
 }
 
 /// Work out which client authentication method was used; more than one is an error.
-fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiError> {
+pub fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiError> {
     let basic = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(

@@ -60,6 +60,9 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan)
     if let Some(c) = &claims.client_id {
         root.record("client_id", c.as_str());
     }
+    if crate::oauth::bearer::is_revoked(&ctx, &claims).await {
+        return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED);
+    }
     if !claims.has_scope("openid") {
         return challenge(Some("insufficient_scope"), StatusCode::FORBIDDEN);
     }

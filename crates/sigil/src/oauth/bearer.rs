@@ -92,3 +92,33 @@ impl OwnTokens {
             .map_err(|e| BearerError::InvalidToken(e.to_string()))
     }
 }
+
+impl OwnTokens {
+    /// Check header and signature only (any `aud`), returning the claims; the caller checks
+    /// what else it needs. For introspection and revocation, where the token's audience is
+    /// some resource server, not Sigil.
+    pub fn signed_claims(&self, ctx: &Context, token: &str, kind: Kind) -> Option<Claims> {
+        let v = self.verifier(ctx).ok()?;
+        let verifier = match kind {
+            Kind::Access => &v.access,
+            Kind::Refresh => &v.refresh,
+        };
+        let payload = verifier.verify_signature(token).ok()?;
+        let claims: Claims = serde_json::from_slice(&payload).ok()?;
+        (claims.iss == ctx.issuer).then_some(claims)
+    }
+}
+
+/// Cache key of a revoked access token's id.
+pub fn revoked_key(jti: &str) -> String {
+    format!("revoked_at:{jti}")
+}
+
+/// Whether an access token id was revoked (fails closed: an unreachable cache counts as
+/// revoked).
+pub async fn is_revoked(ctx: &Context, claims: &Claims) -> bool {
+    match &claims.jti {
+        Some(jti) => !matches!(ctx.cache.get(&revoked_key(jti), ctx.now()).await, Ok(None)),
+        None => false,
+    }
+}

@@ -13,6 +13,7 @@ pub mod error;
 pub mod issue;
 pub mod logout;
 pub mod refresh;
+pub mod revocation;
 
 use std::sync::Arc;
 

@@ -1,0 +1,57 @@
+//! `POST /revoke` (RFC 7009) and `POST /introspect` (RFC 7662). Both require client
+//! authentication, like `/token`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use tracing_actix_web::RootSpan;
+
+use super::error::ApiError;
+use super::form;
+use super::token::credentials;
+use crate::oauth::{Context, OAuthError, client_auth, revocation};
+
+/// The revocation endpoint: 200 for any token, valid or not.
+pub async fn revoke(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<Context>,
+    root: RootSpan,
+) -> Result<HttpResponse, ApiError> {
+    let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
+    let reg = client_auth::authenticate(&ctx, credentials(&req, &form)?).await?;
+    root.record("client_id", reg.client.id.as_str());
+    let token = form
+        .get("token")
+        .ok_or(OAuthError::InvalidRequest("token is required"))?;
+    revocation::revoke(&ctx, &reg, token, form.get("token_type_hint")).await?;
+    root.record("outcome", "revoked");
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .finish())
+}
+
+/// The introspection endpoint.
+pub async fn introspect(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<Context>,
+    root: RootSpan,
+) -> Result<HttpResponse, ApiError> {
+    let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
+    let reg = client_auth::authenticate(&ctx, credentials(&req, &form)?).await?;
+    if reg.client.public {
+        return Err(OAuthError::InvalidClient {
+            description: "client authentication failed",
+            basic: false,
+        }
+        .into());
+    }
+    root.record("client_id", reg.client.id.as_str());
+    let token = form
+        .get("token")
+        .ok_or(OAuthError::InvalidRequest("token is required"))?;
+    let body = revocation::introspect(&ctx, token, form.get("token_type_hint")).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(body))
+}

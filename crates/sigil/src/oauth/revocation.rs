@@ -1,0 +1,139 @@
+//! Token revocation (RFC 7009) and introspection (RFC 7662).
+
+use serde_json::{Value, json};
+
+use super::authorize::hash_id;
+use super::bearer::{Kind, is_revoked, revoked_key};
+use super::clients::RegisteredClient;
+use super::{Context, OAuthError};
+use crate::store::refresh_tokens as rt_store;
+
+fn kind_of(token: &str, hint: Option<&str>) -> Kind {
+    // The header's typ decides; the hint only breaks a tie for tokens without one.
+    let typ = token
+        .split('.')
+        .next()
+        .and_then(|h| sigil_verify::base64url::decode(h).ok())
+        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+        .and_then(|h| {
+            h.get("typ")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+        });
+    match (typ.as_deref(), hint) {
+        (Some("refresh+jwt"), _) => Kind::Refresh,
+        (Some(_), _) => Kind::Access,
+        (None, Some("refresh_token")) => Kind::Refresh,
+        (None, _) => Kind::Access,
+    }
+}
+
+/// Revoke `token` if it is a Sigil token issued to `reg`. Unknown, invalid or foreign tokens are
+/// ignored (RFC 7009 §2.2: the response is the same).
+pub async fn revoke(
+    ctx: &Context,
+    reg: &RegisteredClient,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<(), OAuthError> {
+    let kind = kind_of(token, hint);
+    let Some(claims) = ctx.own_tokens.signed_claims(ctx, token, kind) else {
+        return Ok(());
+    };
+    if claims.client_id.as_deref() != Some(reg.client.id.as_str()) {
+        return Ok(());
+    }
+    let Some(jti) = claims.jti.clone() else {
+        return Ok(());
+    };
+    let now = ctx.now();
+    match kind {
+        Kind::Refresh => {
+            let id_hash = hash_id(&jti);
+            ctx.store
+                .run(move |c| {
+                    if let Some(row) = rt_store::find(c, &id_hash)? {
+                        rt_store::revoke_family(c, &row.family_id)?;
+                    }
+                    Ok::<_, crate::store::StoreError>(())
+                })
+                .await?;
+        }
+        Kind::Access => {
+            if claims.exp > now {
+                ctx.cache
+                    .put(&revoked_key(&jti), vec![1], claims.exp + 60, now)
+                    .await?;
+            }
+        }
+    }
+    tracing::info!(client_id = %reg.client.id, kind = ?kind, "token revoked");
+    Ok(())
+}
+
+/// Introspect `token` (RFC 7662). Anything not active is exactly `{"active": false}`.
+pub async fn introspect(
+    ctx: &Context,
+    token: &str,
+    hint: Option<&str>,
+) -> Result<Value, OAuthError> {
+    let inactive = json!({"active": false});
+    let kind = kind_of(token, hint);
+    let Some(claims) = ctx.own_tokens.signed_claims(ctx, token, kind) else {
+        return Ok(inactive);
+    };
+    let now = ctx.now();
+    let leeway = crate::clock::secs(ctx.settings.keys.clock_skew);
+    if claims.exp <= now || claims.iat > now + leeway {
+        return Ok(inactive);
+    }
+    match kind {
+        Kind::Access => {
+            if is_revoked(ctx, &claims).await {
+                return Ok(inactive);
+            }
+        }
+        Kind::Refresh => {
+            let Some(jti) = claims.jti.clone() else {
+                return Ok(inactive);
+            };
+            let id_hash = hash_id(&jti);
+            let row = ctx.store.run(move |c| rt_store::find(c, &id_hash)).await?;
+            match row {
+                Some(r) if !r.revoked && r.used_at.is_none() && now < r.expires_at => {}
+                _ => return Ok(inactive),
+            }
+        }
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("active".into(), true.into());
+    if let Some(s) = &claims.scope {
+        body.insert("scope".into(), s.clone().into());
+    }
+    if let Some(c) = &claims.client_id {
+        body.insert("client_id".into(), c.clone().into());
+    }
+    body.insert(
+        "token_type".into(),
+        match kind {
+            Kind::Access => "Bearer",
+            Kind::Refresh => "refresh_token",
+        }
+        .into(),
+    );
+    body.insert("exp".into(), claims.exp.into());
+    body.insert("iat".into(), claims.iat.into());
+    body.insert("sub".into(), claims.sub.clone().into());
+    body.insert(
+        "aud".into(),
+        serde_json::to_value(&claims.aud).unwrap_or(Value::Null),
+    );
+    body.insert("iss".into(), claims.iss.clone().into());
+    if let Some(j) = &claims.jti {
+        body.insert("jti".into(), j.clone().into());
+    }
+    if kind == Kind::Access {
+        body.insert("roles".into(), json!(claims.roles));
+    }
+    Ok(Value::Object(body))
+}
