@@ -211,6 +211,7 @@ async fn show_login(
     error: Option<&str>,
     status: StatusCode,
 ) -> HttpResponse {
+    let csp = pages::login_csp(&request.redirect_uri);
     let (id, csrf, binding) = match authorize::start_login(ctx, request).await {
         Ok(v) => v,
         Err(e) => return unavailable(&e.to_string()),
@@ -225,6 +226,7 @@ async fn show_login(
     let binding_cookie = cookie(ctx, binding_cookie_name(ctx), binding, PENDING_TTL);
     pages::html(status, &page, |b| {
         b.cookie(binding_cookie);
+        b.insert_header((header::CONTENT_SECURITY_POLICY, csp));
     })
 }
 

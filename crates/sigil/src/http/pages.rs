@@ -48,6 +48,33 @@ pub fn secure(mut builder: HttpResponseBuilder) -> HttpResponseBuilder {
     builder
 }
 
+/// The login page's CSP: like every page's, but the form may also lead (by Sigil's redirect after
+/// a successful login) to the client's registered redirect URI. Browsers apply `form-action` to
+/// the redirects that follow a form submission, so without this the way back would be blocked.
+pub fn login_csp(redirect_uri: &str) -> HeaderValue {
+    let origin = match redirect_uri.split_once("://") {
+        Some((scheme, rest)) => {
+            format!("{scheme}://{}", rest.split(['/', '?']).next().unwrap_or(""))
+        }
+        // A private-use scheme (com.example.app:/cb): allow the scheme.
+        None => redirect_uri
+            .split(':')
+            .next()
+            .map(|s| format!("{s}:"))
+            .unwrap_or_default(),
+    };
+    let safe = origin
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '[' | ']' | '+'));
+    let extra = if safe { origin } else { String::new() };
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {extra}; frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .unwrap_or(HeaderValue::from_static(
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ))
+}
+
 /// Render `page` with `status` and the security headers.
 pub fn html(
     status: StatusCode,

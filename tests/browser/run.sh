@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Real-browser test: Debian's chromium, driven by playwright-core, logs in through the login page
+# of a real `sigil serve`. Screenshots land in target/browser/.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(cd ../.. && pwd)
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "error: chromium is required for the browser test: apt-get install chromium" >&2
+  exit 1
+fi
+[ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent
+
+cargo build -q -p sigil --bin sigil --manifest-path "$ROOT/Cargo.toml"
+SIGIL="$ROOT/target/debug/sigil"
+SHOTS="$ROOT/target/browser"
+mkdir -p "$SHOTS"
+WORK=$(mktemp -d)
+PID=""
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+port=$((20000 + RANDOM % 20000))
+issuer="http://127.0.0.1:$port"
+SIGIL_DATA_DIR="$WORK" SIGIL_LOG_LEVEL=warn "$SIGIL" serve --listen "127.0.0.1:$port" 2>"$WORK/serve.log" &
+PID=$!
+for _ in $(seq 1 100); do curl -fs "$issuer/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+printf 'correct horse battery staple\n' | SIGIL_DATA_DIR="$WORK" "$SIGIL" users create --username alice --password-stdin >/dev/null
+creds=$(SIGIL_DATA_DIR="$WORK" "$SIGIL" clients create --name "Browser Test App" --grant authorization_code \
+  --redirect-uri http://127.0.0.1:9/cb --scope openid --scope profile --json)
+id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")
+secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")
+node login.mjs "$issuer" "$id" "$secret" alice 'correct horse battery staple' "$SHOTS"
