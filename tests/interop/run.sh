@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
 
 python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install -q -r requirements.txt
-[ -d node_modules/jose ] || npm install --no-audit --no-fund --silent
+[ -d node_modules/jose ] && [ -d node_modules/openid-client ] || npm install --no-audit --no-fund --silent
 
 cargo build -q -p sigil --bin sigil --manifest-path "$ROOT/Cargo.toml"
 SIGIL="$ROOT/target/debug/sigil"
@@ -44,5 +44,21 @@ for alg in ES256 RS256 PS256 EdDSA; do
     fi
   done
 done
-echo "interop: $passed passed, $failed failed"
+
+# A certified non-Rust RP (openid-client) through the whole authorization code flow.
+port=$((port + 1))
+dir="$WORK/oidc"
+issuer="http://127.0.0.1:$port"
+SIGIL_DATA_DIR="$dir" SIGIL_LOG_LEVEL=warn "$SIGIL" serve --listen "127.0.0.1:$port" 2>"$WORK/oidc.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do curl -fs "$issuer/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+printf 'correct horse battery staple\n' | SIGIL_DATA_DIR="$dir" "$SIGIL" users create --username olivia \
+  --email olivia@example.com --password-stdin >/dev/null
+creds=$(SIGIL_DATA_DIR="$dir" "$SIGIL" clients create --name "openid-client RP" --grant authorization_code \
+  --grant refresh_token --redirect-uri https://app.example/cb --scope openid --scope profile --scope email --json)
+id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")
+secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")
+node openid_client.mjs "$issuer" "$id" "$secret" olivia 'correct horse battery staple'
+
+echo "interop (JWT verifiers): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
