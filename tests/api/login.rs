@@ -1110,3 +1110,77 @@ mod revocation {
         }
     );
 }
+
+backend_test!(a_replayed_code_revokes_what_it_issued, |app| {
+    create_user(&app, "olga");
+    let c = web_client(
+        &app,
+        &["--grant", "refresh_token", "--grant", "authorization_code"],
+    );
+    let p = pkce();
+    let done = login(
+        &app,
+        &browser(),
+        &authorize_url(&app, &c.id, &p.challenge, ""),
+        "olga",
+        PASSWORD,
+    )
+    .await;
+    let code = query_param(&location(&done), "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", p.verifier.as_str()),
+    ];
+    let first: Value = app
+        .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let at = first["access_token"].as_str().unwrap().to_owned();
+    let rt = first["refresh_token"].as_str().unwrap().to_owned();
+    let again = app
+        .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
+        .await;
+    assert_eq!(again.status(), 400);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let rs = app.service_client();
+    let active = |token: String| {
+        let app = &app;
+        let rs = &rs;
+        async move {
+            let v: Value = app
+                .client
+                .post(format!("{}/introspect", app.address))
+                .basic_auth(&rs.id, rs.secret.as_deref())
+                .form(&[("token", token.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["active"].as_bool().unwrap()
+        }
+    };
+    assert!(
+        !active(at).await,
+        "the access token from the first redemption is revoked"
+    );
+    assert!(!active(rt.clone()).await, "and the refresh token family");
+    let resp = app
+        .post_token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+            ],
+            Some((&c.id, c.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+});

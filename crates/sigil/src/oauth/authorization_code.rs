@@ -45,11 +45,11 @@ pub async fn grant(
         .ok_or(OAuthError::InvalidRequest("code is required"))?;
     let now = ctx.now();
     // Single use: taking the record removes it, so a second redemption finds nothing.
-    let record = ctx
-        .cache
-        .take(&format!("code:{}", hash_id(code)), now)
-        .await?
-        .ok_or(bad("the code is invalid, expired or already used"))?;
+    let code_hash = hash_id(code);
+    let Some(record) = ctx.cache.take(&format!("code:{code_hash}"), now).await? else {
+        replayed(ctx, &code_hash, client.id.as_str()).await?;
+        return Err(bad("the code is invalid, expired or already used"));
+    };
     let grant: CodeGrant = serde_json::from_slice(&record)
         .map_err(|e| OAuthError::Internal(format!("stored code: {e}")))?;
     if grant.client_id != client.id.as_str() {
@@ -135,22 +135,72 @@ pub async fn grant(
             },
         )?);
     }
+    let mut family_id = None;
     if client.has_grant(GrantType::RefreshToken) {
         // Without offline_access the family ends with the login session.
         let session_hash = (!has("offline_access")).then(|| grant.session_hash.clone());
-        response.refresh_token = Some(
-            super::refresh::issue_new_family(
-                ctx,
-                super::refresh::NewFamily {
-                    client_id: client.id.as_str(),
-                    user_id: &user.id,
-                    scope: &grant.scope,
-                    auth_time: grant.auth_time,
-                    session_hash,
-                },
-            )
-            .await?,
-        );
+        let (token, family) = super::refresh::issue_new_family(
+            ctx,
+            super::refresh::NewFamily {
+                client_id: client.id.as_str(),
+                user_id: &user.id,
+                scope: &grant.scope,
+                auth_time: grant.auth_time,
+                session_hash,
+            },
+        )
+        .await?;
+        response.refresh_token = Some(token);
+        family_id = Some(family);
     }
+    // Remember what this code issued, so a second redemption can revoke it.
+    let spent = Spent {
+        jti: response.jti.clone(),
+        exp: response.exp,
+        family_id,
+    };
+    let bytes = serde_json::to_vec(&spent).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    ctx.cache
+        .put(&format!("code_spent:{code_hash}"), bytes, response.exp, now)
+        .await?;
     Ok(response)
+}
+
+/// What a redeemed code issued.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Spent {
+    jti: String,
+    exp: i64,
+    family_id: Option<String>,
+}
+
+/// A code presented again after its redemption: revoke everything the first redemption issued
+/// (OAuth 2.0 §4.1.2, Security BCP §4.5).
+async fn replayed(ctx: &Context, code_hash: &str, client_id: &str) -> Result<(), OAuthError> {
+    let now = ctx.now();
+    let Some(bytes) = ctx
+        .cache
+        .take(&format!("code_spent:{code_hash}"), now)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Ok(spent) = serde_json::from_slice::<Spent>(&bytes) else {
+        return Ok(());
+    };
+    tracing::warn!(client_id = %client_id, event = "authorization_code_replay", "authorization code redeemed twice: revoking what it issued");
+    ctx.cache
+        .put(
+            &super::bearer::revoked_key(&spent.jti),
+            vec![1],
+            spent.exp + 60,
+            now,
+        )
+        .await?;
+    if let Some(family) = spent.family_id {
+        ctx.store
+            .run(move |c| crate::store::refresh_tokens::revoke_family(c, &family))
+            .await?;
+    }
+    Ok(())
 }

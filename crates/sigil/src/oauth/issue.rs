@@ -41,6 +41,12 @@ pub struct TokenResponse {
     /// OIDC ID token (authorization code flow with `openid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The access token's `jti` (not sent; for revoking what a replayed code issued).
+    #[serde(skip)]
+    pub jti: String,
+    /// The access token's `exp` (not sent).
+    #[serde(skip)]
+    pub exp: i64,
 }
 
 /// Sign an access token with the key that signs `ctx.access_token_alg` now.
@@ -97,6 +103,8 @@ pub fn access_token(
         scope: req.scope,
         refresh_token: None,
         id_token: None,
+        jti: claims.jti.clone().unwrap_or_default(),
+        exp: claims.exp,
     })
 }
 

@@ -70,8 +70,11 @@ fn sign(ctx: &Context, id: &str, row: &RefreshRow) -> Result<String, OAuthError>
         .map_err(|_| OAuthError::Internal("signing failed".into()))
 }
 
-/// Start a family after a login; returns the first refresh token.
-pub async fn issue_new_family(ctx: &Context, new: NewFamily<'_>) -> Result<String, OAuthError> {
+/// Start a family after a login; returns the first refresh token and the family id.
+pub async fn issue_new_family(
+    ctx: &Context,
+    new: NewFamily<'_>,
+) -> Result<(String, String), OAuthError> {
     let now = ctx.now();
     let id = random_b64(32);
     let idle = crate::clock::secs(ctx.settings.tokens.refresh_token_idle);
@@ -93,7 +96,7 @@ pub async fn issue_new_family(ctx: &Context, new: NewFamily<'_>) -> Result<Strin
     };
     let stored = row.clone();
     ctx.store.run(move |c| rt_store::insert(c, &stored)).await?;
-    sign(ctx, &id, &row)
+    Ok((sign(ctx, &id, &row)?, row.family_id))
 }
 
 /// Outcome of presenting a refresh token.
