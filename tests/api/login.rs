@@ -40,6 +40,7 @@ pub fn create_user(app: &TestApp, username: &str) {
 
 pub fn web_client(app: &TestApp, extra: &[&str]) -> TestClient {
     let mut args = vec![
+        "--first-party",
         "--grant",
         "authorization_code",
         "--redirect-uri",
@@ -550,7 +551,14 @@ backend_test!(code_exchange_checks_pkce_redirect_uri_and_client, |app| {
 
 backend_test!(public_clients_use_pkce_without_a_secret, |app| {
     create_user(&app, "frank");
-    let c = app.create_client(&["--public", "--redirect-uri", CALLBACK, "--scope", "openid"]);
+    let c = app.create_client(&[
+        "--public",
+        "--first-party",
+        "--redirect-uri",
+        CALLBACK,
+        "--scope",
+        "openid",
+    ]);
     assert!(c.secret.is_none());
     let p = pkce();
     let url = format!(
@@ -1183,4 +1191,113 @@ backend_test!(a_replayed_code_revokes_what_it_issued, |app| {
         )
         .await;
     assert_eq!(resp.status(), 400);
+});
+
+backend_test!(third_party_clients_ask_for_consent_once, |app| {
+    create_user(&app, "pia");
+    let c = app.create_client(&[
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        CALLBACK,
+        "--scope",
+        "openid",
+        "--scope",
+        "email",
+    ]);
+    let p = pkce();
+    let b = browser();
+    let url_for = |scope: &str, extra: &str| {
+        authorize_url(&app, &c.id, &p.challenge, extra)
+            .replace("scope=openid%20profile%20email", &format!("scope={scope}"))
+    };
+    // Logging in leads to the consent screen, not straight back.
+    let done = login(&app, &b, &url_for("openid", ""), "pia", PASSWORD).await;
+    assert_eq!(done.status(), 303);
+    let to = location(&done);
+    assert!(to.starts_with("/consent?authz="), "{to}");
+    let page = b.get(format!("{}{to}", app.address)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("svc") && html.contains("Sign you in"),
+        "{html}"
+    );
+    let decide = |html: String, decision: &'static str| {
+        let b = &b;
+        let app = &app;
+        async move {
+            b.post(format!("{}/consent", app.address))
+                .form(&[
+                    ("authz", hidden(&html, "authz")),
+                    ("csrf", hidden(&html, "csrf")),
+                    ("decision", decision.to_owned()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Deny: back to the client with access_denied.
+    let denied = decide(html, "deny").await;
+    assert_eq!(
+        query_param(&location(&denied), "error").as_deref(),
+        Some("access_denied")
+    );
+    // Again, allow: a code.
+    let to = location(&b.get(url_for("openid", "")).send().await.unwrap());
+    let html = b
+        .get(format!("{}{to}", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let allowed = decide(html, "allow").await;
+    assert!(query_param(&location(&allowed), "code").is_some());
+    // Remembered: the next request goes straight back with a code.
+    let resp = b.get(url_for("openid", "")).send().await.unwrap();
+    assert!(query_param(&location(&resp), "code").is_some());
+    // A new scope asks again; prompt=none cannot ask.
+    let resp = b
+        .get(url_for("openid%20email", "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_param(&location(&resp), "error").as_deref(),
+        Some("consent_required")
+    );
+    let resp = b.get(url_for("openid%20email", "")).send().await.unwrap();
+    assert!(location(&resp).starts_with("/consent"));
+    // prompt=consent always asks.
+    let resp = b
+        .get(url_for("openid", "&prompt=consent"))
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&resp).starts_with("/consent"));
+    // Another browser cannot use this consent screen.
+    let to = location(&resp);
+    let html = b
+        .get(format!("{}{to}", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let stolen = browser()
+        .post(format!("{}/consent", app.address))
+        .form(&[
+            ("authz", hidden(&html, "authz")),
+            ("csrf", hidden(&html, "csrf")),
+            ("decision", "allow".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 400);
 });

@@ -25,7 +25,7 @@ SIGIL_DATA_DIR="$WORK" SIGIL_LOG_LEVEL=warn "$SIGIL" serve --listen "127.0.0.1:$
 PID=$!
 for _ in $(seq 1 100); do curl -fs "$issuer/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 printf 'correct horse battery staple\n' | SIGIL_DATA_DIR="$WORK" "$SIGIL" users create --username alice --password-stdin >/dev/null
-creds=$(SIGIL_DATA_DIR="$WORK" "$SIGIL" clients create --name "Browser Test App" --grant authorization_code \
+creds=$(SIGIL_DATA_DIR="$WORK" "$SIGIL" clients create --name "Browser Test App" --first-party --grant authorization_code \
   --redirect-uri http://127.0.0.1:9/cb --scope openid --scope profile --json)
 id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")
 secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")

@@ -54,7 +54,7 @@ PIDS+=($!)
 for _ in $(seq 1 100); do curl -fs "$issuer/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 printf 'correct horse battery staple\n' | SIGIL_DATA_DIR="$dir" "$SIGIL" users create --username olivia \
   --email olivia@example.com --password-stdin >/dev/null
-creds=$(SIGIL_DATA_DIR="$dir" "$SIGIL" clients create --name "openid-client RP" --grant authorization_code \
+creds=$(SIGIL_DATA_DIR="$dir" "$SIGIL" clients create --name "openid-client RP" --first-party --grant authorization_code \
   --grant refresh_token --redirect-uri https://app.example/cb --scope openid --scope profile --scope email --json)
 id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")
 secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")

@@ -84,6 +84,9 @@ pub struct CreateArgs {
     /// Registered post-logout redirect URI (repeatable).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// An application of the same operator: users are not asked to consent to its scopes.
+    #[arg(long)]
+    pub first_party: bool,
 }
 
 /// `clients` subcommands.
@@ -319,6 +322,7 @@ fn build(
         jwks,
         created_at: now,
         updated_at: now,
+        first_party: args.first_party,
     };
     Ok((client, secret))
 }

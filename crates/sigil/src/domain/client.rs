@@ -69,6 +69,8 @@ pub struct Client {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
+    /// First-party clients skip the consent screen.
+    pub first_party: bool,
 }
 
 impl Client {
@@ -90,6 +92,7 @@ impl Client {
             "redirect_uris": self.redirect_uris,
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
             "pkce": self.pkce,
+            "first_party": self.first_party,
             "token_endpoint_auth_method": self.auth_method(),
             "jwks": self.jwks,
             "secret_overlap_until": self.previous_secret_expires_at.and_then(crate::clock::rfc3339),

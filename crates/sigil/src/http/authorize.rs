@@ -178,13 +178,8 @@ async fn authorize(req: &HttpRequest, ctx: &Context, root: &RootSpan, form: &For
     if let Some(value) = &session_cookie {
         match authorize::session(ctx, value).await {
             Ok(Some(live)) if authorize::session_satisfies(&request, &live.row, now) => {
-                return match authorize::issue_code(ctx, &request, &live.user, &live.row).await {
-                    Ok(location) => {
-                        root.record("outcome", "code_issued");
-                        see_other(&location)
-                    }
-                    Err(e) => unavailable(&e.to_string()),
-                };
+                root.record("outcome", "session");
+                return after_authentication(ctx, &reg, &request, &live.user, &live.row).await;
             }
             Ok(_) => {}
             Err(e) => return unavailable(&e.to_string()),
@@ -391,12 +386,21 @@ pub async fn login(
     if let Err(e) = authorize::finish_login(&ctx, authz).await {
         return unavailable(&e.to_string());
     }
-    let location = match authorize::issue_code(&ctx, &pending.request, &user, &row).await {
-        Ok(l) => l,
+    let reg = match ctx
+        .clients
+        .get(&ctx.store, &pending.request.client_id)
+        .await
+    {
+        Ok(Some(r)) => r,
+        Ok(None) => return expired(),
         Err(e) => return unavailable(&e.to_string()),
     };
     root.record("outcome", "logged_in");
-    let mut resp = see_other(&location);
+    let mut resp = after_authentication(&ctx, &reg, &pending.request, &user, &row).await;
+    // A consent screen follows: it set its own binding cookie, which must stay.
+    let binding_set = resp
+        .cookies()
+        .any(|c| c.name() == binding_cookie_name(&ctx));
     let session = cookie(
         &ctx,
         session_cookie_name(&ctx),
@@ -406,7 +410,9 @@ pub async fn login(
     let mut clear = cookie(&ctx, binding_cookie_name(&ctx), String::new(), 0);
     clear.make_removal();
     let _ = resp.add_cookie(&session);
-    let _ = resp.add_cookie(&clear);
+    if !binding_set {
+        let _ = resp.add_cookie(&clear);
+    }
     resp
 }
 
@@ -454,4 +460,170 @@ pub async fn logout(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan) -
     };
     let _ = resp.add_cookie(&clear);
     resp
+}
+
+/// After authentication: a code, or first the consent screen (303 to `/consent`), or for
+/// `prompt=none` the `consent_required` error.
+async fn after_authentication(
+    ctx: &Context,
+    reg: &crate::oauth::clients::RegisteredClient,
+    request: &AuthorizationRequest,
+    user: &crate::domain::user::User,
+    session: &crate::store::sessions::SessionRow,
+) -> HttpResponse {
+    match authorize::needs_consent(ctx, &reg.client, request, &user.id).await {
+        Ok(false) => match authorize::issue_code(ctx, request, user, session).await {
+            Ok(location) => see_other(&location),
+            Err(e) => unavailable(&e.to_string()),
+        },
+        Ok(true) if request.prompt_none => error_redirect(
+            ctx,
+            &request.redirect_uri,
+            "consent_required",
+            "the user has not granted these scopes",
+            request.state.as_deref(),
+        ),
+        Ok(true) => {
+            match authorize::start_consent(ctx, request.clone(), &user.id, &session.id_hash).await {
+                Ok((id, _, binding)) => {
+                    let mut resp = see_other(&format!("/consent?authz={id}"));
+                    let _ = resp.add_cookie(&cookie(
+                        ctx,
+                        binding_cookie_name(ctx),
+                        binding,
+                        PENDING_TTL,
+                    ));
+                    resp
+                }
+                Err(e) => unavailable(&e.to_string()),
+            }
+        }
+        Err(e) => unavailable(&e.to_string()),
+    }
+}
+
+fn consent_expired() -> HttpResponse {
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "This page has expired or was not opened in this browser. Return to the application and start again.",
+    )
+}
+
+fn consent_browser_ok(req: &HttpRequest, ctx: &Context, binding: &str, session_hash: &str) -> bool {
+    let binding_ok = req
+        .cookie(binding_cookie_name(ctx))
+        .is_some_and(|c| ct_eq(hash_id(c.value()).as_bytes(), binding.as_bytes()));
+    let session_ok = req
+        .cookie(session_cookie_name(ctx))
+        .is_some_and(|c| ct_eq(hash_id(c.value()).as_bytes(), session_hash.as_bytes()));
+    binding_ok && session_ok
+}
+
+/// `GET /consent`: the consent screen for a pending request.
+pub async fn consent_page(req: HttpRequest, ctx: web::Data<Context>) -> HttpResponse {
+    let form = form::parse(req.query_string().as_bytes()).unwrap_or_default();
+    let Some(authz) = form.get("authz") else {
+        return consent_expired();
+    };
+    let pending = match authorize::pending_consent(&ctx, authz, false).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return consent_expired(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    if !consent_browser_ok(&req, &ctx, &pending.binding, &pending.session_hash) {
+        return consent_expired();
+    }
+    let client_name = match ctx
+        .clients
+        .get(&ctx.store, &pending.request.client_id)
+        .await
+    {
+        Ok(Some(r)) => r.client.name.clone(),
+        Ok(None) => return consent_expired(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let scopes: Vec<String> = pending
+        .request
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(pages::describe_scope)
+        .collect();
+    let csp = pages::login_csp(&pending.request.redirect_uri);
+    pages::html(
+        StatusCode::OK,
+        &pages::ConsentPage {
+            client_name: &client_name,
+            scopes,
+            authz,
+            csrf: &pending.csrf,
+        },
+        |b| {
+            b.insert_header((header::CONTENT_SECURITY_POLICY, csp));
+        },
+    )
+}
+
+/// `POST /consent`: the user's decision.
+pub async fn consent_decision(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<Context>,
+    root: RootSpan,
+) -> HttpResponse {
+    let form = match form::read(&req, payload, ctx.settings.http.max_body).await {
+        Ok(f) => f,
+        Err(_) => return consent_expired(),
+    };
+    let Some(authz) = form.get("authz") else {
+        return consent_expired();
+    };
+    let pending = match authorize::pending_consent(&ctx, authz, false).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return consent_expired(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|c| ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
+    if !csrf_ok || !consent_browser_ok(&req, &ctx, &pending.binding, &pending.session_hash) {
+        return consent_expired();
+    }
+    // Consume it: one decision per screen.
+    let pending = match authorize::pending_consent(&ctx, authz, true).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return consent_expired(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    root.record("client_id", pending.request.client_id.as_str());
+    let request = &pending.request;
+    if form.get("decision") != Some("allow") {
+        return error_redirect(
+            &ctx,
+            &request.redirect_uri,
+            "access_denied",
+            "the user denied the request",
+            request.state.as_deref(),
+        );
+    }
+    let session_cookie = req
+        .cookie(session_cookie_name(&ctx))
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    let live = match authorize::session(&ctx, &session_cookie).await {
+        Ok(Some(l)) if l.user.id == pending.user_id => l,
+        Ok(_) => return consent_expired(),
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    if let Err(e) =
+        authorize::record_consent(&ctx, &live.user.id, &request.client_id, &request.scope).await
+    {
+        return unavailable(&e.to_string());
+    }
+    root.record("outcome", "consented");
+    match authorize::issue_code(&ctx, request, &live.user, &live.row).await {
+        Ok(location) => see_other(&location),
+        Err(e) => unavailable(&e.to_string()),
+    }
 }

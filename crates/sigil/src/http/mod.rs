@@ -33,6 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/login", web::post().to(authorize::login))
     .route("/logout", web::get().to(authorize::logout))
+    .route("/consent", web::get().to(authorize::consent_page))
+    .route("/consent", web::post().to(authorize::consent_decision))
     .route("/revoke", web::post().to(revocation::revoke))
     .route("/introspect", web::post().to(revocation::introspect))
     .route("/userinfo", web::get().to(userinfo::userinfo))

@@ -122,3 +122,28 @@ pub async fn stylesheet() -> HttpResponse {
 #[derive(Template)]
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage;
+
+/// The consent screen.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    /// Application name.
+    pub client_name: &'a str,
+    /// What each requested scope lets the application do.
+    pub scopes: Vec<String>,
+    /// Pending-consent id.
+    pub authz: &'a str,
+    /// Anti-CSRF token.
+    pub csrf: &'a str,
+}
+
+/// A person-readable line for a scope.
+pub fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Sign you in with your Sigil account".to_owned(),
+        "profile" => "Your username".to_owned(),
+        "email" => "Your email address".to_owned(),
+        "offline_access" => "Keep access while you are not using it".to_owned(),
+        other => format!("Access “{other}”"),
+    }
+}

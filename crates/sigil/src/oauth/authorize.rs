@@ -79,6 +79,9 @@ pub struct AuthorizationRequest {
     pub prompt_none: bool,
     /// `prompt=login`
     pub prompt_login: bool,
+    /// `prompt=consent`
+    #[serde(default)]
+    pub prompt_consent: bool,
     /// `max_age` seconds.
     pub max_age: Option<i64>,
     /// Pre-fills the username.
@@ -274,6 +277,7 @@ pub async fn validate(
         code_challenge,
         prompt_none: prompts.contains(&"none"),
         prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
         max_age,
         login_hint: p.login_hint.filter(|h| h.len() <= 50),
     };
@@ -480,4 +484,117 @@ pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
         out.extend(percent_encoding::utf8_percent_encode(v, UNRESERVED_KEPT));
     }
     out
+}
+
+/// A consent screen in progress: the request, who is signed in, and the same anti-CSRF and
+/// browser binding as a login page.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingConsent {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// Anti-CSRF token.
+    pub csrf: String,
+    /// SHA-256 of the binding cookie value.
+    pub binding: String,
+    /// The signed-in user.
+    pub user_id: String,
+    /// Their session.
+    pub session_hash: String,
+}
+
+/// Whether `user_id` must be asked before `client` gets `req.scope`: never for first-party
+/// clients; otherwise when asked to (`prompt=consent`) or when a requested scope was never
+/// granted.
+pub async fn needs_consent(
+    ctx: &Context,
+    client: &crate::domain::client::Client,
+    req: &AuthorizationRequest,
+    user_id: &str,
+) -> Result<bool, OAuthError> {
+    if client.first_party {
+        return Ok(false);
+    }
+    if req.prompt_consent {
+        return Ok(true);
+    }
+    let (uid, cid) = (user_id.to_owned(), client.id.as_str().to_owned());
+    let granted = ctx
+        .store
+        .run(move |c| crate::store::consents::granted(c, &uid, &cid))
+        .await?;
+    let Some(granted) = granted else {
+        return Ok(true);
+    };
+    let granted = ScopeSet::parse_param(&granted).unwrap_or_default();
+    let asked = ScopeSet::parse_param(&req.scope).unwrap_or_default();
+    Ok(!asked.is_subset(&granted))
+}
+
+/// Store a pending consent; returns (id, csrf, binding cookie value).
+pub async fn start_consent(
+    ctx: &Context,
+    request: AuthorizationRequest,
+    user_id: &str,
+    session_hash: &str,
+) -> Result<(String, String, String), OAuthError> {
+    let id = random_b64(24);
+    let csrf = random_b64(24);
+    let binding = random_b64(24);
+    let pending = PendingConsent {
+        request,
+        csrf: csrf.clone(),
+        binding: hash_id(&binding),
+        user_id: user_id.to_owned(),
+        session_hash: session_hash.to_owned(),
+    };
+    let bytes = serde_json::to_vec(&pending).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let now = ctx.now();
+    ctx.cache
+        .put(&format!("consent:{id}"), bytes, now + PENDING_TTL, now)
+        .await?;
+    Ok((id, csrf, binding))
+}
+
+/// Load (or with `take`, consume) a pending consent.
+pub async fn pending_consent(
+    ctx: &Context,
+    id: &str,
+    take: bool,
+) -> Result<Option<PendingConsent>, OAuthError> {
+    if id.len() > 64 {
+        return Ok(None);
+    }
+    let now = ctx.now();
+    let key = format!("consent:{id}");
+    let bytes = if take {
+        ctx.cache.take(&key, now).await?
+    } else {
+        ctx.cache.get(&key, now).await?
+    };
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// Record the user's grant (the union with what they granted before).
+pub async fn record_consent(
+    ctx: &Context,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+) -> Result<(), OAuthError> {
+    let (uid, cid, asked) = (user_id.to_owned(), client_id.to_owned(), scope.to_owned());
+    let now = ctx.now();
+    ctx.store
+        .run(move |c| {
+            let before = crate::store::consents::granted(c, &uid, &cid)?.unwrap_or_default();
+            let union = ScopeSet::from_scopes(
+                ScopeSet::parse_param(&before)
+                    .unwrap_or_default()
+                    .iter()
+                    .chain(ScopeSet::parse_param(&asked).unwrap_or_default().iter())
+                    .cloned(),
+            );
+            crate::store::consents::grant(c, &uid, &cid, &union.to_param(), now)
+        })
+        .await?;
+    Ok(())
 }

@@ -28,6 +28,7 @@ pub struct ClientRow {
     jwks: Option<String>,
     created_at: i64,
     updated_at: i64,
+    first_party: bool,
 }
 
 impl From<&Client> for ClientRow {
@@ -49,6 +50,7 @@ impl From<&Client> for ClientRow {
             jwks: c.jwks.as_ref().and_then(|j| serde_json::to_string(j).ok()),
             created_at: c.created_at,
             updated_at: c.updated_at,
+            first_party: c.first_party,
         }
     }
 }
@@ -82,6 +84,7 @@ impl TryFrom<ClientRow> for Client {
             },
             created_at: r.created_at,
             updated_at: r.updated_at,
+            first_party: r.first_party,
         })
     }
 }

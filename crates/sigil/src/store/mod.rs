@@ -7,6 +7,7 @@
 //! `database.connect_timeout`, after which the caller gets [`StoreError::Unavailable`] (HTTP 503).
 
 pub mod clients;
+pub mod consents;
 pub mod keys;
 pub mod meta;
 pub mod refresh_tokens;

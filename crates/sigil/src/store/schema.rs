@@ -33,6 +33,16 @@ diesel::table! {
         jwks -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        first_party -> Bool,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
     }
 }
 
