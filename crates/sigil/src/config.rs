@@ -131,8 +131,11 @@ pub struct PasswordSettings {
     pub bcrypt_cost: u32,
     /// Optional secret mixed into every password hash (HMAC key of the pre-hash).
     pub pepper: Option<SecretString>,
-    /// Most bcrypt computations at once; 0 = one per core.
+    /// Most bcrypt computations at once; 0 = half the cores (at least one), so logins can never
+    /// take every core from the other endpoints.
     pub max_concurrency: usize,
+    /// Login form posts accepted per client IP per minute (then 429).
+    pub max_logins_per_ip_minute: u64,
 }
 
 impl Default for PasswordSettings {
@@ -141,6 +144,7 @@ impl Default for PasswordSettings {
             bcrypt_cost: 10,
             pepper: None,
             max_concurrency: 0,
+            max_logins_per_ip_minute: 30,
         }
     }
 }
@@ -281,7 +285,14 @@ pub enum ConfigError {
 
 /// Top-level keys and sections, used to map `SIGIL_<SECTION>_<KEY>`.
 const SECTIONS: &[&str] = &[
-    "database", "redis", "tokens", "keys", "clients", "http", "log",
+    "database",
+    "redis",
+    "tokens",
+    "keys",
+    "clients",
+    "passwords",
+    "http",
+    "log",
 ];
 const TOP_LEVEL: &[&str] = &["listen", "issuer", "data_dir", "master_key"];
 /// Environment variables that are not settings but are read by Sigil.
@@ -463,7 +474,7 @@ impl Settings {
             .map(|n| n.get())
             .unwrap_or(1);
         let concurrency = match self.passwords.max_concurrency {
-            0 => cores,
+            0 => (cores / 2).max(1),
             n => n,
         };
         crate::passwords::Hasher::new(
@@ -526,6 +537,7 @@ impl Settings {
                 "bcrypt_cost": self.passwords.bcrypt_cost,
                 "pepper": redact(&self.passwords.pepper),
                 "max_concurrency": self.passwords.max_concurrency,
+                "max_logins_per_ip_minute": self.passwords.max_logins_per_ip_minute,
             },
             "http": { "max_body": self.http.max_body, "workers": self.http.workers },
             "log": { "level": self.log.level, "format": self.log.format },
@@ -702,6 +714,29 @@ mod tests {
         assert!(matches!(err, Err(ConfigError::UnknownEnv(ref n)) if n == "SIGIL_TOKENS_NOPE"));
         let err = Settings::load(None, env(&[("SIGIL_BOGUS", "1")]), &Overrides::default());
         assert!(matches!(err, Err(ConfigError::UnknownEnv(_))));
+    }
+
+    #[test]
+    fn every_section_takes_environment_variables() -> Result<(), ConfigError> {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("SIGIL_PASSWORDS_BCRYPT_COST", "11"),
+                ("SIGIL_KEYS_CLOCK_SKEW", "30s"),
+                ("SIGIL_HTTP_MAX_BODY", "8192"),
+                ("SIGIL_CLIENTS_SECRET_OVERLAP", "1h"),
+                ("SIGIL_LOG_FORMAT", "json"),
+                ("SIGIL_REDIS_URL", "redis://127.0.0.1:6379"),
+            ]),
+            &Overrides::default(),
+        )?;
+        assert_eq!(s.passwords.bcrypt_cost, 11);
+        assert_eq!(s.keys.clock_skew, Duration::from_secs(30));
+        assert_eq!(s.http.max_body, 8192);
+        assert_eq!(s.clients.secret_overlap, Duration::from_secs(3600));
+        assert_eq!(s.log.format, "json");
+        assert!(s.redis.url.is_some());
+        Ok(())
     }
 
     #[test]

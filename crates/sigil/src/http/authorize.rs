@@ -21,8 +21,6 @@ use crate::store::users as user_store;
 pub const MAX_FAILURES: u64 = 5;
 /// Lock window.
 pub const FAILURE_WINDOW: i64 = 15 * 60;
-/// Login POSTs per client IP per minute.
-pub const MAX_LOGINS_PER_IP_MINUTE: u64 = 30;
 /// The one message for every login failure.
 pub const LOGIN_FAILED: &str =
     "Incorrect username or password, or this account cannot sign in right now.";
@@ -279,7 +277,7 @@ pub async fn login(
         .incr(&format!("login_ip:{ip}"), now + 60, now)
         .await
     {
-        Ok(n) if n > MAX_LOGINS_PER_IP_MINUTE => {
+        Ok(n) if n > ctx.settings.passwords.max_logins_per_ip_minute => {
             root.record("outcome", "rate_limited");
             let mut resp = pages::error_page(
                 StatusCode::TOO_MANY_REQUESTS,
