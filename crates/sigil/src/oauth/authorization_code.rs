@@ -6,7 +6,7 @@ use ring::digest;
 
 use super::authorize::{CodeGrant, hash_id};
 use super::clients::RegisteredClient;
-use super::issue::{AccessTokenRequest, IdTokenRequest, TokenResponse, access_token, id_token};
+use super::issue::{IdTokenRequest, TokenResponse, id_token, user_access_token};
 use super::{Context, OAuthError};
 use crate::crypto::ct_eq;
 use crate::domain::{GrantType, ScopeSet};
@@ -90,29 +90,7 @@ pub async fn grant(
     let scopes = ScopeSet::parse_param(&grant.scope)
         .map_err(|_| OAuthError::Internal("stored scope".into()))?;
     let has = |s: &str| scopes.iter().any(|x| x.as_str() == s);
-    let mut aud: Vec<String> = client
-        .audiences
-        .iter()
-        .map(|a| a.as_str().to_owned())
-        .collect();
-    if aud.is_empty() {
-        aud.push(ctx.default_audience.clone());
-    }
-    if has("openid") && !aud.contains(&ctx.issuer) {
-        // The userinfo endpoint is a resource of the issuer.
-        aud.push(ctx.issuer.clone());
-    }
-    aud.sort();
-    let mut response = access_token(
-        ctx,
-        AccessTokenRequest {
-            sub: &user.id,
-            client_id: client.id.as_str(),
-            aud,
-            scope: grant.scope.clone(),
-            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        },
-    )?;
+    let mut response = user_access_token(ctx, client, &user, &scopes)?;
     if has("openid") {
         let mut extra = serde_json::Map::new();
         if has("profile") {

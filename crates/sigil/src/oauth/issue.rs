@@ -183,3 +183,36 @@ pub fn id_token(ctx: &Context, req: IdTokenRequest<'_>) -> Result<String, OAuthE
     compact_jws(&key.jwt_header_b64, &payload, &key.signer, &ctx.rng)
         .map_err(|_| OAuthError::Internal("signing failed".into()))
 }
+
+/// An access token for a signed-in user: `aud` is the client's registered audiences (or the
+/// default audience) plus the issuer when `openid` is granted (userinfo is Sigil's own
+/// resource); `roles` are the user's.
+pub fn user_access_token(
+    ctx: &Context,
+    client: &crate::domain::client::Client,
+    user: &crate::domain::user::User,
+    scopes: &crate::domain::ScopeSet,
+) -> Result<TokenResponse, OAuthError> {
+    let mut aud: Vec<String> = client
+        .audiences
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    if aud.is_empty() {
+        aud.push(ctx.default_audience.clone());
+    }
+    if scopes.iter().any(|s| s.as_str() == "openid") && !aud.contains(&ctx.issuer) {
+        aud.push(ctx.issuer.clone());
+    }
+    aud.sort();
+    access_token(
+        ctx,
+        AccessTokenRequest {
+            sub: &user.id,
+            client_id: client.id.as_str(),
+            aud,
+            scope: scopes.to_param(),
+            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        },
+    )
+}

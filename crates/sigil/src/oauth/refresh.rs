@@ -14,7 +14,7 @@ use sigil_verify::Audience;
 use super::authorize::hash_id;
 use super::bearer::Kind;
 use super::clients::RegisteredClient;
-use super::issue::{AccessTokenRequest, TokenResponse, access_token};
+use super::issue::{TokenResponse, user_access_token};
 use super::{Context, OAuthError};
 use crate::crypto::random_b64;
 use crate::domain::{GrantType, ScopeSet};
@@ -234,28 +234,7 @@ pub async fn grant(
             asked
         }
     };
-    let mut aud: Vec<String> = client
-        .audiences
-        .iter()
-        .map(|a| a.as_str().to_owned())
-        .collect();
-    if aud.is_empty() {
-        aud.push(ctx.default_audience.clone());
-    }
-    if scopes.iter().any(|s| s.as_str() == "openid") && !aud.contains(&ctx.issuer) {
-        aud.push(ctx.issuer.clone());
-    }
-    aud.sort();
-    let mut response = access_token(
-        ctx,
-        AccessTokenRequest {
-            sub: &user.id,
-            client_id: client.id.as_str(),
-            aud,
-            scope: scopes.to_param(),
-            roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
-        },
-    )?;
+    let mut response = user_access_token(ctx, client, &user, &scopes)?;
     response.refresh_token = Some(sign(ctx, &successor_id, &successor)?);
     Ok(response)
 }
