@@ -1301,3 +1301,88 @@ backend_test!(third_party_clients_ask_for_consent_once, |app| {
         .unwrap();
     assert_eq!(stolen.status(), 400);
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_form_is_rate_limited_per_ip() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            env: vec![(
+                "SIGIL_PASSWORDS_MAX_LOGINS_PER_IP_MINUTE".to_owned(),
+                "3".to_owned(),
+            )],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    create_user(&app, "quinn");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let b = browser();
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    for _ in 0..3 {
+        assert_eq!(
+            login(&app, &b, &url, "quinn", "wrong password here")
+                .await
+                .status(),
+            401
+        );
+    }
+    let limited = login(&app, &b, &url, "quinn", PASSWORD).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    // A minute later the address may try again.
+    app.clock.advance(Duration::from_secs(61));
+    assert_eq!(login(&app, &b, &url, "quinn", PASSWORD).await.status(), 303);
+}
+
+backend_test!(pkce_can_be_optional_for_confidential_clients_only, |app| {
+    create_user(&app, "rosa");
+    let out = app.cli(&[
+        "clients",
+        "create",
+        "--name",
+        "spa",
+        "--public",
+        "--redirect-uri",
+        CALLBACK,
+        "--pkce",
+        "optional",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "never for public clients");
+    let c = web_client(&app, &["--pkce", "optional"]);
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid",
+        app.address,
+        c.id,
+        urlencode(CALLBACK)
+    );
+    let done = login(&app, &browser(), &url, "rosa", PASSWORD).await;
+    let code = query_param(&location(&done), "code").expect("a code without PKCE");
+    let resp = app
+        .post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ],
+            Some((&c.id, c.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    // plain is still refused.
+    let loc = location(
+        &browser()
+            .get(format!(
+                "{url}&code_challenge={}&code_challenge_method=plain",
+                "a".repeat(43)
+            ))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("invalid_request")
+    );
+});
