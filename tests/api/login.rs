@@ -1386,3 +1386,74 @@ backend_test!(pkce_can_be_optional_for_confidential_clients_only, |app| {
         Some("invalid_request")
     );
 });
+
+backend_test!(id_token_hint_must_match_the_signed_in_user, |app| {
+    create_user(&app, "sam");
+    create_user(&app, "tess");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let id_token_of = |user: &'static str, b: reqwest::Client| {
+        let app = &app;
+        let c = &c;
+        let p = &p;
+        async move {
+            let done = login(
+                app,
+                &b,
+                &authorize_url(app, &c.id, &p.challenge, ""),
+                user,
+                PASSWORD,
+            )
+            .await;
+            let code = query_param(&location(&done), "code").unwrap();
+            let t: Value = app
+                .post_token(
+                    &[
+                        ("grant_type", "authorization_code"),
+                        ("code", &code),
+                        ("redirect_uri", CALLBACK),
+                        ("code_verifier", &p.verifier),
+                    ],
+                    Some((&c.id, c.secret.as_deref().unwrap())),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            t["id_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let sams_browser = browser();
+    let sam = id_token_of("sam", sams_browser.clone()).await;
+    let tess = id_token_of("tess", browser()).await;
+    let silent = |hint: &str| {
+        authorize_url(
+            &app,
+            &c.id,
+            &p.challenge,
+            &format!("&prompt=none&id_token_hint={hint}"),
+        )
+    };
+    let loc = location(&sams_browser.get(silent(&sam)).send().await.unwrap());
+    assert!(
+        query_param(&loc, "code").is_some(),
+        "the hinted user is signed in"
+    );
+    let loc = location(&sams_browser.get(silent(&tess)).send().await.unwrap());
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required"),
+        "another user is signed in"
+    );
+    let loc = location(
+        &sams_browser
+            .get(silent("not-a-token"))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("invalid_request")
+    );
+});

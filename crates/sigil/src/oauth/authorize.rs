@@ -82,6 +82,9 @@ pub struct AuthorizationRequest {
     /// `prompt=consent`
     #[serde(default)]
     pub prompt_consent: bool,
+    /// The user named by a valid `id_token_hint`: only that user's session may answer.
+    #[serde(default)]
+    pub hint_sub: Option<String>,
     /// `max_age` seconds.
     pub max_age: Option<i64>,
     /// Pre-fills the username.
@@ -268,6 +271,18 @@ pub async fn validate(
     {
         return Err(fail("invalid_request", "nonce or state is too long"));
     }
+    let hint_sub = match p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+        None => None,
+        Some(hint) => match super::logout::verified_id_token_hint(ctx, hint) {
+            Some((aud, sub)) if aud == client.id.as_str() => Some(sub),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "id_token_hint is not an ID token this issuer gave this client",
+                ));
+            }
+        },
+    };
     let request = AuthorizationRequest {
         client_id: client.id.as_str().to_owned(),
         redirect_uri: redirect_uri.to_owned(),
@@ -278,6 +293,7 @@ pub async fn validate(
         prompt_none: prompts.contains(&"none"),
         prompt_login: prompts.contains(&"login"),
         prompt_consent: prompts.contains(&"consent"),
+        hint_sub,
         max_age,
         login_hint: p.login_hint.filter(|h| h.len() <= 50),
     };
@@ -462,7 +478,12 @@ pub async fn issue_code(
 
 /// Whether an existing session may be used silently for `req`.
 pub fn session_satisfies(req: &AuthorizationRequest, session: &SessionRow, now: i64) -> bool {
-    !req.prompt_login && req.max_age.is_none_or(|max| now - session.auth_time <= max)
+    !req.prompt_login
+        && req.max_age.is_none_or(|max| now - session.auth_time <= max)
+        && req
+            .hint_sub
+            .as_deref()
+            .is_none_or(|sub| sub == session.user_id)
 }
 
 /// Everything but RFC 3986 unreserved characters is percent-encoded in query values.

@@ -59,6 +59,12 @@ pub async fn return_to(ctx: &Context, req: &LogoutRequest) -> Option<String> {
 /// The client (`aud`) of an ID token Sigil signed; expired tokens are accepted up to
 /// [`HINT_MAX_AGE`].
 fn verified_hint_client(ctx: &Context, hint: &str) -> Option<String> {
+    verified_id_token_hint(ctx, hint).map(|(aud, _)| aud)
+}
+
+/// The client (`aud`) and user (`sub`) of an ID token Sigil signed, expired up to
+/// [`HINT_MAX_AGE`] ago.
+pub fn verified_id_token_hint(ctx: &Context, hint: &str) -> Option<(String, String)> {
     let payload = hint.split('.').nth(1)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
@@ -71,5 +77,6 @@ fn verified_hint_client(ctx: &Context, hint: &str) -> Option<String> {
         .jwks(snap.published_set(ctx.now()))
         .build()
         .ok()?;
-    verifier.verify(hint).ok().map(|_| aud)
+    let claims = verifier.verify(hint).ok()?;
+    Some((aud, claims.sub))
 }
