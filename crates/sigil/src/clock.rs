@@ -1,9 +1,8 @@
 //! Time. [`sigil_verify::Clock`] is the only source of "now" in `oauth`, `keys` and the jobs;
-//! tests inject a fixed or manual clock.
+//! tests inject their own (the API tests: real time plus an offset they can advance).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 pub use sigil_verify::{Clock, SystemClock};
 
@@ -28,27 +27,4 @@ pub fn rfc3339(t: i64) -> Option<String> {
     let dt = time::OffsetDateTime::from_unix_timestamp(t).ok()?;
     dt.format(&time::format_description::well_known::Rfc3339)
         .ok()
-}
-
-/// A clock tests can set and advance.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    /// Start at `t` (Unix seconds).
-    pub fn at(t: i64) -> ManualClock {
-        ManualClock(AtomicI64::new(t))
-    }
-
-    /// Move forward.
-    pub fn advance(&self, d: Duration) {
-        self.0.fetch_add(secs(d), Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> SystemTime {
-        let t = self.0.load(Ordering::SeqCst);
-        UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0))
-    }
 }

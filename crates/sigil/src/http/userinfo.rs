@@ -47,9 +47,6 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan)
             root.record("outcome", "invalid_token");
             return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED);
         }
-        Err(BearerError::InsufficientScope) => {
-            return challenge(Some("insufficient_scope"), StatusCode::FORBIDDEN);
-        }
         Err(BearerError::Unavailable(cause)) => {
             tracing::warn!(cause = %cause, "userinfo unavailable");
             return HttpResponse::ServiceUnavailable()

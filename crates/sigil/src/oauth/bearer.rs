@@ -36,9 +36,6 @@ pub enum BearerError {
     /// Not valid (expired, forged, not ours, revoked, user gone).
     #[error("invalid_token: {0}")]
     InvalidToken(String),
-    /// Valid, but without the needed scope.
-    #[error("insufficient_scope")]
-    InsufficientScope,
     /// Keys could not be loaded.
     #[error("unavailable: {0}")]
     Unavailable(String),
