@@ -17,7 +17,20 @@ SIGIL=target/release/sigil
 FLOOR=target/release/examples/floor
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+# Stop servers: SIGTERM, up to 5 s for a graceful exit, then SIGKILL (a hung shutdown must not
+# hang the suite).
+stop_all() {
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    alive=0
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+cleanup() { stop_all "${PIDS[@]}"; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 wait_up() { for _ in $(seq 1 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $1" >&2; return 1; }
@@ -87,7 +100,6 @@ for alg in ES256 RS256 EdDSA; do
     s=$(run_wrk "http://127.0.0.1:$port/.well-known/openid-configuration")
     row "GET discovery (floor: static handler)" "$s" "$f"
   fi
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  stop_all "${PIDS[@]}"
   PIDS=()
 done
