@@ -1,6 +1,7 @@
 //! Keys prepared once for verification, and the immutable kid → key map the verifier reads.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::algorithm::Algorithm;
@@ -260,27 +261,127 @@ impl VerifyingKey {
     }
 }
 
+/// A multiply-rotate hash for the kid index, eight bytes per step (the constant and the final
+/// rotation are rustc-hash's). Keyed hashing (`HashMap`'s default SipHash) guards a map whose
+/// *entries* an attacker chooses; here the entries are the issuer's keys and a token only looks
+/// one up, so collisions cannot be forced into a chain and the cheaper hash is enough.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct KidHasher(u64);
+
+impl KidHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for KidHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+        // The length, so that kids differing only by trailing zero bytes differ.
+        self.add(bytes.len() as u64);
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.add(u64::from(b));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.rotate_left(26)
+    }
+}
+
+/// What a known header segment says (see [`KeyStore::known_header`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KnownHeader<'a> {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: &'a str,
+    pub(crate) typ: &'static str,
+}
+
+/// Key sets larger than this get no table of known headers (its size is four entries per key).
+const KNOWN_HEADER_MAX_KEYS: usize = 64;
+
+/// The `typ` of the precomputed headers: Sigil's access tokens.
+const KNOWN_TYP: &str = "at+jwt";
+
 /// An immutable set of prepared keys with a kid index. Replaced whole on refresh.
 #[derive(Debug, Default)]
 pub(crate) struct KeyStore {
     keys: Vec<Arc<VerifyingKey>>,
-    by_kid: HashMap<String, usize>,
+    by_kid: HashMap<String, usize, BuildHasherDefault<KidHasher>>,
+    /// The base64url header segments Sigil's access tokens have for these keys, with the
+    /// algorithm and key index each one names (see [`KeyStore::known_header`]).
+    known: HashMap<Box<[u8]>, (Algorithm, usize), BuildHasherDefault<KidHasher>>,
     set: JwkSet,
+}
+
+/// The JOSE headers Sigil writes for an access token signed by a key with this `kid` and
+/// `alg` — `{"alg","typ","kid"}` as the server orders them, and `{"alg","kid","typ"}` as
+/// serde_json does without `preserve_order` — base64url-encoded.
+fn sigil_header_segments(alg: Algorithm, kid: &str) -> [Vec<u8>; 2] {
+    // serde_json escapes the kid exactly as the issuer's serializer does.
+    let kid = serde_json::Value::from(kid).to_string();
+    let alg = alg.as_str();
+    [
+        format!(r#"{{"alg":"{alg}","typ":"{KNOWN_TYP}","kid":{kid}}}"#),
+        format!(r#"{{"alg":"{alg}","kid":{kid},"typ":"{KNOWN_TYP}"}}"#),
+    ]
+    .map(|json| b64::encode(json.as_bytes()).into_bytes())
 }
 
 impl KeyStore {
     pub(crate) fn new(set: JwkSet) -> Result<KeyStore, Error> {
         let prepared = set.prepare()?;
-        let mut by_kid = HashMap::with_capacity(prepared.len());
+        let mut by_kid =
+            HashMap::with_capacity_and_hasher(prepared.len(), BuildHasherDefault::default());
+        let mut known = HashMap::default();
         for (i, k) in prepared.iter().enumerate() {
             if let Some(kid) = k.kid() {
                 by_kid.insert(kid.to_owned(), i);
+                if prepared.len() <= KNOWN_HEADER_MAX_KEYS {
+                    for alg in Algorithm::ALL.into_iter().filter(|a| k.accepts(*a)) {
+                        for segment in sigil_header_segments(alg, kid) {
+                            known.insert(segment.into_boxed_slice(), (alg, i));
+                        }
+                    }
+                }
             }
         }
         Ok(KeyStore {
             keys: prepared.into_iter().map(Arc::new).collect(),
             by_kid,
+            known,
             set,
+        })
+    }
+
+    /// What a header segment says, if it is byte for byte one that Sigil writes for a key of
+    /// this set (see `sigil_header_segments`): then its decoded JSON is exactly
+    /// `{"alg":…,"typ":"at+jwt","kid":…}` (in one of two member orders), so decoding and
+    /// parsing it would give these same three members and nothing else. The verifier uses this
+    /// to skip both for the common case; every other header is decoded and parsed.
+    pub(crate) fn known_header(&self, segment: &[u8]) -> Option<KnownHeader<'_>> {
+        if self.known.is_empty() {
+            return None;
+        }
+        let (alg, i) = self.known.get(segment)?;
+        Some(KnownHeader {
+            alg: *alg,
+            kid: self.keys.get(*i)?.kid()?,
+            typ: KNOWN_TYP,
         })
     }
 
@@ -313,5 +414,71 @@ impl KeyStore {
 
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(clippy::unwrap_used, reason = "tests")]
+
+    use super::{KeyStore, KnownHeader, sigil_header_segments};
+    use crate::algorithm::Algorithm;
+    use crate::json::parse_header;
+    use crate::jwk::{Jwk, JwkSet};
+
+    /// A known segment decodes and parses to exactly what the table says, with no other member.
+    #[test]
+    fn known_header_segments_parse_to_what_the_table_says() {
+        for kid in ["k-1", "a\"b\\c/d", "é€\u{1}\u{7f}", ""] {
+            for alg in Algorithm::ALL {
+                for segment in sigil_header_segments(alg, kid) {
+                    let json = crate::b64::decode(&segment, "t").unwrap();
+                    let h = parse_header(&json).unwrap();
+                    assert_eq!(h.alg.as_deref(), Some(alg.as_str()));
+                    assert_eq!(h.kid.as_deref(), Some(kid));
+                    assert_eq!(h.typ.as_deref(), Some("at+jwt"));
+                    assert_eq!(h.refused, None);
+                    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+                    assert_eq!(v.as_object().unwrap().len(), 3, "{v}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn known_header_lookup() {
+        let mut rsa = Jwk::rsa(&[0xc5; 256], &[1, 0, 1], Algorithm::RS256);
+        rsa.alg = None; // verifies RS256 and PS256
+        let ed = Jwk::ed25519(&[7; 32]);
+        let store = KeyStore::new(JwkSet {
+            keys: vec![rsa.clone(), ed.clone()],
+        })
+        .unwrap();
+        let rsa_kid = rsa.kid.as_deref().unwrap();
+        let ed_kid = ed.kid.as_deref().unwrap();
+        for (alg, kid) in [
+            (Algorithm::RS256, rsa_kid),
+            (Algorithm::PS256, rsa_kid),
+            (Algorithm::EdDSA, ed_kid),
+        ] {
+            for segment in sigil_header_segments(alg, kid) {
+                assert_eq!(
+                    store.known_header(&segment),
+                    Some(KnownHeader {
+                        alg,
+                        kid,
+                        typ: "at+jwt"
+                    })
+                );
+            }
+        }
+        // Not one this set's keys would have: unknown.
+        for (alg, kid) in [(Algorithm::ES256, rsa_kid), (Algorithm::EdDSA, rsa_kid)] {
+            for segment in sigil_header_segments(alg, kid) {
+                assert_eq!(store.known_header(&segment), None);
+            }
+        }
+        let other = crate::b64::encode(br#"{"alg":"EdDSA","typ":"at+jwt","kid":"x"}"#);
+        assert_eq!(store.known_header(other.as_bytes()), None);
     }
 }

@@ -24,7 +24,7 @@
 //! Features: `actix` (an extractor and scope/role guards for actix-web), `remote` (discovery
 //! and a cached, background-refreshed remote JWKS), `ring` (default) or `aws-lc-rs` (the
 //! crypto backend, chosen at compile time). The default build depends on ring, serde,
-//! serde_json, base64 and memchr only.
+//! serde_json, base64-simd and memchr only.
 //!
 //! A cache hit on a known `kid` takes no lock: static key sets are immutable, and the remote
 //! source swaps whole key sets behind an `ArcSwap`.

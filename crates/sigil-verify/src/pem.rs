@@ -1,9 +1,6 @@
 //! PEM public keys: SPKI (`PUBLIC KEY`) for RSA, P-256 and Ed25519, and PKCS#1
 //! (`RSA PUBLIC KEY`). A minimal DER reader with bounds checks; no crypto happens here.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-
 use crate::algorithm::Algorithm;
 use crate::error::Error;
 use crate::jwk::Jwk;
@@ -154,9 +151,7 @@ pub(crate) fn parse_public_keys(text: &str) -> Result<Vec<Jwk>, Error> {
         if !closed {
             return Err(bad("unterminated block"));
         }
-        let der = STANDARD
-            .decode(b64.as_bytes())
-            .map_err(|_| bad("bad base64"))?;
+        let der = crate::b64::decode_standard(b64.as_bytes()).ok_or_else(|| bad("bad base64"))?;
         let jwk = match label {
             "PUBLIC KEY" => spki(&der)?,
             "RSA PUBLIC KEY" => rsa_public_key(&der)?,

@@ -16,6 +16,9 @@
 //!   with [`ErrorKind::KeySource`].
 //! * The read path takes no lock on a cache hit: the set sits behind an
 //!   [`arc_swap::ArcSwap`] that the fetcher replaces whole.
+//! * Lifetimes, the stale window and the cooldown are measured with the verifier's
+//!   [`Clock`] (see [`VerifierBuilder::clock`](crate::VerifierBuilder::clock)), the only source
+//!   of "now" in this crate; only the refresh thread's sleeps take real time.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), sigil_verify::Error> {
@@ -30,16 +33,17 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use serde_json::Value;
 
 use crate::algorithm::Algorithm;
+use crate::clock::Clock;
 use crate::error::{Error, ErrorKind};
 use crate::json;
 use crate::jwk::JwkSet;
-use crate::key::{KeyStore, VerifyingKey};
+use crate::key::{KeyStore, KnownHeader, VerifyingKey};
 use crate::verifier::Stats;
 
 /// Largest discovery document or JWKS accepted, in bytes.
@@ -145,8 +149,8 @@ impl RemoteOptions {
 #[derive(Debug)]
 struct Snapshot {
     store: Arc<KeyStore>,
-    /// Last successful fetch or revalidation.
-    fetched_at: Instant,
+    /// Last successful fetch or revalidation, by the verifier's clock.
+    fetched_at: SystemTime,
     ttl: Duration,
     etag: Option<String>,
 }
@@ -154,7 +158,7 @@ struct Snapshot {
 #[derive(Debug, Default)]
 struct FetchState {
     in_flight: bool,
-    last_unknown_kid_fetch: Option<Instant>,
+    last_unknown_kid_fetch: Option<SystemTime>,
     /// Kids found missing from the current set (cleared when a new set arrives).
     negative: HashSet<String>,
     /// Result of the most recent attempt (for the scheduler's retry logic).
@@ -166,6 +170,7 @@ struct FetchState {
 struct Shared {
     issuer: String,
     opts: RemoteOptions,
+    clock: Arc<dyn Clock>,
     agent: ureq::Agent,
     current: ArcSwapOption<Snapshot>,
     state: Mutex<FetchState>,
@@ -185,6 +190,11 @@ pub(crate) struct RemoteKeys {
 
 fn source_err(what: impl Into<String>) -> Error {
     Error::new(ErrorKind::KeySource(what.into()))
+}
+
+/// Time from `earlier` to `now`; zero if the clock went back.
+fn since(now: SystemTime, earlier: SystemTime) -> Duration {
+    now.duration_since(earlier).unwrap_or(Duration::ZERO)
 }
 
 /// `max-age` from a Cache-Control header; `Some(0)` for `no-store` / `no-cache`.
@@ -306,7 +316,7 @@ impl Shared {
             if let Some(old) = old {
                 self.current.store(Some(Arc::new(Snapshot {
                     store: Arc::clone(&old.store),
-                    fetched_at: Instant::now(),
+                    fetched_at: self.clock.now(),
                     ttl,
                     etag: etag.or_else(|| old.etag.clone()),
                 })));
@@ -326,7 +336,7 @@ impl Shared {
         let store = Arc::new(KeyStore::new(JwkSet::from_json(&body)?)?);
         self.current.store(Some(Arc::new(Snapshot {
             store,
-            fetched_at: Instant::now(),
+            fetched_at: self.clock.now(),
             ttl,
             etag,
         })));
@@ -364,13 +374,14 @@ impl Shared {
             return false;
         }
         if !st.in_flight {
+            let now = self.clock.now();
             let cooling = st
                 .last_unknown_kid_fetch
-                .is_some_and(|t| t.elapsed() < self.opts.unknown_kid_cooldown);
+                .is_some_and(|t| since(now, t) < self.opts.unknown_kid_cooldown);
             if cooling {
                 return false;
             }
-            st.last_unknown_kid_fetch = Some(Instant::now());
+            st.last_unknown_kid_fetch = Some(now);
             self.unknown_kid_refetches.fetch_add(1, Ordering::Relaxed);
         }
         let _ = self.fetch_shared(st);
@@ -388,20 +399,20 @@ impl Shared {
         true
     }
 
-    /// When the background thread should next fetch.
-    fn next_refresh(&self) -> Instant {
-        let now = Instant::now();
+    /// How long, by the verifier's clock, until the background thread should next fetch.
+    fn until_next_refresh(&self) -> Duration {
+        let now = self.clock.now();
         let failed = self.lock().last_failed;
         match self.current.load().as_ref() {
             Some(s) => {
-                let planned = s.fetched_at + s.ttl.mul_f64(0.8);
+                let planned = s.ttl.mul_f64(0.8).saturating_sub(since(now, s.fetched_at));
                 if failed {
-                    planned.min(now + self.opts.retry_interval).max(now)
+                    planned.min(self.opts.retry_interval)
                 } else {
                     planned
                 }
             }
-            None => now + self.opts.retry_interval,
+            None => self.opts.retry_interval,
         }
     }
 }
@@ -412,9 +423,7 @@ fn background(weak: Weak<Shared>) {
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let wait = shared
-            .next_refresh()
-            .saturating_duration_since(Instant::now());
+        let wait = shared.until_next_refresh();
         if wait.is_zero() {
             let st = shared.lock();
             let _ = shared.fetch_shared(st);
@@ -432,8 +441,13 @@ fn background(weak: Weak<Shared>) {
 }
 
 impl RemoteKeys {
-    /// Fetches once (failing the build if that fails) and starts the refresh thread.
-    pub(crate) fn start(issuer: &str, opts: RemoteOptions) -> Result<RemoteKeys, Error> {
+    /// Fetches once (failing the build if that fails) and starts the refresh thread. `clock`
+    /// is the verifier's.
+    pub(crate) fn start(
+        issuer: &str,
+        opts: RemoteOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RemoteKeys, Error> {
         let mut config = ureq::Agent::config_builder()
             .timeout_global(Some(opts.timeout))
             .http_status_as_error(false)
@@ -446,6 +460,7 @@ impl RemoteKeys {
         let shared = Arc::new(Shared {
             issuer: issuer.to_owned(),
             opts,
+            clock,
             agent,
             current: ArcSwapOption::empty(),
             state: Mutex::new(FetchState::default()),
@@ -467,6 +482,18 @@ impl RemoteKeys {
         })
     }
 
+    /// Runs `f` with what the header segment says if the current key set knows it (see
+    /// [`KeyStore::known_header`](crate::key::KeyStore::known_header)). Staleness is checked
+    /// later, by [`RemoteKeys::with_key`], as for any header.
+    pub(crate) fn with_known_header<R>(
+        &self,
+        segment: &[u8],
+        f: impl FnOnce(Option<KnownHeader<'_>>) -> R,
+    ) -> R {
+        let guard = self.shared.current.load();
+        f(guard.as_ref().and_then(|s| s.store.known_header(segment)))
+    }
+
     pub(crate) fn with_key<R>(
         &self,
         kid: Option<&str>,
@@ -479,8 +506,8 @@ impl RemoteKeys {
             let snap = guard
                 .as_ref()
                 .ok_or_else(|| source_err("no key set fetched yet"))?;
-            let usable_until = snap.fetched_at + snap.ttl + shared.opts.stale_window;
-            if Instant::now() > usable_until {
+            let age = since(shared.clock.now(), snap.fetched_at);
+            if age > snap.ttl.saturating_add(shared.opts.stale_window) {
                 return Err(source_err("key set too old and the issuer unreachable"));
             }
             if let Some(key) = snap.store.select(kid, alg) {
@@ -515,7 +542,7 @@ impl RemoteKeys {
         s.jwks_fetch_failures = sh.failures.load(Ordering::Relaxed);
         s.unknown_kid_refetches = sh.unknown_kid_refetches.load(Ordering::Relaxed);
         if let Some(snap) = sh.current.load().as_ref() {
-            s.key_set_age = Some(snap.fetched_at.elapsed());
+            s.key_set_age = Some(since(sh.clock.now(), snap.fetched_at));
             s.keys = snap.store.len();
         }
     }

@@ -1,5 +1,6 @@
 //! The verifier: configuration, key selection and the checks, in order.
 
+use std::mem::MaybeUninit;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +15,7 @@ use crate::clock::{Clock, SystemClock, unix_seconds};
 use crate::error::{Error, ErrorKind};
 use crate::json::{self, Field};
 use crate::jwk::JwkSet;
-use crate::key::{KeyStore, VerifyingKey};
+use crate::key::{KeyStore, KnownHeader, VerifyingKey};
 
 /// Default maximum token length: 8 KiB.
 pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8 * 1024;
@@ -121,13 +122,28 @@ impl Counters {
 enum Keys {
     Static {
         store: KeyStore,
-        loaded: std::time::Instant,
+        /// When the set was loaded, by the verifier's clock.
+        loaded: std::time::SystemTime,
     },
     #[cfg(feature = "remote")]
     Remote(crate::remote::RemoteKeys),
 }
 
 impl Keys {
+    /// Runs `f` with what the header segment says if the key set in use knows it (see
+    /// [`KeyStore::known_header`]), else with `None`. No lock is taken.
+    fn with_known_header<R>(
+        &self,
+        segment: &[u8],
+        f: impl FnOnce(Option<KnownHeader<'_>>) -> R,
+    ) -> R {
+        match self {
+            Keys::Static { store, .. } => f(store.known_header(segment)),
+            #[cfg(feature = "remote")]
+            Keys::Remote(remote) => remote.with_known_header(segment, f),
+        }
+    }
+
     /// Runs `f` with the key selected for (`kid`, `alg`). No lock is taken on a hit.
     fn with_key<R>(
         &self,
@@ -273,7 +289,13 @@ impl Verifier {
         };
         match &self.inner.keys {
             Keys::Static { store, loaded } => {
-                s.key_set_age = Some(loaded.elapsed());
+                s.key_set_age = Some(
+                    self.inner
+                        .clock
+                        .now()
+                        .duration_since(*loaded)
+                        .unwrap_or_default(),
+                );
                 s.keys = store.len();
             }
             #[cfg(feature = "remote")]
@@ -321,52 +343,78 @@ impl Verifier {
             ));
         };
         let (h64, p64, s64) = (&bytes[..d1], &bytes[d1 + 1..d2], &bytes[d2 + 1..]);
-
-        // Header: decoded on the stack when small.
-        let hlen =
-            b64::decoded_len(h64.len()).ok_or_else(|| Error::malformed("header base64url"))?;
-        let mut hstack = [0u8; HEADER_STACK];
-        let mut hheap = Vec::new();
-        let hbuf: &mut [u8] = if hlen <= HEADER_STACK {
-            &mut hstack[..hlen]
-        } else {
-            hheap.resize(hlen, 0);
-            &mut hheap
-        };
-        b64::decode_into(h64, hbuf, "header base64url")?;
-        let header = json::parse_header(hbuf)?;
-        if let Some(member) = header.refused {
-            return Err(Error::new(ErrorKind::UnsupportedHeader(member)));
-        }
-        let alg_name = header
-            .alg
-            .as_deref()
-            .ok_or_else(|| Error::malformed("header has no alg"))?;
-        let alg = Algorithm::from_name(alg_name)
-            .filter(|a| inner.allow.contains(*a))
-            .ok_or_else(|| Error::new(ErrorKind::AlgorithmNotAllowed))?;
-        if let Some(expected) = inner.validation.typ.as_deref() {
-            match header.typ.as_deref() {
-                Some(typ) if typ_matches(typ, expected) => {}
-                _ => return Err(Error::new(ErrorKind::WrongType)),
+        inner.keys.with_known_header(h64, |known| {
+            // The header: decoded on the stack when small, into memory that need not be zeroed
+            // first, and parsed; or, when it is byte for byte one the key set knows, taken from
+            // there (the same three members a parse would give).
+            let mut hstack = [const { MaybeUninit::<u8>::uninit() }; HEADER_STACK];
+            let mut hheap = Vec::new();
+            let parsed;
+            let (alg_name, typ, kid) = match known {
+                Some(k) => (Some(k.alg.as_str()), Some(k.typ), Some(k.kid)),
+                None => {
+                    let hlen = b64::decoded_len(h64.len())
+                        .ok_or_else(|| Error::malformed("header base64url"))?;
+                    let hbuf: &[u8] = if hlen <= HEADER_STACK {
+                        b64::decode_uninit(h64, &mut hstack[..hlen], "header base64url")?
+                    } else {
+                        hheap.resize(hlen, 0);
+                        b64::decode_into(h64, &mut hheap, "header base64url")?;
+                        &hheap
+                    };
+                    parsed = json::parse_header(hbuf)?;
+                    if let Some(member) = parsed.refused {
+                        return Err(Error::new(ErrorKind::UnsupportedHeader(member)));
+                    }
+                    (
+                        parsed.alg.as_deref(),
+                        parsed.typ.as_deref(),
+                        parsed.kid.as_deref(),
+                    )
+                }
+            };
+            let alg_name = alg_name.ok_or_else(|| Error::malformed("header has no alg"))?;
+            let alg = Algorithm::from_name(alg_name)
+                .filter(|a| inner.allow.contains(*a))
+                .ok_or_else(|| Error::new(ErrorKind::AlgorithmNotAllowed))?;
+            if let Some(expected) = inner.validation.typ.as_deref() {
+                match typ {
+                    Some(typ) if typ_matches(typ, expected) => {}
+                    _ => return Err(Error::new(ErrorKind::WrongType)),
+                }
             }
-        }
+            // The signing input: the token up to the second dot.
+            self.verify_rest(alg, kid, &bytes[..d2], p64, s64, f)
+        })
+    }
+
+    /// [`Self::with_verified_payload`] once the header is read: the payload, the key, the
+    /// signature, then `f`.
+    fn verify_rest<R>(
+        &self,
+        alg: Algorithm,
+        kid: Option<&str>,
+        signing_input: &[u8],
+        p64: &[u8],
+        s64: &[u8],
+        f: impl FnOnce(&[u8]) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let inner = &*self.inner;
         // Payload: decoded (and so checked to be canonical) before the signature work, on the
         // stack when small.
         let plen =
             b64::decoded_len(p64.len()).ok_or_else(|| Error::malformed("payload base64url"))?;
-        let mut pstack = [0u8; PAYLOAD_STACK];
+        let mut pstack = [const { MaybeUninit::<u8>::uninit() }; PAYLOAD_STACK];
         let mut pheap = Vec::new();
-        let payload: &mut [u8] = if plen <= PAYLOAD_STACK {
-            &mut pstack[..plen]
+        let payload: &[u8] = if plen <= PAYLOAD_STACK {
+            b64::decode_uninit(p64, &mut pstack[..plen], "payload base64url")?
         } else {
             pheap.resize(plen, 0);
-            &mut pheap
+            b64::decode_into(p64, &mut pheap, "payload base64url")?;
+            &pheap
         };
-        b64::decode_into(p64, payload, "payload base64url")?;
-        let signing_input = &bytes[..h64.len() + 1 + p64.len()];
 
-        inner.keys.with_key(header.kid.as_deref(), alg, |key| {
+        inner.keys.with_key(kid, alg, |key| {
             if !key.accepts(alg) {
                 return Err(Error::new(ErrorKind::AlgorithmMismatch));
             }
@@ -374,9 +422,9 @@ impl Verifier {
             if s64.len() != encoded_len(sig_len) || sig_len > SIG_STACK {
                 return Err(Error::new(ErrorKind::InvalidSignature));
             }
-            let mut sig = [0u8; SIG_STACK];
-            b64::decode_into(s64, &mut sig[..sig_len], "signature base64url")?;
-            key.verify(alg, signing_input, &sig[..sig_len])
+            let mut sig = [const { MaybeUninit::<u8>::uninit() }; SIG_STACK];
+            let sig = b64::decode_uninit(s64, &mut sig[..sig_len], "signature base64url")?;
+            key.verify(alg, signing_input, sig)
         })?;
         f(payload)
     }
@@ -620,7 +668,7 @@ impl VerifierBuilder {
                 }
                 Keys::Static {
                     store: KeyStore::new(set)?,
-                    loaded: std::time::Instant::now(),
+                    loaded: self.clock.now(),
                 }
             }
             #[cfg(feature = "remote")]
@@ -628,6 +676,7 @@ impl VerifierBuilder {
                 Some(opts) => Keys::Remote(crate::remote::RemoteKeys::start(
                     &self.validation.issuer,
                     opts,
+                    Arc::clone(&self.clock),
                 )?),
                 None => return Err(Error::new(ErrorKind::Config("no key source"))),
             },

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use sigil_verify::remote::RemoteOptions;
-use sigil_verify::{ErrorKind, JwkSet, Verifier};
+use sigil_verify::{Clock, ErrorKind, JwkSet, Verifier};
 
 #[derive(Default)]
 struct State {
@@ -300,4 +300,100 @@ fn stale_window_then_fail_closed() {
     server.state.down.store(false, Ordering::SeqCst);
     thread::sleep(Duration::from_millis(600));
     v.verify(&t).unwrap();
+}
+
+/// A clock the test moves by hand (the verifier's only source of "now").
+#[derive(Debug)]
+struct StepClock(AtomicU64);
+
+impl StepClock {
+    fn at_unix(secs: u64) -> Arc<StepClock> {
+        Arc::new(StepClock(AtomicU64::new(secs)))
+    }
+
+    fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_secs(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for StepClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// A token from `s` for `iss`, valid for a day from `NOW`.
+fn token_at_now(s: &Signer, iss: &str) -> String {
+    let mut c = claims();
+    c["iss"] = json!(iss);
+    c["iat"] = json!(NOW);
+    c["exp"] = json!(NOW + 86_400);
+    s.token_with(&s.header(), &c)
+}
+
+/// The stale window and the fail-closed decision follow the injected clock: no sleeping.
+#[test]
+fn stale_window_follows_the_clock_then_fails_closed() {
+    let s = Signer::es256();
+    let server = Server::start(&set(&[&s]));
+    server.state.max_age.store(600, Ordering::SeqCst);
+    let clock = StepClock::at_unix(NOW as u64);
+    let v = Verifier::builder(server.base.clone(), AUD)
+        .clock(clock.clone())
+        .remote(
+            opts()
+                .with_stale_window(Duration::from_secs(3600))
+                .with_retry_interval(Duration::from_secs(3600)),
+        )
+        .build()
+        .unwrap();
+    let t = token_at_now(&s, &server.base);
+    v.verify(&t).unwrap();
+    server.state.down.store(true, Ordering::SeqCst);
+
+    // Within the lifetime, then past it but inside the stale window: still serving.
+    clock.advance(Duration::from_secs(599));
+    v.verify(&t).unwrap();
+    clock.advance(Duration::from_secs(3600));
+    v.verify(&t).unwrap();
+    assert_eq!(v.stats().key_set_age, Some(Duration::from_secs(4199)));
+
+    // One second past lifetime + stale window: fail closed.
+    clock.advance(Duration::from_secs(2));
+    let e = v.verify(&t).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::KeySource(_)), "{e}");
+    assert_eq!(v.stats().unavailable, 1);
+    assert_eq!(server.jwks_hits(), 1, "no fetch was due by the real clock");
+}
+
+/// The unknown-kid cooldown is measured with the injected clock too.
+#[test]
+fn unknown_kid_cooldown_follows_the_clock() {
+    let s = Signer::es256();
+    let server = Server::start(&set(&[&s]));
+    let clock = StepClock::at_unix(NOW as u64);
+    let v = Verifier::builder(server.base.clone(), AUD)
+        .clock(clock.clone())
+        .remote(opts())
+        .build()
+        .unwrap();
+    // An unknown kid refetches once; the issuer does not have it.
+    let made_up = token_at_now(&Signer::ed25519(), &server.base);
+    assert_eq!(
+        v.verify(&made_up).unwrap_err().kind(),
+        &ErrorKind::UnknownKey
+    );
+    assert_eq!(server.jwks_hits(), 2);
+    // The issuer adds a key; its first token within the cooldown causes no fetch.
+    let new = Signer::ed25519();
+    server.publish(&set(&[&s, &new]));
+    let t = token_at_now(&new, &server.base);
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(v.verify(&t).unwrap_err().kind(), &ErrorKind::UnknownKey);
+    assert_eq!(server.jwks_hits(), 2);
+    // 30 s after the last refetch by the verifier's clock, the next one is allowed.
+    clock.advance(Duration::from_secs(1));
+    v.verify(&t).unwrap();
+    assert_eq!(server.jwks_hits(), 3);
+    assert_eq!(v.stats().unknown_kid_refetches, 2);
 }
