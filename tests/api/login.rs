@@ -1457,3 +1457,52 @@ backend_test!(id_token_hint_must_match_the_signed_in_user, |app| {
         Some("invalid_request")
     );
 });
+
+backend_test!(clients_choose_their_id_token_algorithm, |app| {
+    create_user(&app, "uma");
+    let default = web_client(&app, &[]);
+    let eddsa = web_client(&app, &["--id-token-alg", "EdDSA"]);
+    let shown = app.cli_json(&["clients", "show", &eddsa.id]);
+    assert_eq!(shown["id_token_signed_response_alg"], "EdDSA");
+    // Registering the client created the EdDSA key; the server picks it up within seconds.
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            app.jwks().await["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["alg"] == "EdDSA")
+        })
+        .await,
+        "the EdDSA key is published"
+    );
+    let jwks = sigil_verify::JwkSet::from_json(app.jwks().await.to_string().as_bytes()).unwrap();
+    for (client, alg) in [(&default, "RS256"), (&eddsa, "EdDSA")] {
+        let t = refresh::code_tokens(&app, client, "uma", "openid", &browser()).await;
+        let id_token = t["id_token"].as_str().unwrap();
+        assert_eq!(jwt_header(id_token)["alg"], alg);
+        let claims = sigil_verify::Verifier::builder(app.address.as_str(), client.id.as_str())
+            .typ(Some("JWT"))
+            .jwks(jwks.clone())
+            .build()
+            .unwrap()
+            .verify(id_token)
+            .unwrap();
+        assert!(claims.aud.contains(&client.id));
+        // The access token keeps the server's access-token algorithm.
+        assert_eq!(
+            jwt_header(t["access_token"].as_str().unwrap())["alg"],
+            "ES256"
+        );
+    }
+    let disco: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        disco["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "PS256", "ES256", "EdDSA"])
+    );
+});

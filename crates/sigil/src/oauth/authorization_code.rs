@@ -108,6 +108,7 @@ pub async fn grant(
                 client_id: client.id.as_str(),
                 nonce: grant.nonce.as_deref(),
                 auth_time: grant.auth_time,
+                alg: client.id_token_alg,
                 access_token: &response.access_token,
                 extra,
             },

@@ -34,6 +34,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         first_party -> Bool,
+        id_token_alg -> Text,
     }
 }
 
