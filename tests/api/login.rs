@@ -930,6 +930,18 @@ mod refresh {
                 (400, Some("invalid_grant")),
                 "family revoked"
             );
+            // The late reuse (and not the repeat within the window) is audited and counted.
+            let events = app.cli_json(&["audit", "tail", "-n", "100"]);
+            let reuses: Vec<&Value> = events
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["kind"] == "refresh_token.reuse")
+                .collect();
+            assert_eq!(reuses.len(), 1, "{events}");
+            assert_eq!(reuses[0]["client_id"], c.id.as_str());
+            assert_eq!(reuses[0]["details"]["family_revoked"], true);
+            assert_eq!(metric(&app, "sigil_refresh_token_reuse_total").await, 1.0);
         }
     );
 
@@ -1181,6 +1193,19 @@ backend_test!(a_replayed_code_revokes_what_it_issued, |app| {
         "the access token from the first redemption is revoked"
     );
     assert!(!active(rt.clone()).await, "and the refresh token family");
+    assert_eq!(
+        metric(&app, "sigil_authorization_code_replay_total").await,
+        1.0
+    );
+    let events = app.cli_json(&["audit", "tail"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "authorization_code.replay" && e["client_id"] == c.id.as_str()),
+        "{events}"
+    );
     let resp = app
         .post_token(
             &[

@@ -140,6 +140,7 @@ impl Application {
             rng: SystemRandom::new(),
             hasher: settings.password_hasher()?,
             own_tokens: Default::default(),
+            metrics: crate::metrics::Metrics::new()?,
         });
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -134,6 +134,18 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
             // once (relying parties fetch the JWKS again on an unknown kid).
             keys.ensure(&[client.id_token_alg], now)?;
             store.run_blocking(|c| client_store::insert(c, &client))?;
+            super::audit(
+                &keys,
+                "client.create",
+                Some(client.id.as_str().to_owned()),
+                serde_json::json!({
+                    "name": client.name,
+                    "grants": client.grants,
+                    "scopes": client.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    "redirect_uris": client.redirect_uris,
+                    "auth_method": client.auth_method(),
+                }),
+            )?;
             let mut value = client.public_view();
             if let (Some(obj), Some(secret)) = (value.as_object_mut(), &secret) {
                 obj.insert(
@@ -182,6 +194,12 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
             if !store.run_blocking(|c| client_store::delete(c, &id))? {
                 bail!("no client with id {id}");
             }
+            super::audit(
+                &keys,
+                "client.delete",
+                Some(id.clone()),
+                serde_json::json!({}),
+            )?;
             print(g, &serde_json::json!({"deleted": id}), || {
                 format!("deleted {id}")
             });
@@ -205,6 +223,12 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
                 Err(StoreError::NotFound) => bail!("no client with id {id}"),
                 other => other?,
             }
+            super::audit(
+                &keys,
+                "client.rotate_secret",
+                Some(id.clone()),
+                serde_json::json!({"previous_secret_valid_until": until}),
+            )?;
             let value = serde_json::json!({
                 "client_id": id,
                 "client_secret": secret,

@@ -168,6 +168,14 @@ async fn replayed(ctx: &Context, code_hash: &str, client_id: &str) -> Result<(),
         return Ok(());
     };
     tracing::warn!(client_id = %client_id, event = "authorization_code_replay", "authorization code redeemed twice: revoking what it issued");
+    ctx.metrics.authorization_code_replay.inc();
+    let mut event = ctx.event("authorization_code.replay", format!("client:{client_id}"));
+    event.client_id = Some(client_id.to_owned());
+    event.details = serde_json::json!({
+        "access_token_jti": spent.jti,
+        "refresh_family_revoked": spent.family_id.is_some(),
+    });
+    ctx.audit(event).await;
     ctx.cache
         .put(
             &super::bearer::revoked_key(&spent.jti),

@@ -103,3 +103,17 @@ diesel::table! {
         revoked -> Bool,
     }
 }
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        at -> BigInt,
+        kind -> Text,
+        actor -> Text,
+        subject -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
