@@ -496,3 +496,74 @@ fn both_migration_trees_have_the_same_names() {
         }
     }
 }
+
+/// `sigil serve` stops promptly on SIGTERM even with an idle keep-alive connection and a
+/// half-sent request open (a graceful stop would otherwise wait for them), and at once on
+/// SIGINT; both exit 0.
+#[test]
+fn serve_stops_promptly_on_sigterm_and_sigint() {
+    use std::io::{Read, Write};
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = sigil(dir.path(), &db)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..200 {
+            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut body = String::new();
+                let _ = s.read_to_string(&mut body);
+                if body.starts_with("HTTP/1.1 200") {
+                    ready = true;
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(ready, "sigil serve became ready");
+        // An idle keep-alive connection after one answered request...
+        let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 512];
+        assert!(idle.read(&mut buf).unwrap() > 0);
+        // ...and a request that never finishes arriving.
+        let mut half = std::net::TcpStream::connect(&addr).unwrap();
+        half.write_all(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\ngrant")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+
+        let started = std::time::Instant::now();
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let limit = sigil::startup::SHUTDOWN_GRACE + Duration::from_secs(2);
+        let status = loop {
+            if let Some(status) = server.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = server.kill();
+                let _ = server.wait();
+                panic!("SIG{signal}: sigil serve still running after {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "SIG{signal}: exit status {status}");
+        drop((idle, half));
+    }
+}

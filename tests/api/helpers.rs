@@ -332,6 +332,45 @@ impl TestApp {
 }
 
 /// Decode a JWT's header without verifying.
+/// The value of one series at `/metrics`, e.g. `sigil_logins_total{outcome="failure"}`.
+pub async fn metric(app: &TestApp, series: &str) -> f64 {
+    let resp = app.get("/metrics").await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
+    );
+    let text = resp.text().await.unwrap();
+    text.lines()
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse::<f64>().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+}
+
+/// Run SQL straight against the app's database (to play an attacker with database access).
+pub fn raw_sql(app: &TestApp, sql: &str) -> usize {
+    use diesel::RunQueryDsl;
+    let store = sigil::store::Store::open(
+        &app.db.url,
+        1,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let sql = sql.to_owned();
+    store
+        .run_blocking(move |c| {
+            diesel::sql_query(sql)
+                .execute(c)
+                .map_err(sigil::store::StoreError::from)
+        })
+        .unwrap()
+}
+
 pub fn jwt_header(token: &str) -> Value {
     use base64::Engine;
     let h = token.split('.').next().expect("header");

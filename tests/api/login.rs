@@ -930,6 +930,18 @@ mod refresh {
                 (400, Some("invalid_grant")),
                 "family revoked"
             );
+            // The late reuse (and not the repeat within the window) is audited and counted.
+            let events = app.cli_json(&["audit", "tail", "-n", "100"]);
+            let reuses: Vec<&Value> = events
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["kind"] == "refresh_token.reuse")
+                .collect();
+            assert_eq!(reuses.len(), 1, "{events}");
+            assert_eq!(reuses[0]["client_id"], c.id.as_str());
+            assert_eq!(reuses[0]["details"]["family_revoked"], true);
+            assert_eq!(metric(&app, "sigil_refresh_token_reuse_total").await, 1.0);
         }
     );
 
@@ -1181,6 +1193,19 @@ backend_test!(a_replayed_code_revokes_what_it_issued, |app| {
         "the access token from the first redemption is revoked"
     );
     assert!(!active(rt.clone()).await, "and the refresh token family");
+    assert_eq!(
+        metric(&app, "sigil_authorization_code_replay_total").await,
+        1.0
+    );
+    let events = app.cli_json(&["audit", "tail"]);
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "authorization_code.replay" && e["client_id"] == c.id.as_str()),
+        "{events}"
+    );
     let resp = app
         .post_token(
             &[
@@ -1457,3 +1482,192 @@ backend_test!(id_token_hint_must_match_the_signed_in_user, |app| {
         Some("invalid_request")
     );
 });
+
+backend_test!(clients_choose_their_id_token_algorithm, |app| {
+    create_user(&app, "uma");
+    let default = web_client(&app, &[]);
+    let eddsa = web_client(&app, &["--id-token-alg", "EdDSA"]);
+    let shown = app.cli_json(&["clients", "show", &eddsa.id]);
+    assert_eq!(shown["id_token_signed_response_alg"], "EdDSA");
+    // Registering the client created the EdDSA key; the server picks it up within seconds.
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            app.jwks().await["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["alg"] == "EdDSA")
+        })
+        .await,
+        "the EdDSA key is published"
+    );
+    let jwks = sigil_verify::JwkSet::from_json(app.jwks().await.to_string().as_bytes()).unwrap();
+    for (client, alg) in [(&default, "RS256"), (&eddsa, "EdDSA")] {
+        let t = refresh::code_tokens(&app, client, "uma", "openid", &browser()).await;
+        let id_token = t["id_token"].as_str().unwrap();
+        assert_eq!(jwt_header(id_token)["alg"], alg);
+        let claims = sigil_verify::Verifier::builder(app.address.as_str(), client.id.as_str())
+            .typ(Some("JWT"))
+            .jwks(jwks.clone())
+            .build()
+            .unwrap()
+            .verify(id_token)
+            .unwrap();
+        assert!(claims.aud.contains(&client.id));
+        // The access token keeps the server's access-token algorithm.
+        assert_eq!(
+            jwt_header(t["access_token"].as_str().unwrap())["alg"],
+            "ES256"
+        );
+    }
+    let disco: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        disco["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "PS256", "ES256", "EdDSA"])
+    );
+});
+
+backend_test!(sessions_end_after_8h_idle_or_24h_in_all, |app| {
+    create_user(&app, "vera");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let silent = authorize_url(&app, &c.id, &p.challenge, "&prompt=none");
+    let silent_ok = |b: &reqwest::Client| {
+        let b = b.clone();
+        let url = silent.clone();
+        async move {
+            let loc = location(&b.get(&url).send().await.unwrap());
+            match (query_param(&loc, "code"), query_param(&loc, "error")) {
+                (Some(_), _) => true,
+                (None, Some(e)) if e == "login_required" => false,
+                _ => panic!("unexpected answer {loc}"),
+            }
+        }
+    };
+    let hour = Duration::from_secs(3600);
+
+    // Idle: each use within 8 h keeps the session; 8 h without one ends it.
+    let b = browser();
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    assert_eq!(login(&app, &b, &url, "vera", PASSWORD).await.status(), 303);
+    app.clock.advance(7 * hour);
+    assert!(silent_ok(&b).await, "used after 7 h");
+    app.clock.advance(7 * hour);
+    assert!(silent_ok(&b).await, "7 h after the last use");
+    app.clock.advance(8 * hour + Duration::from_secs(1));
+    assert!(!silent_ok(&b).await, "8 h idle ends the session");
+
+    // Absolute: used every 7 h, the session still ends 24 h after the login.
+    let b = browser();
+    assert_eq!(login(&app, &b, &url, "vera", PASSWORD).await.status(), 303);
+    for step in 1..=3 {
+        app.clock.advance(7 * hour);
+        assert!(silent_ok(&b).await, "used at {} h", 7 * step);
+    }
+    app.clock.advance(3 * hour + Duration::from_secs(1));
+    assert!(
+        !silent_ok(&b).await,
+        "24 h after the login, however recent the use"
+    );
+});
+
+/// Under an https issuer the cookies are `__Host-` prefixed and `Secure` (so the browser keeps
+/// them to this exact origin), and a login always issues a new session id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_issuers_use_host_prefixed_secure_cookies() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            env: vec![(
+                "SIGIL_ISSUER".to_owned(),
+                "https://id.example.test".to_owned(),
+            )],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    create_user(&app, "wes");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    // reqwest's cookie store (rightly) keeps Secure cookies from plain-http origins out of
+    // requests, so this browser carries the cookies by hand.
+    let b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let set_cookies = |resp: &reqwest::Response| -> Vec<String> {
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let pair = |cookie: &str| cookie.split(';').next().unwrap().to_owned();
+    let check = |cookie: &str| {
+        for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+            assert!(cookie.contains(attr), "{attr} missing: {cookie}");
+        }
+        assert!(
+            !cookie.contains("Domain"),
+            "__Host- forbids Domain: {cookie}"
+        );
+    };
+    let mut session_ids = Vec::new();
+    let mut session: Option<String> = None;
+    for _ in 0..2 {
+        let page = b.get(&url).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let binding = set_cookies(&page)
+            .into_iter()
+            .find(|c| c.starts_with("__Host-sigil_login="))
+            .expect("__Host- login binding cookie");
+        check(&binding);
+        let html = page.text().await.unwrap();
+        let form = [
+            ("authz", hidden(&html, "authz")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", "wes".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ];
+        let mut cookie_header = pair(&binding);
+        if let Some(s) = &session {
+            cookie_header = format!("{cookie_header}; {s}");
+        }
+        let done = b
+            .post(format!("{}/login", app.address))
+            .header("cookie", cookie_header)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status(), 303);
+        assert!(location(&done).starts_with(CALLBACK));
+        let cookie = set_cookies(&done)
+            .into_iter()
+            .find(|c| c.starts_with("__Host-sigil_session="))
+            .expect("__Host- session cookie");
+        check(&cookie);
+        session_ids.push(pair(&cookie));
+        session = Some(pair(&cookie));
+    }
+    assert_ne!(
+        session_ids[0], session_ids[1],
+        "logging in again (with the old session cookie) issues a new session id"
+    );
+    // The session answers prompt=none under its __Host- name.
+    let loc = location(
+        &b.get(authorize_url(&app, &c.id, &p.challenge, "&prompt=none"))
+            .header("cookie", session.unwrap())
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(query_param(&loc, "code").is_some(), "{loc}");
+    assert!(query_param(&loc, "iss").as_deref() == Some("https://id.example.test"));
+}

@@ -5,12 +5,13 @@
 #  2. login POST throughput at the configured bcrypt cost (10);
 #  3. refresh_token grant req/s and p99.
 #   tests/bench/login.sh [SECONDS]   (default 10; needs wrk)
+#   BENCH_DB=postgres tests/bench/login.sh   (a fresh database on 127.0.0.1:5432, dropped after)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-10}"
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p sigil --bin sigil
-SIGIL=target/release/sigil
+SIGIL="${CARGO_TARGET_DIR:-target}/release/sigil"
 WORK=$(mktemp -d)
 PIDS=()
 # Stop servers: SIGTERM, up to 5 s for a graceful exit, then SIGKILL (a hung shutdown must not
@@ -26,7 +27,17 @@ stop_all() {
   for p in "$@"; do kill -9 "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-cleanup() { stop_all "${PIDS[@]}"; rm -rf "$WORK"; }
+PG_DB=""
+if [ "${BENCH_DB:-sqlite}" = postgres ]; then
+  PG_DB="sigil_bench_$$"
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $PG_DB" >/dev/null
+  export SIGIL_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PG_DB"
+fi
+cleanup() {
+  stop_all "${PIDS[@]}"
+  rm -rf "$WORK"
+  if [ -n "$PG_DB" ]; then psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $PG_DB" >/dev/null; fi
+}
 trap cleanup EXIT
 port=$((20000 + RANDOM % 20000))
 issuer="http://127.0.0.1:$port"
@@ -81,4 +92,20 @@ code=$(python3 -c 'import sys,urllib.parse as u; print(u.parse_qs(u.urlparse(sys
 rt=$(curl -s -u "$id:$secret" -d grant_type=authorization_code -d "code=$code" -d redirect_uri=https://app.example/cb \
   -d "code_verifier=$verifier" "$issuer/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
 export BENCH_REFRESH_TOKEN="$rt" BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
-echo "refresh, rps p50 p99 non2xx: $(wrk -t1 -c16 -d"${DURATION}s" --latency -s tests/bench/refresh.lua "$issuer/token" | stats)"
+echo "refresh, repeat within the reuse window, rps p50 p99 non2xx: $(wrk -t1 -c16 -d"${DURATION}s" --latency -s tests/bench/refresh.lua "$issuer/token" | stats)"
+
+# 32 families from the same session (prompt-less /authorize with the session cookie: no
+# bcrypt), then 16 connections each spending a token and using its successor.
+tokens=""
+for _ in $(seq 1 32); do
+  v=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+  ch=$(python3 -c 'import sys,hashlib,base64; print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rstrip(b"=").decode())' "$v")
+  l=$(curl -s -o /dev/null -w '%{redirect_url}' -b "$WORK/jar" "$issuer/authorize?response_type=code&client_id=$id&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid&code_challenge=$ch&code_challenge_method=S256")
+  c=$(python3 -c 'import sys,urllib.parse as u; print(u.parse_qs(u.urlparse(sys.argv[1]).query)["code"][0])' "$l")
+  t=$(curl -s -u "$id:$secret" -d grant_type=authorization_code -d "code=$c" -d redirect_uri=https://app.example/cb \
+    -d "code_verifier=$v" "$issuer/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
+  tokens="$tokens $t"
+done
+export BENCH_REFRESH_TOKENS="$tokens"
+echo "refresh, rotation chains, rps p50 p99 non2xx: $(wrk -t1 -c16 -d"${DURATION}s" --latency -s tests/bench/refresh_chain.lua "$issuer/token" | stats)"
+echo "database: ${BENCH_DB:-sqlite}"

@@ -13,8 +13,8 @@ DURATION="${1:-10}"
 CONNS="${BENCH_CONNECTIONS:-16}"
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p sigil --bin sigil --example floor
-SIGIL=target/release/sigil
-FLOOR=target/release/examples/floor
+SIGIL="${CARGO_TARGET_DIR:-target}/release/sigil"
+FLOOR="${CARGO_TARGET_DIR:-target}/release/examples/floor"
 WORK=$(mktemp -d)
 PIDS=()
 # Stop servers: SIGTERM, up to 5 s for a graceful exit, then SIGKILL (a hung shutdown must not

@@ -134,6 +134,9 @@ pub struct PasswordSettings {
     /// Most bcrypt computations at once; 0 = half the cores (at least one), so logins can never
     /// take every core from the other endpoints.
     pub max_concurrency: usize,
+    /// Scheduling priority (nice, 0–19) of the bcrypt threads on Linux: higher runs them after
+    /// waiting requests on a shared core. 0 leaves it unchanged.
+    pub worker_nice: i32,
     /// Login form posts accepted per client IP per minute (then 429).
     pub max_logins_per_ip_minute: u64,
 }
@@ -144,6 +147,7 @@ impl Default for PasswordSettings {
             bcrypt_cost: 10,
             pepper: None,
             max_concurrency: 0,
+            worker_nice: 10,
             max_logins_per_ip_minute: 30,
         }
     }
@@ -407,6 +411,12 @@ impl Settings {
                 reason: format!("must be between {} and 16", crate::passwords::MIN_COST),
             });
         }
+        if !(0..=19).contains(&self.passwords.worker_nice) {
+            return Err(ConfigError::Invalid {
+                key: "passwords.worker_nice",
+                reason: "must be between 0 and 19".into(),
+            });
+        }
         if !matches!(self.keys.rsa_bits, 2048 | 3072 | 4096) {
             return Err(ConfigError::Invalid {
                 key: "keys.rsa_bits",
@@ -481,6 +491,7 @@ impl Settings {
             self.passwords.bcrypt_cost,
             self.passwords.pepper.as_ref(),
             concurrency,
+            self.passwords.worker_nice,
         )
     }
 
@@ -537,6 +548,7 @@ impl Settings {
                 "bcrypt_cost": self.passwords.bcrypt_cost,
                 "pepper": redact(&self.passwords.pepper),
                 "max_concurrency": self.passwords.max_concurrency,
+                "worker_nice": self.passwords.worker_nice,
                 "max_logins_per_ip_minute": self.passwords.max_logins_per_ip_minute,
             },
             "http": { "max_body": self.http.max_body, "workers": self.http.workers },

@@ -31,6 +31,7 @@ pub struct MasterKey {
     aead: aead::LessSafeKey,
     secret_hmac: hmac::Key,
     refresh_hmac: hmac::Key,
+    audit_hmac: hmac::Key,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -66,10 +67,14 @@ impl MasterKey {
         let refresh = prk
             .expand(&[b"refresh-successor"], hmac::HMAC_SHA256)
             .map_err(|_| "key derivation failed".to_owned())?;
+        let audit = prk
+            .expand(&[b"audit-chain"], hmac::HMAC_SHA256)
+            .map_err(|_| "key derivation failed".to_owned())?;
         Ok(MasterKey {
             aead: aead::LessSafeKey::new(unbound),
             secret_hmac: hmac::Key::from(okm),
             refresh_hmac: hmac::Key::from(refresh),
+            audit_hmac: hmac::Key::from(audit),
         })
     }
 
@@ -123,6 +128,13 @@ impl MasterKey {
     pub fn refresh_successor(&self, parent_id: &str) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(hmac::sign(&self.refresh_hmac, parent_id.as_bytes()).as_ref())
+    }
+
+    /// The keyed hash that links one audit event to the next (base64url): without the master
+    /// key nobody can rewrite the chain so that `sigil audit verify` still passes.
+    pub fn audit_mac(&self, data: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(hmac::sign(&self.audit_hmac, data).as_ref())
     }
 
     /// Constant-time check of a presented secret against a stored keyed hash.

@@ -96,6 +96,13 @@ pub fn spawn(ctx: Arc<Context>, keys: KeyService, timings: JobTimings) -> Jobs {
                                 kid = a.new_kid.as_deref().unwrap_or(""),
                                 "scheduled key rotation"
                             );
+                            if let Some(kid) = a.new_kid {
+                                let mut event =
+                                    ctx.event("key.rotate", "system:scheduler".to_owned());
+                                event.subject = Some(kid);
+                                event.details = serde_json::to_value(&a.plan).unwrap_or_default();
+                                ctx.audit(event).await;
+                            }
                         }
                     }
                     Ok(Err(e)) => tracing::warn!(error = %e, "scheduled key rotation failed"),

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod passwords;
 pub mod startup;

@@ -5,11 +5,15 @@
 //! 72-byte limit are neither truncated nor refused (`password + "x"` is a different password),
 //! and the optional pepper keeps a stolen database useless without the configuration.
 //!
-//! bcrypt is slow on purpose (cost 10 ≈ 15 verifications/s per core here), so it runs on the
-//! blocking pool behind a semaphore ([`Hasher`]): a login flood queues here instead of starving
-//! the async workers that serve `/jwks.json` and `/token`.
+//! bcrypt is slow on purpose (cost 10 ≈ 15 verifications/s per core here), so it runs on its
+//! own small pool of threads behind a semaphore ([`Hasher`]): a login flood queues here instead
+//! of starving the async workers that serve `/jwks.json` and `/token`. On Linux those threads
+//! also run at a lower scheduling priority (`passwords.worker_nice`, default 10), so when a core
+//! is shared the kernel runs a waiting `/jwks.json` or `/token` request first and bcrypt gets
+//! the rest of the time.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -84,7 +88,72 @@ pub struct Hasher {
     pepper: hmac::Key,
     permits: Arc<Semaphore>,
     dummy: Arc<String>,
+    pool: Arc<Pool>,
 }
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that run bcrypt. They exit when the last [`Hasher`] clone is dropped.
+struct Pool {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+impl Pool {
+    fn new(threads: usize, nice: i32) -> Pool {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = Arc::clone(&rx);
+            let spawned = std::thread::Builder::new()
+                .name(format!("sigil-bcrypt-{i}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    loop {
+                        // The lock is held only while waiting for the next job, never while
+                        // running one.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
+        }
+        Pool {
+            jobs: Mutex::new(tx),
+        }
+    }
+
+    fn submit(&self, job: Job) -> Result<(), HashError> {
+        self.jobs
+            .lock()
+            .map_err(|_| HashError::Task)?
+            .send(job)
+            .map_err(|_| HashError::Task)
+    }
+}
+
+/// Lower the calling thread's scheduling priority to `nice` (0 = unchanged, 19 = lowest).
+/// On Linux the nice value is per thread, so this touches only the bcrypt threads.
+#[cfg(target_os = "linux")]
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+        tracing::warn!(error = %e, nice, "could not lower the priority of a password hashing thread");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority(_nice: i32) {}
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,11 +162,13 @@ impl std::fmt::Debug for Hasher {
 }
 
 impl Hasher {
-    /// A hasher with `cost`, optional `pepper`, and at most `concurrency` bcrypt runs at once.
+    /// A hasher with `cost`, optional `pepper`, and at most `concurrency` bcrypt runs at once,
+    /// on threads at scheduling priority `nice` (Linux; 0 leaves it unchanged).
     pub fn new(
         cost: u32,
         pepper: Option<&SecretString>,
         concurrency: usize,
+        nice: i32,
     ) -> Result<Hasher, HashError> {
         let key = match pepper {
             Some(p) => p.expose_secret().as_bytes().to_vec(),
@@ -111,6 +182,7 @@ impl Hasher {
             pepper,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             dummy: Arc::new(dummy),
+            pool: Arc::new(Pool::new(concurrency.max(1), nice)),
         })
     }
 
@@ -127,8 +199,8 @@ impl Hasher {
         bcrypt::verify(prehash(&self.pepper, password), stored).unwrap_or(false)
     }
 
-    /// Verify on the blocking pool, at most `concurrency` at once. `stored = None` (unknown user)
-    /// verifies against a dummy hash and returns false, costing the same time.
+    /// Verify on the hashing threads, at most `concurrency` at once. `stored = None` (unknown
+    /// user) verifies against a dummy hash and returns false, costing the same time.
     pub async fn verify(
         &self,
         password: String,
@@ -136,15 +208,18 @@ impl Hasher {
     ) -> Result<bool, HashError> {
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || match stored {
-            Some(h) => this.verify_blocking(&password, &h),
-            None => {
-                let _ = this.verify_blocking(&password, &this.dummy);
-                false
-            }
-        })
-        .await
-        .map_err(|_| HashError::Task)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pool.submit(Box::new(move || {
+            let ok = match stored {
+                Some(h) => this.verify_blocking(&password, &h),
+                None => {
+                    let _ = this.verify_blocking(&password, &this.dummy);
+                    false
+                }
+            };
+            let _ = tx.send(ok);
+        }))?;
+        rx.await.map_err(|_| HashError::Task)
     }
 }
 
@@ -174,7 +249,7 @@ mod tests {
 
     #[test]
     fn long_passwords_are_not_truncated() -> Result<(), Box<dyn std::error::Error>> {
-        let h = Hasher::new(MIN_COST, None, 1)?;
+        let h = Hasher::new(MIN_COST, None, 1, 0)?;
         let long = format!("{}tail", "a-long-passphrase-".repeat(4));
         assert!(long.len() > 72);
         let p = Password::new(&long, &[])?;
@@ -191,8 +266,8 @@ mod tests {
     #[test]
     fn pepper_changes_the_hash() -> Result<(), Box<dyn std::error::Error>> {
         let pepper = SecretString::from("pepper".to_owned());
-        let a = Hasher::new(MIN_COST, Some(&pepper), 1)?;
-        let b = Hasher::new(MIN_COST, None, 1)?;
+        let a = Hasher::new(MIN_COST, Some(&pepper), 1, 0)?;
+        let b = Hasher::new(MIN_COST, None, 1, 0)?;
         let p = Password::new("correct horse battery staple", &[])?;
         let stored = a.hash_blocking(&p)?;
         assert!(a.verify_blocking(p.expose(), &stored));

@@ -33,6 +33,9 @@ pub struct Application {
     timings: JobTimings,
 }
 
+/// How long a graceful stop (SIGTERM) lets in-flight requests finish before closing connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 /// Algorithms that must always have a signing key: access tokens' and RS256 (OIDC's default for
 /// ID tokens).
 pub fn required_algorithms(settings: &Settings) -> Vec<Algorithm> {
@@ -140,6 +143,7 @@ impl Application {
             rng: SystemRandom::new(),
             hasher: settings.password_hasher()?,
             own_tokens: Default::default(),
+            metrics: crate::metrics::Metrics::new()?,
         });
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -155,7 +159,9 @@ impl Application {
                 .app_data(jwks_cache_control.clone())
                 .configure(http::routes)
         })
-        .shutdown_timeout(10)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        // Sigil handles SIGTERM/SIGINT itself (`run_until_signal`), with a bound on every stage.
+        .disable_signals()
         .keep_alive(Duration::from_secs(75));
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
@@ -181,5 +187,45 @@ impl Application {
         let result = self.server.await;
         jobs.abort();
         result
+    }
+
+    /// Serve until SIGTERM (graceful: in-flight requests get up to [`SHUTDOWN_GRACE`]) or SIGINT
+    /// (immediate), then return. Every stage is bounded: a second signal ends the wait, and a
+    /// watchdog ends the process if the stop (including the runtime's shutdown after this
+    /// returns) has not finished [`SHUTDOWN_GRACE`] + 5 s after the first signal. Idle
+    /// keep-alive connections, which a graceful stop would otherwise wait out, are closed
+    /// when the grace period ends. For the binary; tests use [`Self::run_until_stopped`].
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let jobs = jobs::spawn(self.ctx.clone().into_inner(), self.keys, self.timings);
+        let handle = self.server.handle();
+        let mut server = std::pin::pin!(self.server);
+        let graceful = tokio::select! {
+            r = &mut server => {
+                jobs.abort();
+                return r;
+            }
+            _ = term.recv() => true,
+            _ = int.recv() => false,
+        };
+        tracing::info!(graceful, "stop signal received");
+        jobs.abort();
+        std::thread::spawn(|| {
+            std::thread::sleep(SHUTDOWN_GRACE + Duration::from_secs(5));
+            eprintln!("sigil: shutdown did not finish in time; exiting");
+            std::process::exit(1);
+        });
+        // The stop command is sent when `stop` is called; the server future carries it out.
+        drop(handle.stop(graceful));
+        tokio::select! {
+            r = &mut server => {
+                tracing::info!("stopped");
+                r
+            }
+            _ = term.recv() => Err(std::io::Error::other("second stop signal")),
+            _ = int.recv() => Err(std::io::Error::other("second stop signal")),
+        }
     }
 }

@@ -6,6 +6,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use sigil_verify::JwkSet;
 
+use super::keys::AlgArg;
 use super::{Globals, print};
 use crate::clock::{SystemClock, rfc3339, secs, unix_now};
 use crate::crypto::{MasterKey, random_b64};
@@ -87,6 +88,10 @@ pub struct CreateArgs {
     /// An application of the same operator: users are not asked to consent to its scopes.
     #[arg(long)]
     pub first_party: bool,
+    /// Algorithm of this client's ID tokens (OIDC requires RS256 support, the default); a key
+    /// for it is created if none exists.
+    #[arg(long, value_enum, default_value = "RS256")]
+    pub id_token_alg: AlgArg,
 }
 
 /// `clients` subcommands.
@@ -125,7 +130,22 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
     match cmd {
         ClientsCommand::Create(args) => {
             let (client, secret) = build(args, &keys.master, now)?;
+            // The ID-token algorithm needs a signing key; a missing one is created signing at
+            // once (relying parties fetch the JWKS again on an unknown kid).
+            keys.ensure(&[client.id_token_alg], now)?;
             store.run_blocking(|c| client_store::insert(c, &client))?;
+            super::audit(
+                &keys,
+                "client.create",
+                Some(client.id.as_str().to_owned()),
+                serde_json::json!({
+                    "name": client.name,
+                    "grants": client.grants,
+                    "scopes": client.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    "redirect_uris": client.redirect_uris,
+                    "auth_method": client.auth_method(),
+                }),
+            )?;
             let mut value = client.public_view();
             if let (Some(obj), Some(secret)) = (value.as_object_mut(), &secret) {
                 obj.insert(
@@ -174,6 +194,12 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
             if !store.run_blocking(|c| client_store::delete(c, &id))? {
                 bail!("no client with id {id}");
             }
+            super::audit(
+                &keys,
+                "client.delete",
+                Some(id.clone()),
+                serde_json::json!({}),
+            )?;
             print(g, &serde_json::json!({"deleted": id}), || {
                 format!("deleted {id}")
             });
@@ -197,6 +223,12 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
                 Err(StoreError::NotFound) => bail!("no client with id {id}"),
                 other => other?,
             }
+            super::audit(
+                &keys,
+                "client.rotate_secret",
+                Some(id.clone()),
+                serde_json::json!({"previous_secret_valid_until": until}),
+            )?;
             let value = serde_json::json!({
                 "client_id": id,
                 "client_secret": secret,
@@ -323,6 +355,7 @@ fn build(
         created_at: now,
         updated_at: now,
         first_party: args.first_party,
+        id_token_alg: args.id_token_alg.into(),
     };
     Ok((client, secret))
 }

@@ -125,6 +125,7 @@ pub fn run(g: &Globals, cmd: KeysCommand) -> anyhow::Result<()> {
             if applied.is_empty() {
                 applied = keys.rotate(&[alg], now, false, false)?;
             }
+            audit_applied(&keys, "key.generate", &applied)?;
             report(g, &applied, false);
         }
         KeysCommand::Rotate {
@@ -140,10 +141,22 @@ pub fn run(g: &Globals, cmd: KeysCommand) -> anyhow::Result<()> {
                 bail!("no algorithm has a signing key; use `sigil keys generate --alg ES256`");
             }
             let applied = keys.rotate(&algs, now, immediate, plan)?;
+            if !plan {
+                audit_applied(&keys, "key.rotate", &applied)?;
+            }
             report(g, &applied, plan);
         }
         KeysCommand::Retire { kid, now: force } => {
             let (retired, replacement) = keys.retire(&kid, now, force)?;
+            super::audit(
+                &keys,
+                "key.retire",
+                Some(retired.kid.clone()),
+                serde_json::json!({
+                    "now": force,
+                    "replacement": replacement.as_ref().and_then(|a| a.new_kid.clone()),
+                }),
+            )?;
             let value = serde_json::json!({
                 "retired": retired.kid,
                 "retired_at": rfc3339(now),
@@ -236,4 +249,23 @@ fn plan_json_simple(plan: &RotationPlan, new_kid: Option<&str>) -> serde_json::V
             "unpublished_at": r.retires_at.and_then(rfc3339),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// One audit event per key created.
+fn audit_applied(
+    keys: &crate::keys::KeyService,
+    kind: &'static str,
+    applied: &[crate::keys::Applied],
+) -> anyhow::Result<()> {
+    for a in applied {
+        if let Some(kid) = &a.new_kid {
+            super::audit(
+                keys,
+                kind,
+                Some(kid.clone()),
+                serde_json::to_value(&a.plan)?,
+            )?;
+        }
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! command takes `--json` (anywhere on the line) for machine-readable output. Exit codes: 0 done,
 //! 1 refused or failed (the reason on stderr), 2 bad usage.
 
+pub mod audit;
 pub mod clients;
 pub mod config;
 pub mod keys;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Tokens: verify one as a resource server would.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The audit trail: verify its hash chain, show the newest events.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Global options every command needs.
@@ -102,6 +106,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Clients(cmd) => clients::run(&globals, cmd),
         Command::Users(cmd) => users::run(&globals, cmd),
         Command::Config(cmd) => config::run(&globals, cmd),
+        Command::Audit(cmd) => audit::run(&globals, cmd),
     };
     match result {
         Ok(()) => 0,
@@ -133,6 +138,33 @@ fn migrate(g: &Globals) -> anyhow::Result<()> {
             format!("applied {}", applied.join(", "))
         }
     });
+    Ok(())
+}
+
+/// Record an administrative change in the audit trail, as actor `cli:<login name>`. Runs after
+/// the change; if the event cannot be written the command fails saying so.
+pub fn audit(
+    keys: &crate::keys::KeyService,
+    kind: &'static str,
+    subject: Option<String>,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
+    let who = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let event = crate::store::audit::NewEvent {
+        at: crate::clock::unix_now(&crate::clock::SystemClock),
+        kind,
+        actor: format!("cli:{who}"),
+        subject,
+        client_id: None,
+        details,
+    };
+    keys.store
+        .run_blocking(|c| crate::store::audit::append(c, &keys.master, event))
+        .map_err(|e| {
+            anyhow::anyhow!("the change was made, but its audit event could not be written: {e}")
+        })?;
     Ok(())
 }
 

@@ -34,7 +34,7 @@ pub fn run(g: &Globals, args: ServeArgs) -> anyhow::Result<()> {
             database = if settings.database_url().starts_with("sqlite") { "sqlite" } else { "postgres" },
             "sigil is serving"
         );
-        app.run_until_stopped().await?;
+        app.run_until_signal().await?;
         Ok(())
     })
 }

@@ -158,6 +158,12 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
                 }
                 other => other?,
             }
+            super::audit(
+                &keys,
+                "user.create",
+                Some(user.id.clone()),
+                serde_json::json!({"username": user.username.as_str(), "roles": user.roles}),
+            )?;
             let view = user.public_view();
             print(g, &view, || {
                 format!("created user {} ({})", user.username.as_str(), user.id)
@@ -195,6 +201,12 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
                 &username,
                 store.run_blocking(|c| user_store::set_disabled(c, &username, true, now)),
             )?;
+            super::audit(
+                &keys,
+                "user.disable",
+                Some(found(&username)?.id),
+                serde_json::json!({"username": username}),
+            )?;
             print(g, &serde_json::json!({"disabled": username}), || {
                 format!("disabled {username}")
             });
@@ -203,6 +215,12 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
             nf(
                 &username,
                 store.run_blocking(|c| user_store::set_disabled(c, &username, false, now)),
+            )?;
+            super::audit(
+                &keys,
+                "user.enable",
+                Some(found(&username)?.id),
+                serde_json::json!({"username": username}),
             )?;
             print(g, &serde_json::json!({"enabled": username}), || {
                 format!("enabled {username}")
@@ -220,6 +238,12 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
                 store.run_blocking(|c| user_store::set_roles(c, &username, &roles, now)),
             )?;
             let names: Vec<&str> = roles.iter().map(Name::as_str).collect();
+            super::audit(
+                &keys,
+                "user.set_roles",
+                Some(found(&username)?.id),
+                serde_json::json!({"username": username, "roles": names}),
+            )?;
             print(
                 g,
                 &serde_json::json!({"username": username, "roles": names}),
@@ -227,9 +251,16 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
             );
         }
         UsersCommand::Delete { username } => {
+            let id = found(&username)?.id;
             if !store.run_blocking(|c| user_store::delete(c, &username))? {
                 return Err(not_found(&username));
             }
+            super::audit(
+                &keys,
+                "user.delete",
+                Some(id),
+                serde_json::json!({"username": username}),
+            )?;
             print(g, &serde_json::json!({"deleted": username}), || {
                 format!("deleted {username}")
             });
@@ -249,6 +280,12 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
             nf(
                 &username,
                 store.run_blocking(|c| user_store::set_password(c, &username, &hash, now)),
+            )?;
+            super::audit(
+                &keys,
+                "user.reset_password",
+                Some(user.id.clone()),
+                serde_json::json!({"username": username}),
             )?;
             print(g, &serde_json::json!({"password_reset": username}), || {
                 format!("new password set for {username}")

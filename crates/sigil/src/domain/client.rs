@@ -1,7 +1,7 @@
 //! A registered OAuth client, as the rest of Sigil sees it (parsed from its row).
 
 use serde::Serialize;
-use sigil_verify::JwkSet;
+use sigil_verify::{Algorithm, JwkSet};
 
 use super::{ClientId, GrantType, Name, RedirectUri, ScopeSet};
 
@@ -71,6 +71,8 @@ pub struct Client {
     pub updated_at: i64,
     /// First-party clients skip the consent screen.
     pub first_party: bool,
+    /// The algorithm of this client's ID tokens (RS256 unless registered otherwise).
+    pub id_token_alg: Algorithm,
 }
 
 impl Client {
@@ -93,6 +95,7 @@ impl Client {
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
             "pkce": self.pkce,
             "first_party": self.first_party,
+            "id_token_signed_response_alg": self.id_token_alg.as_str(),
             "token_endpoint_auth_method": self.auth_method(),
             "jwks": self.jwks,
             "secret_overlap_until": self.previous_secret_expires_at.and_then(crate::clock::rfc3339),

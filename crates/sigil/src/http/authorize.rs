@@ -279,6 +279,10 @@ pub async fn login(
     {
         Ok(n) if n > ctx.settings.passwords.max_logins_per_ip_minute => {
             root.record("outcome", "rate_limited");
+            ctx.metrics
+                .logins
+                .with_label_values(&["rate_limited"])
+                .inc();
             let mut resp = pages::error_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "slow_down",
@@ -331,9 +335,33 @@ pub async fn login(
     let user = match user {
         Some(u) if verified && !u.disabled && !locked => u,
         _ => {
+            let reason = match &user {
+                None => "unknown_user",
+                Some(_) if locked => "locked",
+                Some(u) if u.disabled => "disabled",
+                Some(_) => "wrong_password",
+            };
+            let user_id = user.as_ref().map(|u| u.id.clone());
+            let mut event = ctx.event("login.failure", "anonymous".to_owned());
+            event.subject = user_id.clone();
+            event.client_id = Some(pending.request.client_id.as_str().to_owned());
+            event.details = serde_json::json!({ "reason": reason, "ip": ip });
+            ctx.audit(event).await;
+            ctx.metrics.logins.with_label_values(&["failure"]).inc();
             if let Some(k) = &fail_key {
                 match ctx.cache.incr(k, now + FAILURE_WINDOW, now).await {
                     Ok(n) if n >= MAX_FAILURES => {
+                        if n == MAX_FAILURES {
+                            ctx.metrics.account_lockouts.inc();
+                            let mut event = ctx.event("account.lock", "system".to_owned());
+                            event.subject = user_id.clone();
+                            event.details = serde_json::json!({
+                                "failures": n,
+                                "known_user": user_id.is_some(),
+                                "until": now + FAILURE_WINDOW,
+                            });
+                            ctx.audit(event).await;
+                        }
                         if let Err(e) = ctx
                             .cache
                             .put(&format!("{k}:locked"), vec![1], now + FAILURE_WINDOW, now)
@@ -394,6 +422,12 @@ pub async fn login(
         Err(e) => return unavailable(&e.to_string()),
     };
     root.record("outcome", "logged_in");
+    ctx.metrics.logins.with_label_values(&["success"]).inc();
+    let mut event = ctx.event("login.success", format!("user:{}", user.id));
+    event.subject = Some(user.id.clone());
+    event.client_id = Some(pending.request.client_id.as_str().to_owned());
+    event.details = serde_json::json!({ "ip": ip });
+    ctx.audit(event).await;
     let mut resp = after_authentication(&ctx, &reg, &pending.request, &user, &row).await;
     // A consent screen follows: it set its own binding cookie, which must stay.
     let binding_set = resp

@@ -6,6 +6,7 @@ pub mod error;
 pub mod form;
 pub mod health;
 pub mod jwks;
+pub mod metrics;
 pub mod pages;
 pub mod revocation;
 pub mod token;
@@ -42,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/assets/sigil.css", web::get().to(pages::stylesheet))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(metrics::metrics))
     .default_service(web::to(not_found));
 }
 

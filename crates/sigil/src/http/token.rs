@@ -61,6 +61,10 @@ pub async fn token(
         }
     };
     root.record("outcome", "issued");
+    ctx.metrics
+        .tokens_issued
+        .with_label_values(&[grant.as_str()])
+        .inc();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))

@@ -108,6 +108,7 @@ pub async fn grant(
                 client_id: client.id.as_str(),
                 nonce: grant.nonce.as_deref(),
                 auth_time: grant.auth_time,
+                alg: client.id_token_alg,
                 access_token: &response.access_token,
                 extra,
             },
@@ -167,6 +168,14 @@ async fn replayed(ctx: &Context, code_hash: &str, client_id: &str) -> Result<(),
         return Ok(());
     };
     tracing::warn!(client_id = %client_id, event = "authorization_code_replay", "authorization code redeemed twice: revoking what it issued");
+    ctx.metrics.authorization_code_replay.inc();
+    let mut event = ctx.event("authorization_code.replay", format!("client:{client_id}"));
+    event.client_id = Some(client_id.to_owned());
+    event.details = serde_json::json!({
+        "access_token_jti": spent.jti,
+        "refresh_family_revoked": spent.family_id.is_some(),
+    });
+    ctx.audit(event).await;
     ctx.cache
         .put(
             &super::bearer::revoked_key(&spent.jti),

@@ -149,20 +149,22 @@ pub struct IdTokenRequest<'a> {
     pub nonce: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// The client's ID-token algorithm.
+    pub alg: sigil_verify::Algorithm,
     /// The access token issued alongside (for `at_hash`).
     pub access_token: &'a str,
     /// Extra claims by scope (`preferred_username`, `email`, …).
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Sign an ID token with the key that signs RS256 now (OIDC's default algorithm).
+/// Sign an ID token with the key that signs the client's ID-token algorithm now (RS256, OIDC's
+/// default, unless the client registered another).
 pub fn id_token(ctx: &Context, req: IdTokenRequest<'_>) -> Result<String, OAuthError> {
     let now = ctx.now();
     let ttl = crate::clock::secs(ctx.settings.tokens.access_token_ttl);
-    let key = ctx
-        .ring
-        .signer(sigil_verify::Algorithm::RS256, now)
-        .ok_or_else(|| OAuthError::Unavailable("no active RS256 signing key".into()))?;
+    let key = ctx.ring.signer(req.alg, now).ok_or_else(|| {
+        OAuthError::Unavailable(format!("no active {} signing key", req.alg.as_str()))
+    })?;
     let digest = ring::digest::digest(&ring::digest::SHA256, req.access_token.as_bytes());
     let at_hash = crate::keys::material::b64(&digest.as_ref()[..16]);
     let mut claims = serde_json::Map::new();

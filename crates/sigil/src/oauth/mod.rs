@@ -58,6 +58,8 @@ pub struct Context {
     pub hasher: crate::passwords::Hasher,
     /// Verifier of Sigil's own access tokens.
     pub own_tokens: bearer::OwnTokens,
+    /// Prometheus counters.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Context {
@@ -72,5 +74,34 @@ impl Context {
     /// Unix seconds now.
     pub fn now(&self) -> i64 {
         unix_now(self.clock.as_ref())
+    }
+
+    /// Append an event to the audit trail on its own. A failure is logged and counted
+    /// (`sigil_audit_write_failures_total`) but does not fail the request that caused it;
+    /// events that must commit together with a change are appended in that change's
+    /// transaction instead (e.g. refresh-token reuse).
+    pub async fn audit(&self, event: crate::store::audit::NewEvent) {
+        let master = self.master.clone();
+        let kind = event.kind;
+        let result = self
+            .store
+            .run(move |c| crate::store::audit::append(c, &master, event))
+            .await;
+        if let Err(e) = result {
+            self.metrics.audit_write_failures.inc();
+            tracing::error!(error = %e, kind, "could not write an audit event");
+        }
+    }
+
+    /// An audit event of `kind` at the current time, with no subject or details yet.
+    pub fn event(&self, kind: &'static str, actor: String) -> crate::store::audit::NewEvent {
+        crate::store::audit::NewEvent {
+            at: self.now(),
+            kind,
+            actor,
+            subject: None,
+            client_id: None,
+            details: serde_json::json!({}),
+        }
     }
 }

@@ -144,6 +144,7 @@ pub async fn grant(
     let successor_id = ctx.master.refresh_successor(&id);
     let successor_hash = hash_id(&successor_id);
     let parent_hash = hash_id(&id);
+    let master = ctx.master.clone();
     let rotation = ctx
         .store
         .run(move |c| {
@@ -167,7 +168,24 @@ pub async fn grant(
                 if !won {
                     let within = window > 0 && row.used_at.is_some_and(|u| now - u <= window);
                     if !within {
+                        // Revocation and its audit event commit together.
                         rt_store::revoke_family(c, &row.family_id)?;
+                        crate::store::audit::append(
+                            c,
+                            &master,
+                            crate::store::audit::NewEvent {
+                                at: now,
+                                kind: "refresh_token.reuse",
+                                actor: format!("client:{}", row.client_id),
+                                subject: Some(row.user_id.clone()),
+                                client_id: Some(row.client_id.clone()),
+                                details: serde_json::json!({
+                                    "family": row.family_id,
+                                    "first_used_at": row.used_at,
+                                    "family_revoked": true,
+                                }),
+                            },
+                        )?;
                         return Ok(Rotation::Reused);
                     }
                 }
@@ -196,6 +214,7 @@ pub async fn grant(
         Rotation::Successor(s) => s,
         Rotation::Invalid(why) => return Err(OAuthError::InvalidGrant(why)),
         Rotation::Reused => {
+            ctx.metrics.refresh_token_reuse.inc();
             tracing::warn!(
                 client_id = %client.id,
                 user = %claims.sub,

@@ -29,6 +29,7 @@ pub struct ClientRow {
     created_at: i64,
     updated_at: i64,
     first_party: bool,
+    id_token_alg: String,
 }
 
 impl From<&Client> for ClientRow {
@@ -51,6 +52,7 @@ impl From<&Client> for ClientRow {
             created_at: c.created_at,
             updated_at: c.updated_at,
             first_party: c.first_party,
+            id_token_alg: c.id_token_alg.as_str().to_owned(),
         }
     }
 }
@@ -85,6 +87,10 @@ impl TryFrom<ClientRow> for Client {
             created_at: r.created_at,
             updated_at: r.updated_at,
             first_party: r.first_party,
+            id_token_alg: r
+                .id_token_alg
+                .parse()
+                .map_err(|_| corrupt("id_token_alg"))?,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! I/O. The pool is bounded (`database.pool_size`) and a checkout waits at most
 //! `database.connect_timeout`, after which the caller gets [`StoreError::Unavailable`] (HTTP 503).
 
+pub mod audit;
 pub mod clients;
 pub mod consents;
 pub mod keys;

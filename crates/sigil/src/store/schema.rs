@@ -34,6 +34,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         first_party -> Bool,
+        id_token_alg -> Text,
     }
 }
 
@@ -100,5 +101,19 @@ diesel::table! {
         family_expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         revoked -> Bool,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        at -> BigInt,
+        kind -> Text,
+        actor -> Text,
+        subject -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        details -> Text,
+        prev_hash -> Text,
+        hash -> Text,
     }
 }

@@ -1,0 +1,93 @@
+//! Prometheus metrics, served as text at `GET /metrics`.
+//!
+//! One [`Metrics`] per process, in the request [`Context`](crate::oauth::Context). Counters only
+//! grow; they are per process, so sum them across replicas in queries.
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// The process's counters.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Refresh tokens presented again after the reuse window: each revoked a family.
+    pub refresh_token_reuse: IntCounter,
+    /// Authorization codes presented a second time: each revoked what the first issued.
+    pub authorization_code_replay: IntCounter,
+    /// Login form posts by outcome: `success`, `failure` (wrong credentials, unknown,
+    /// disabled or locked account: one outcome, as on the page), `rate_limited`.
+    pub logins: IntCounterVec,
+    /// Accounts locked after too many failures.
+    pub account_lockouts: IntCounter,
+    /// Tokens issued by `/token`, by grant.
+    pub tokens_issued: IntCounterVec,
+    /// Audit events that could not be written (each is also logged as an error).
+    pub audit_write_failures: IntCounter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Register every counter in a fresh registry.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let vec =
+            |name: &str, help: &str, label: &str| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), &[label])?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let m = Metrics {
+            refresh_token_reuse: counter(
+                "sigil_refresh_token_reuse_total",
+                "Refresh tokens reused after rotation (each revoked its family).",
+            )?,
+            authorization_code_replay: counter(
+                "sigil_authorization_code_replay_total",
+                "Authorization codes redeemed twice (each revoked what the first issued).",
+            )?,
+            logins: vec(
+                "sigil_logins_total",
+                "Login form posts by outcome.",
+                "outcome",
+            )?,
+            account_lockouts: counter(
+                "sigil_account_lockouts_total",
+                "Accounts locked after repeated login failures.",
+            )?,
+            tokens_issued: vec(
+                "sigil_tokens_issued_total",
+                "Successful /token responses by grant.",
+                "grant",
+            )?,
+            audit_write_failures: counter(
+                "sigil_audit_write_failures_total",
+                "Audit events that could not be written.",
+            )?,
+            registry,
+        };
+        // Zero series exist from the start, so rate() and absent() behave.
+        for outcome in ["success", "failure", "rate_limited"] {
+            m.logins.with_label_values(&[outcome]);
+        }
+        for grant in ["authorization_code", "refresh_token", "client_credentials"] {
+            m.tokens_issued.with_label_values(&[grant]);
+        }
+        Ok(m)
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(out)
+    }
+}

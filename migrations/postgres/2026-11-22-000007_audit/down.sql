@@ -1,0 +1,2 @@
+DROP TABLE audit_events;
+DELETE FROM leases WHERE name = 'audit';
