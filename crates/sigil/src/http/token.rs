@@ -61,10 +61,7 @@ pub async fn token(
         }
     };
     root.record("outcome", "issued");
-    ctx.metrics
-        .tokens_issued
-        .with_label_values(&[grant.as_str()])
-        .inc();
+    ctx.metrics.token_issued(grant);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
