@@ -119,35 +119,50 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         .server_database_url
         .clone()
         .unwrap_or_else(|| db.url.clone());
-    // Bind first to learn the port, so the issuer is exact.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = probe.local_addr().expect("addr").port();
-    drop(probe);
-    let mut env = vec![
-        (
-            "SIGIL_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
-        ("SIGIL_DATABASE_URL".to_owned(), url),
-        ("SIGIL_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
-        ("SIGIL_DATABASE_CONNECT_TIMEOUT".to_owned(), "1s".to_owned()),
-        ("SIGIL_HTTP_WORKERS".to_owned(), "1".to_owned()),
-    ];
-    env.extend(opts.env);
-    let settings = Settings::load(None, env, &Overrides::default()).expect("settings");
-    let clock = Arc::new(OffsetClock::default());
-    let shared: Arc<dyn Clock> = clock.clone();
-    let app = Application::build_with(
-        settings,
-        shared,
-        JobTimings {
-            sync: Duration::from_millis(200),
-            rotation: Duration::from_millis(300),
-            prune: Duration::from_millis(500),
-        },
-    )
-    .await
-    .expect("application builds");
+    // Bind first to learn the port, so the issuer is exact. Another test (or a `sigil serve`
+    // it started) can take the port between the probe and the real bind, so a clash picks
+    // a new port.
+    let mut attempt = 0;
+    let (app, clock) = loop {
+        attempt += 1;
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let mut env = vec![
+            (
+                "SIGIL_DATA_DIR".to_owned(),
+                dir.path().display().to_string(),
+            ),
+            ("SIGIL_DATABASE_URL".to_owned(), url.clone()),
+            ("SIGIL_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+            ("SIGIL_DATABASE_CONNECT_TIMEOUT".to_owned(), "1s".to_owned()),
+            ("SIGIL_HTTP_WORKERS".to_owned(), "1".to_owned()),
+        ];
+        env.extend(opts.env.iter().cloned());
+        let settings = Settings::load(None, env, &Overrides::default()).expect("settings");
+        let clock = Arc::new(OffsetClock::default());
+        let shared: Arc<dyn Clock> = clock.clone();
+        match Application::build_with(
+            settings,
+            shared,
+            JobTimings {
+                sync: Duration::from_millis(200),
+                rotation: Duration::from_millis(300),
+                prune: Duration::from_millis(500),
+            },
+        )
+        .await
+        {
+            Ok(app) => break (app, clock),
+            Err(e)
+                if attempt < 5
+                    && e.chain().any(|c| {
+                        c.downcast_ref::<std::io::Error>()
+                            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+                    }) => {}
+            Err(e) => panic!("application builds: {e:?}"),
+        }
+    };
     let port = app.port();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
