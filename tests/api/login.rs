@@ -65,7 +65,7 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -96,7 +96,7 @@ pub fn authorize_url(app: &TestApp, client_id: &str, challenge: &str, extra: &st
     )
 }
 
-fn urlencode(s: &str) -> String {
+pub fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
@@ -125,11 +125,11 @@ pub async fn login(
         .unwrap()
 }
 
-fn location(resp: &reqwest::Response) -> String {
+pub fn location(resp: &reqwest::Response) -> String {
     resp.headers()["location"].to_str().unwrap().to_owned()
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
@@ -791,7 +791,7 @@ backend_test!(rp_initiated_logout_ends_the_session, |app| {
         Some("login_required")
     );
 
-    // A forged hint does not earn a redirect.
+    // A forged hint does not earn a redirect (and is an error: see tests/api/logout.rs).
     let forged = format!("{}x", &id_token[..id_token.len() - 1]);
     let resp = b
         .get(format!(
@@ -802,7 +802,8 @@ backend_test!(rp_initiated_logout_ends_the_session, |app| {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
 });
 
 mod refresh {
@@ -981,11 +982,23 @@ mod refresh {
         let b = browser();
         let online = code_tokens(&app, &c, "liam", "openid", &b).await;
         let offline = code_tokens(&app, &c, "liam", "openid%20offline_access", &b).await;
-        // Logging out of Sigil ends the online family, not the offline one.
-        b.get(format!("{}/logout", app.address))
+        // Logging out of Sigil (confirmed by the user) ends the online family, not the
+        // offline one.
+        let page = b
+            .get(format!("{}/logout", app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let done = b
+            .post(format!("{}/logout", app.address))
+            .form(&[("csrf", hidden(&page, "csrf"))])
             .send()
             .await
             .unwrap();
+        assert_eq!(done.status(), 200);
         let (s, _) = refresh(&app, &c, online["refresh_token"].as_str().unwrap(), None).await;
         assert_eq!(s, 400);
         let (s, body) = refresh(&app, &c, offline["refresh_token"].as_str().unwrap(), None).await;

@@ -9,5 +9,6 @@ mod database;
 mod discovery;
 mod keys;
 mod login;
+mod logout;
 mod token;
 mod users;

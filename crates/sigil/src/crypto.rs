@@ -32,6 +32,7 @@ pub struct MasterKey {
     secret_hmac: hmac::Key,
     refresh_hmac: hmac::Key,
     audit_hmac: hmac::Key,
+    form_hmac: hmac::Key,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -70,11 +71,15 @@ impl MasterKey {
         let audit = prk
             .expand(&[b"audit-chain"], hmac::HMAC_SHA256)
             .map_err(|_| "key derivation failed".to_owned())?;
+        let form = prk
+            .expand(&[b"form-token"], hmac::HMAC_SHA256)
+            .map_err(|_| "key derivation failed".to_owned())?;
         Ok(MasterKey {
             aead: aead::LessSafeKey::new(unbound),
             secret_hmac: hmac::Key::from(okm),
             refresh_hmac: hmac::Key::from(refresh),
             audit_hmac: hmac::Key::from(audit),
+            form_hmac: hmac::Key::from(form),
         })
     }
 
@@ -137,10 +142,37 @@ impl MasterKey {
             .encode(hmac::sign(&self.audit_hmac, data).as_ref())
     }
 
+    /// An anti-CSRF token for a form of `purpose` bound to `subject` (e.g. the hash of a session
+    /// cookie): the same browser session gets the same token on every replica, and no state is
+    /// stored to issue it.
+    pub fn form_token(&self, purpose: &str, subject: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(
+            &self.form_hmac,
+            &form_token_input(purpose, subject),
+        ))
+    }
+
+    /// Constant-time check of a token made by [`MasterKey::form_token`].
+    pub fn verify_form_token(&self, purpose: &str, subject: &str, token: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(token) else {
+            return false;
+        };
+        hmac::verify(&self.form_hmac, &form_token_input(purpose, subject), &tag).is_ok()
+    }
+
     /// Constant-time check of a presented secret against a stored keyed hash.
     pub fn verify_secret(&self, secret: &str, stored: &[u8]) -> bool {
         hmac::verify(&self.secret_hmac, secret.as_bytes(), stored).is_ok()
     }
+}
+
+/// `purpose ‖ 0 ‖ subject`: a purpose can never be read as the prefix of another's subject.
+fn form_token_input(purpose: &str, subject: &str) -> Vec<u8> {
+    let mut input = Vec::with_capacity(purpose.len() + 1 + subject.len());
+    input.extend_from_slice(purpose.as_bytes());
+    input.push(0);
+    input.extend_from_slice(subject.as_bytes());
+    input
 }
 
 /// Constant-time equality of two byte strings (`subtle`); lengths may differ (that is not secret).

@@ -49,7 +49,7 @@ fn binding_cookie_name(ctx: &Context) -> &'static str {
 /// SameSite=Lax: the browser sends the session cookie on the top-level GET navigation from the
 /// application to `/authorize` (so an existing session and `prompt=none` work), but not on
 /// cross-site subrequests or POSTs. Strict would drop it on that navigation.
-fn cookie<'a>(ctx: &Context, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {
+pub(super) fn cookie<'a>(ctx: &Context, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {
     let mut c = Cookie::new(name, value);
     c.set_path("/");
     c.set_http_only(true);
@@ -78,7 +78,7 @@ fn params_of(form: &Form) -> AuthorizeParams {
     }
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     match HeaderValue::from_str(location) {
         Ok(v) => pages::secure(HttpResponse::SeeOther())
             .insert_header((header::LOCATION, v))
@@ -107,7 +107,7 @@ fn error_redirect(
     see_other(&with_query(redirect_uri, &params))
 }
 
-fn unavailable(cause: &str) -> HttpResponse {
+pub(super) fn unavailable(cause: &str) -> HttpResponse {
     tracing::warn!(cause = %cause, "authorization unavailable");
     let mut resp = pages::error_page(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -445,52 +445,6 @@ pub async fn login(
     if !binding_set {
         let _ = resp.add_cookie(&clear);
     }
-    resp
-}
-
-/// `GET /logout` (RP-initiated logout): ends the Sigil session, then returns to the client's
-/// registered `post_logout_redirect_uri` when the request proves which client it is, else shows
-/// a signed-out page.
-pub async fn logout(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan) -> HttpResponse {
-    use crate::oauth::logout::{self, LogoutRequest};
-    let form = match form::parse(req.query_string().as_bytes()) {
-        Ok(f) => f,
-        Err(_) => {
-            return pages::error_page(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "The request is malformed.",
-            );
-        }
-    };
-    if let Some(value) = req
-        .cookie(session_cookie_name(&ctx))
-        .map(|c| c.value().to_owned())
-    {
-        let id_hash = hash_id(&value);
-        if let Err(e) = ctx
-            .store
-            .run(move |c| crate::store::sessions::delete(c, &id_hash))
-            .await
-        {
-            return unavailable(&e.to_string());
-        }
-    }
-    let request = LogoutRequest {
-        id_token_hint: form.get("id_token_hint").map(str::to_owned),
-        client_id: form.get("client_id").map(str::to_owned),
-        post_logout_redirect_uri: form.get("post_logout_redirect_uri").map(str::to_owned),
-        state: form.get("state").map(str::to_owned),
-    };
-    let target = logout::return_to(&ctx, &request).await;
-    root.record("outcome", "logged_out");
-    let mut clear = cookie(&ctx, session_cookie_name(&ctx), String::new(), 0);
-    clear.make_removal();
-    let mut resp = match target {
-        Some(location) => see_other(&location),
-        None => pages::html(StatusCode::OK, &pages::SignedOutPage, |_| {}),
-    };
-    let _ = resp.add_cookie(&clear);
     resp
 }
 

@@ -6,6 +6,7 @@ pub mod error;
 pub mod form;
 pub mod health;
 pub mod jwks;
+pub mod logout;
 pub mod metrics;
 pub mod pages;
 pub mod revocation;
@@ -33,7 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/login", web::post().to(authorize::login))
-    .route("/logout", web::get().to(authorize::logout))
+    .route("/logout", web::get().to(logout::logout_get))
+    .route("/logout", web::post().to(logout::logout_post))
     .route("/consent", web::get().to(authorize::consent_page))
     .route("/consent", web::post().to(authorize::consent_decision))
     .route("/revoke", web::post().to(revocation::revoke))

@@ -123,6 +123,20 @@ pub async fn stylesheet() -> HttpResponse {
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage;
 
+/// "Sign out of Sigil?": RP-initiated logout that did not prove which client or user asked.
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage<'a> {
+    /// Anti-CSRF token bound to the session.
+    pub csrf: &'a str,
+    /// Carried to the POST: the client whose return address may be used.
+    pub client_id: &'a str,
+    /// Carried to the POST.
+    pub post_logout_redirect_uri: &'a str,
+    /// Carried to the POST.
+    pub state: &'a str,
+}
+
 /// The consent screen.
 #[derive(Template)]
 #[template(path = "consent.html")]

@@ -1,0 +1,147 @@
+//! `GET /logout` (RP-initiated logout, the `end_session_endpoint`) and `POST /logout` (the
+//! confirmation form). `oauth::logout` decides; this file translates HTTP.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use tracing_actix_web::RootSpan;
+
+use super::authorize::{cookie, see_other, session_cookie_name, unavailable};
+use super::form::{self, Form};
+use super::pages;
+use crate::oauth::Context;
+use crate::oauth::authorize::{self, hash_id};
+use crate::oauth::logout::{self, LogoutDecision, LogoutError, LogoutRequest};
+
+fn request_of(form: &Form) -> LogoutRequest {
+    let get = |k: &str| form.get(k).map(str::to_owned);
+    LogoutRequest {
+        id_token_hint: get("id_token_hint"),
+        client_id: get("client_id"),
+        post_logout_redirect_uri: get("post_logout_redirect_uri"),
+        state: get("state"),
+    }
+}
+
+fn malformed() -> HttpResponse {
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "The sign-out request is malformed.",
+    )
+}
+
+/// `GET /logout`: ends the session at once when a valid `id_token_hint` names this session's
+/// user (or there is no session), else asks the user to confirm. A hint that does not verify is
+/// an error and ends nothing.
+pub async fn logout_get(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan) -> HttpResponse {
+    let Ok(form) = form::parse(req.query_string().as_bytes()) else {
+        return malformed();
+    };
+    let request = request_of(&form);
+    let cookie_value = req
+        .cookie(session_cookie_name(&ctx))
+        .map(|c| c.value().to_owned());
+    let live = match cookie_value.as_deref() {
+        Some(value) => match authorize::session(&ctx, value).await {
+            Ok(live) => live,
+            Err(e) => return unavailable(&e.to_string()),
+        },
+        None => None,
+    };
+    match logout::decide(&ctx, &request, live.as_ref().map(|l| l.user.id.as_str())).await {
+        Ok(LogoutDecision::End { return_to }) => {
+            end_session(&ctx, &root, cookie_value.as_deref(), return_to).await
+        }
+        Ok(LogoutDecision::Confirm {
+            client_id,
+            return_to,
+        }) => {
+            root.record("outcome", "confirm");
+            let csrf = live
+                .as_ref()
+                .map(|l| logout::confirmation_token(&ctx, &l.row.id_hash))
+                .unwrap_or_default();
+            let page = pages::LogoutConfirmPage {
+                csrf: &csrf,
+                client_id: client_id.as_deref().unwrap_or(""),
+                post_logout_redirect_uri: request.post_logout_redirect_uri.as_deref().unwrap_or(""),
+                state: request.state.as_deref().unwrap_or(""),
+            };
+            // Browsers apply form-action to the redirect that follows the POST.
+            let csp = return_to.as_deref().map(pages::login_csp);
+            pages::html(StatusCode::OK, &page, |b| {
+                if let Some(csp) = csp {
+                    b.insert_header((actix_web::http::header::CONTENT_SECURITY_POLICY, csp));
+                }
+            })
+        }
+        Err(e @ (LogoutError::InvalidHint | LogoutError::ClientMismatch)) => {
+            tracing::info!(reason = %e, "logout refused");
+            pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "This sign-out request is not valid, so you are still signed in. Return to the application and try again.",
+            )
+        }
+        Err(LogoutError::Unavailable(e)) => unavailable(&e.to_string()),
+    }
+}
+
+/// `POST /logout`: the user confirmed. The anti-CSRF token must belong to this browser's session.
+pub async fn logout_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<Context>,
+    root: RootSpan,
+) -> HttpResponse {
+    let Ok(form) = form::read(&req, payload, ctx.settings.http.max_body).await else {
+        return malformed();
+    };
+    let cookie_value = req
+        .cookie(session_cookie_name(&ctx))
+        .map(|c| c.value().to_owned());
+    let token_ok = match (cookie_value.as_deref(), form.get("csrf")) {
+        (Some(value), Some(token)) => logout::confirmation_token_ok(&ctx, &hash_id(value), token),
+        _ => false,
+    };
+    if !token_ok {
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "This sign-out page has expired or was not opened in this browser, so you are still signed in.",
+        );
+    }
+    let return_to = match logout::confirmed_return_to(&ctx, &request_of(&form)).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&e.to_string()),
+    };
+    end_session(&ctx, &root, cookie_value.as_deref(), return_to).await
+}
+
+/// Delete the session (if any), clear its cookie, then redirect or show the signed-out page.
+async fn end_session(
+    ctx: &Context,
+    root: &RootSpan,
+    cookie_value: Option<&str>,
+    return_to: Option<String>,
+) -> HttpResponse {
+    if let Some(value) = cookie_value {
+        let id_hash = hash_id(value);
+        if let Err(e) = ctx
+            .store
+            .run(move |c| crate::store::sessions::delete(c, &id_hash))
+            .await
+        {
+            return unavailable(&e.to_string());
+        }
+    }
+    root.record("outcome", "logged_out");
+    let mut clear = cookie(ctx, session_cookie_name(ctx), String::new(), 0);
+    clear.make_removal();
+    let mut resp = match return_to {
+        Some(location) => see_other(&location),
+        None => pages::html(StatusCode::OK, &pages::SignedOutPage, |_| {}),
+    };
+    let _ = resp.add_cookie(&clear);
+    resp
+}
