@@ -806,7 +806,7 @@ backend_test!(rp_initiated_logout_ends_the_session, |app| {
     assert!(resp.headers().get("location").is_none());
 });
 
-mod refresh {
+pub mod refresh {
     use super::*;
 
     pub async fn code_tokens(

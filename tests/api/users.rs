@@ -107,3 +107,100 @@ backend_test!(bad_user_input_is_refused_clearly, |app| {
         Some(1)
     );
 });
+
+/// The payload of a JWT (not verified: the tests that need verification do it elsewhere).
+fn jwt_payload(token: &str) -> Value {
+    use base64::Engine;
+    let p = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+backend_test!(
+    email_verified_is_what_the_operator_set_in_id_tokens_and_userinfo,
+    |app| {
+        use crate::login::{browser, refresh::code_tokens, web_client};
+        let out = app.cli_stdin(
+            &[
+                "users",
+                "create",
+                "--username",
+                "vera",
+                "--email",
+                "vera@example.com",
+                "--email-verified",
+                "--password-stdin",
+                "--json",
+            ],
+            &format!("{GOOD}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(created["email_verified"], true);
+
+        let c = web_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "vera", "openid%20profile%20email", &browser()).await;
+        let id = jwt_payload(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id["email"], "vera@example.com");
+        assert_eq!(id["email_verified"], true);
+        // The ID token and /userinfo carry the same claims for the same scopes.
+        let info = |at: String| {
+            let app = &app;
+            async move {
+                app.client
+                    .get(format!("{}/userinfo", app.address))
+                    .bearer_auth(at)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let at = tokens["access_token"].as_str().unwrap().to_owned();
+        let body = info(at.clone()).await;
+        for claim in [
+            "sub",
+            "preferred_username",
+            "email",
+            "email_verified",
+            "updated_at",
+        ] {
+            assert_eq!(
+                body[claim], id[claim],
+                "{claim}: userinfo {body} vs ID token {id}"
+            );
+        }
+
+        // A new address is unverified until the operator says otherwise.
+        let updated = app.cli_json(&["users", "update", "vera", "--email", "v2@example.com"]);
+        assert_eq!(updated["email"], "v2@example.com");
+        assert_eq!(updated["email_verified"], false);
+        let body = info(at.clone()).await;
+        assert_eq!(body["email"], "v2@example.com");
+        assert_eq!(body["email_verified"], false);
+        let updated = app.cli_json(&["users", "update", "vera", "--email-verified", "true"]);
+        assert_eq!(updated["email_verified"], true);
+        assert_eq!(
+            app.cli_json(&["users", "show", "vera"])["email_verified"],
+            true
+        );
+        assert_eq!(info(at).await["email_verified"], true);
+
+        // Unknown users and bad values are clear errors.
+        let out = app.cli(&["users", "update", "nobody", "--email-verified", "true"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no user named nobody"));
+        let out = app.cli(&["users", "update", "vera", "--email", "not-an-address"]);
+        assert_eq!(out.status.code(), Some(1));
+    }
+);

@@ -25,12 +25,31 @@ pub enum UsersCommand {
         /// Email address.
         #[arg(long)]
         email: Option<String>,
+        /// The email address is known to be the user's (`email_verified` in tokens).
+        #[arg(long, requires = "email", num_args = 0..=1, default_missing_value = "true",
+              value_name = "true|false")]
+        email_verified: Option<bool>,
         /// Role (repeatable).
         #[arg(long = "role")]
         roles: Vec<String>,
         /// Read the password from standard input (required: never on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Change a user's email address or its verification state.
+    Update {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+        /// New email address (it is unverified unless --email-verified is given too).
+        #[arg(long, conflicts_with = "no_email")]
+        email: Option<String>,
+        /// Remove the email address.
+        #[arg(long)]
+        no_email: bool,
+        /// Whether the address is known to be the user's (`email_verified` in tokens).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "true|false")]
+        email_verified: Option<bool>,
     },
     /// Every user.
     List,
@@ -119,6 +138,7 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::Create {
             username,
             email,
+            email_verified,
             roles,
             ..
         } => {
@@ -145,6 +165,7 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
                 id: format!("usr_{}", random_b64(16)),
                 username,
                 email,
+                email_verified: email_verified.unwrap_or(false),
                 password_hash: hash,
                 disabled: false,
                 roles,
@@ -168,6 +189,40 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
             print(g, &view, || {
                 format!("created user {} ({})", user.username.as_str(), user.id)
             });
+        }
+        UsersCommand::Update {
+            username,
+            email,
+            no_email,
+            email_verified,
+        } => {
+            let email = match (email, no_email) {
+                (Some(e), _) => Some(Some(Email::parse(&e).map_err(anyhow::Error::msg)?)),
+                (None, true) => Some(None),
+                (None, false) => None,
+            };
+            let change = user_store::ProfileChange {
+                email,
+                email_verified,
+            };
+            let user = match store
+                .run_blocking(|c| user_store::update_profile(c, &username, &change, now))
+            {
+                Err(StoreError::NotFound) => return Err(not_found(&username)),
+                other => other?,
+            };
+            super::audit(
+                &keys,
+                "user.update",
+                Some(user.id.clone()),
+                serde_json::json!({
+                    "username": username,
+                    "email_changed": change.email.is_some(),
+                    "email_verified": user.email_verified,
+                }),
+            )?;
+            let view = user.public_view();
+            print(g, &view, || format!("updated user {username}"));
         }
         UsersCommand::List => {
             let users = store.run_blocking(user_store::list)?;

@@ -68,6 +68,8 @@ pub struct User {
     pub username: Username,
     /// Email, if known.
     pub email: Option<Email>,
+    /// Whether an operator (or a verification Sigil ran) confirmed the address is the user's.
+    pub email_verified: bool,
     /// bcrypt hash (see `passwords`).
     pub password_hash: String,
     /// Disabled users cannot log in.
@@ -89,12 +91,36 @@ impl User {
             "id": self.id,
             "username": self.username,
             "email": self.email,
+            "email_verified": self.email_verified,
             "disabled": self.disabled,
             "roles": self.roles,
             "created_at": crate::clock::rfc3339(self.created_at),
             "updated_at": crate::clock::rfc3339(self.updated_at),
             "password_changed_at": crate::clock::rfc3339(self.password_changed_at),
         })
+    }
+}
+
+impl User {
+    /// The claims about this user that `scope` releases (OIDC Core §5.4), the same in ID tokens
+    /// and at `/userinfo`: `profile` → `preferred_username`, `updated_at`; `email` → `email`,
+    /// `email_verified`. `sub` is not included (each caller sets it).
+    pub fn scoped_claims(
+        &self,
+        has_scope: impl Fn(&str) -> bool,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut claims = serde_json::Map::new();
+        if has_scope("profile") {
+            claims.insert("preferred_username".into(), self.username.as_str().into());
+            claims.insert("updated_at".into(), self.updated_at.into());
+        }
+        if has_scope("email")
+            && let Some(e) = &self.email
+        {
+            claims.insert("email".into(), e.as_str().into());
+            claims.insert("email_verified".into(), self.email_verified.into());
+        }
+        claims
     }
 }
 
@@ -110,6 +136,37 @@ mod tests {
         for bad in ["al ice", "alice@x", "älice", "a/b", "a\0"] {
             assert!(Username::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn user(email: Option<&str>, verified: bool) -> User {
+        User {
+            id: "usr_1".into(),
+            username: Username::parse("ann").unwrap_or_else(|e| panic!("{e}")),
+            email: email.map(|e| Email::parse(e).unwrap_or_else(|e| panic!("{e}"))),
+            email_verified: verified,
+            password_hash: String::new(),
+            disabled: false,
+            roles: vec![],
+            created_at: 1,
+            updated_at: 2,
+            password_changed_at: 1,
+        }
+    }
+
+    #[test]
+    fn claims_follow_the_scopes() {
+        let u = user(Some("ann@example.com"), true);
+        assert!(u.scoped_claims(|_| false).is_empty());
+        let profile = u.scoped_claims(|s| s == "profile");
+        assert_eq!(profile["preferred_username"], "ann");
+        assert_eq!(profile["updated_at"], 2);
+        assert!(!profile.contains_key("email"));
+        let email = u.scoped_claims(|s| s == "email");
+        assert_eq!(email["email"], "ann@example.com");
+        assert_eq!(email["email_verified"], true);
+        assert!(!email.contains_key("preferred_username"));
+        // No address, no email claims at all.
+        assert!(user(None, false).scoped_claims(|s| s == "email").is_empty());
     }
 
     #[test]

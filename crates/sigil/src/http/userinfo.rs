@@ -80,16 +80,7 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan)
     };
     let mut body = serde_json::Map::new();
     body.insert("sub".into(), user.id.clone().into());
-    if claims.has_scope("profile") {
-        body.insert("preferred_username".into(), user.username.as_str().into());
-        body.insert("updated_at".into(), user.updated_at.into());
-    }
-    if claims.has_scope("email")
-        && let Some(e) = &user.email
-    {
-        body.insert("email".into(), e.as_str().into());
-        body.insert("email_verified".into(), false.into());
-    }
+    body.extend(user.scoped_claims(|s| claims.has_scope(s)));
     root.record("outcome", "ok");
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

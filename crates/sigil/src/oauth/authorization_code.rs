@@ -92,15 +92,7 @@ pub async fn grant(
     let has = |s: &str| scopes.iter().any(|x| x.as_str() == s);
     let mut response = user_access_token(ctx, client, &user, &scopes)?;
     if has("openid") {
-        let mut extra = serde_json::Map::new();
-        if has("profile") {
-            extra.insert("preferred_username".into(), user.username.as_str().into());
-        }
-        if has("email")
-            && let Some(e) = &user.email
-        {
-            extra.insert("email".into(), e.as_str().into());
-        }
+        let extra = user.scoped_claims(has);
         response.id_token = Some(id_token(
             ctx,
             IdTokenRequest {

@@ -67,6 +67,7 @@ diesel::table! {
         id -> Text,
         username -> Text,
         email -> Nullable<Text>,
+        email_verified -> Bool,
         password_hash -> Text,
         disabled -> Bool,
         roles -> Text,

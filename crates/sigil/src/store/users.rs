@@ -13,6 +13,7 @@ struct UserRow {
     id: String,
     username: String,
     email: Option<String>,
+    email_verified: bool,
     password_hash: String,
     disabled: bool,
     roles: String,
@@ -27,6 +28,7 @@ impl From<&User> for UserRow {
             id: u.id.clone(),
             username: u.username.as_str().to_owned(),
             email: u.email.as_ref().map(|e| e.as_str().to_owned()),
+            email_verified: u.email_verified,
             password_hash: u.password_hash.clone(),
             disabled: u.disabled,
             roles: to_json_list(&u.roles),
@@ -49,6 +51,7 @@ impl TryFrom<UserRow> for User {
                 .map(Email::parse)
                 .transpose()
                 .map_err(|_| corrupt("email"))?,
+            email_verified: r.email_verified,
             roles: from_json_list::<Name>(&r.roles, "roles")?,
             id: r.id,
             password_hash: r.password_hash,
@@ -173,6 +176,48 @@ pub fn delete(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
         meta::bump(conn, meta::USERS_VERSION)?;
     }
     Ok(n > 0)
+}
+
+/// A change to a user's profile (`users update`); `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProfileChange {
+    /// New email address (`Some(None)` removes it).
+    pub email: Option<Option<Email>>,
+    /// New verification state of the address.
+    pub email_verified: Option<bool>,
+}
+
+/// Apply a profile change. A new email address is unverified unless the change says otherwise.
+/// Returns the updated user; `NotFound` when no such user.
+pub fn update_profile(
+    conn: &mut DbConn,
+    username: &str,
+    change: &ProfileChange,
+    now: i64,
+) -> Result<User, StoreError> {
+    conn.transaction(|conn| {
+        let mut user = find_by_username(conn, username)?.ok_or(StoreError::NotFound)?;
+        if let Some(email) = &change.email
+            && *email != user.email
+        {
+            user.email = email.clone();
+            user.email_verified = false;
+        }
+        if let Some(v) = change.email_verified {
+            user.email_verified = v;
+        }
+        user.email_verified &= user.email.is_some();
+        user.updated_at = now;
+        diesel::update(users::table.find(&user.id))
+            .set((
+                users::email.eq(user.email.as_ref().map(Email::as_str)),
+                users::email_verified.eq(user.email_verified),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        meta::bump(conn, meta::USERS_VERSION)?;
+        Ok(user)
+    })
 }
 
 /// Find by id (the `sub`).
