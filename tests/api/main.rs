@@ -10,5 +10,6 @@ mod discovery;
 mod keys;
 mod login;
 mod logout;
+mod pages;
 mod token;
 mod users;

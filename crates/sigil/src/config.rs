@@ -41,6 +41,24 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Logging section.
     pub log: LogSettings,
+    /// What people see on Sigil's pages.
+    pub ui: UiSettings,
+}
+
+/// `[ui]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiSettings {
+    /// The product name on the login, consent and logout pages ("Sign in to …").
+    pub product_name: String,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        UiSettings {
+            product_name: "Sigil".into(),
+        }
+    }
 }
 
 /// `[database]`
@@ -188,6 +206,7 @@ impl Default for Settings {
             passwords: PasswordSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            ui: UiSettings::default(),
         }
     }
 }
@@ -297,6 +316,7 @@ const SECTIONS: &[&str] = &[
     "passwords",
     "http",
     "log",
+    "ui",
 ];
 const TOP_LEVEL: &[&str] = &["listen", "issuer", "data_dir", "master_key"];
 /// Environment variables that are not settings but are read by Sigil.
@@ -429,6 +449,13 @@ impl Settings {
                 reason: "must be at least 512 bytes".into(),
             });
         }
+        let name = self.ui.product_name.trim();
+        if name.is_empty() || name.chars().count() > 60 || name.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid {
+                key: "ui.product_name",
+                reason: "must be 1 to 60 characters, without control characters".into(),
+            });
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::Invalid {
                 key: "log.format",
@@ -553,6 +580,7 @@ impl Settings {
             },
             "http": { "max_body": self.http.max_body, "workers": self.http.workers },
             "log": { "level": self.log.level, "format": self.log.format },
+            "ui": { "product_name": self.ui.product_name },
         })
     }
 }

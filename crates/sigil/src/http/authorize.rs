@@ -210,6 +210,7 @@ async fn show_login(
         Err(e) => return unavailable(&e.to_string()),
     };
     let page = LoginPage {
+        product: &ctx.settings.ui.product_name,
         client_name,
         authz: &id,
         csrf: &csrf,
@@ -540,6 +541,7 @@ pub async fn consent_page(req: HttpRequest, ctx: web::Data<Context>) -> HttpResp
     pages::html(
         StatusCode::OK,
         &pages::ConsentPage {
+            product: &ctx.settings.ui.product_name,
             client_name: &client_name,
             scopes,
             authz,

@@ -62,6 +62,7 @@ pub async fn logout_get(req: HttpRequest, ctx: web::Data<Context>, root: RootSpa
                 .map(|l| logout::confirmation_token(&ctx, &l.row.id_hash))
                 .unwrap_or_default();
             let page = pages::LogoutConfirmPage {
+                product: &ctx.settings.ui.product_name,
                 csrf: &csrf,
                 client_id: client_id.as_deref().unwrap_or(""),
                 post_logout_redirect_uri: request.post_logout_redirect_uri.as_deref().unwrap_or(""),
@@ -140,7 +141,13 @@ async fn end_session(
     clear.make_removal();
     let mut resp = match return_to {
         Some(location) => see_other(&location),
-        None => pages::html(StatusCode::OK, &pages::SignedOutPage, |_| {}),
+        None => pages::html(
+            StatusCode::OK,
+            &pages::SignedOutPage {
+                product: &ctx.settings.ui.product_name,
+            },
+            |_| {},
+        ),
     };
     let _ = resp.add_cookie(&clear);
     resp

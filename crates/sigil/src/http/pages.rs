@@ -10,6 +10,8 @@ use askama::Template;
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
+    /// Product name (`ui.product_name`).
+    pub product: &'a str,
     /// Application name.
     pub client_name: &'a str,
     /// Pending-login id.
@@ -121,12 +123,17 @@ pub async fn stylesheet() -> HttpResponse {
 /// After logout without a (valid) return address.
 #[derive(Template)]
 #[template(path = "signed_out.html")]
-pub struct SignedOutPage;
+pub struct SignedOutPage<'a> {
+    /// Product name (`ui.product_name`).
+    pub product: &'a str,
+}
 
 /// "Sign out of Sigil?": RP-initiated logout that did not prove which client or user asked.
 #[derive(Template)]
 #[template(path = "logout_confirm.html")]
 pub struct LogoutConfirmPage<'a> {
+    /// Product name (`ui.product_name`).
+    pub product: &'a str,
     /// Anti-CSRF token bound to the session.
     pub csrf: &'a str,
     /// Carried to the POST: the client whose return address may be used.
@@ -141,6 +148,8 @@ pub struct LogoutConfirmPage<'a> {
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage<'a> {
+    /// Product name (`ui.product_name`).
+    pub product: &'a str,
     /// Application name.
     pub client_name: &'a str,
     /// What each requested scope lets the application do.
@@ -154,7 +163,7 @@ pub struct ConsentPage<'a> {
 /// A person-readable line for a scope.
 pub fn describe_scope(scope: &str) -> String {
     match scope {
-        "openid" => "Sign you in with your Sigil account".to_owned(),
+        "openid" => "Sign you in with your account".to_owned(),
         "profile" => "Your username".to_owned(),
         "email" => "Your email address".to_owned(),
         "offline_access" => "Keep access while you are not using it".to_owned(),
