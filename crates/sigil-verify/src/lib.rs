@@ -35,6 +35,7 @@ mod b64;
 mod backend;
 mod claims;
 mod clock;
+pub mod dangerous;
 mod error;
 mod json;
 mod jwk;
