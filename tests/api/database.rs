@@ -80,14 +80,17 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
         },
     )
     .await;
-    // The CLI talks to the database directly (not through the proxy).
+    // The CLI talks to the database directly (not through the proxy). Both clients exist
+    // before `known` is cached: a registration makes every server drop its cached clients
+    // (within the 200 ms sync of these tests), which would race with the cut below.
     let known = app.service_client();
+    let unknown = app.service_client();
+    tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         app.token_for(&known, None).await.status(),
         200,
         "cached from now on"
     );
-    let unknown = app.service_client();
 
     proxy.cut();
     let resp = app.get("/readyz").await;
@@ -120,3 +123,34 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
     );
     assert_eq!(app.token_for(&unknown, None).await.status(), 200);
 }
+
+crate::backend_test!(a_broken_query_is_a_server_error_not_an_outage, |app| {
+    use crate::login::{browser, create_user, refresh::code_tokens, web_client};
+    create_user(&app, "quinn");
+    let c = web_client(&app, &["--grant", "refresh_token"]);
+    let tokens = code_tokens(&app, &c, "quinn", "openid", &browser()).await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    // A schema the code does not expect (a failed manual change, a bad migration): a bug,
+    // not an unreachable database. It must not look like an outage (503 + Retry-After).
+    raw_sql(
+        &app,
+        "ALTER TABLE refresh_tokens RENAME COLUMN family_id TO family_gone",
+    );
+    let resp = app
+        .post_token(
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+            Some((&c.id, c.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(resp.status(), 500);
+    assert!(resp.headers().get("retry-after").is_none());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "server_error");
+    let text = body.to_string();
+    assert!(
+        !text.contains("family") && !text.contains("column"),
+        "no SQL shown: {text}"
+    );
+    // /readyz still says the database answers: it does.
+    assert_eq!(app.get("/readyz").await.status(), 200);
+});

@@ -80,8 +80,15 @@ impl OAuthError {
 }
 
 impl From<crate::store::StoreError> for OAuthError {
+    /// Only an unreachable or overloaded database is `temporarily_unavailable` (503); a query the
+    /// database refused or a row that cannot be read is a `server_error` (500), so a bug does not
+    /// pass for an outage. Either way the whole cause chain is kept for the log.
     fn from(e: crate::store::StoreError) -> Self {
-        OAuthError::Unavailable(e.to_string())
+        use crate::store::{StoreError, error_chain};
+        match e {
+            StoreError::Unavailable(_) => OAuthError::Unavailable(error_chain(&e)),
+            _ => OAuthError::Internal(error_chain(&e)),
+        }
     }
 }
 

@@ -66,6 +66,10 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The database answered, and refused the query: a bug or a schema the code does not
+    /// expect, not an outage (HTTP 500, never 503 with `Retry-After`).
+    #[error("query failed")]
+    Query(#[source] diesel::result::Error),
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -76,9 +80,58 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StoreError::Conflict(info.message().to_owned())
             }
-            other => StoreError::Unavailable(other.to_string()),
+            e if is_transient(&e) => StoreError::Unavailable(error_chain(&e)),
+            e => StoreError::Query(e),
         }
     }
+}
+
+/// Whether a diesel error means "the database cannot serve this now" (retry later) rather than
+/// "this query is wrong": a lost connection, a serialization conflict, a statement cut by
+/// `statement_timeout`, a busy or full SQLite file, a read-only database.
+fn is_transient(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection
+            | DatabaseErrorKind::UnableToSendCommand
+            | DatabaseErrorKind::SerializationFailure,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            [
+                "statement timeout",
+                "canceling statement",
+                "database is locked",
+                "database table is locked",
+                "disk is full",
+                "disk i/o error",
+                "readonly database",
+                "read-only",
+                "terminating connection",
+                "server closed the connection",
+                "too many connections",
+                "the database system is",
+            ]
+            .iter()
+            .any(|needle| m.contains(needle))
+        }
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
+/// An error and every `source()` below it, joined with ": " (for logs: one line, whole cause).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 /// Connection manager that builds the right backend from the URL.
@@ -290,4 +343,60 @@ pub(crate) fn from_json_list<T: serde::de::DeserializeOwned>(
     column: &str,
 ) -> Result<Vec<T>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn db(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_owned()))
+    }
+
+    #[test]
+    fn only_outages_are_unavailable() {
+        for transient in [
+            db(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            db(
+                DatabaseErrorKind::SerializationFailure,
+                "could not serialize access",
+            ),
+            db(
+                DatabaseErrorKind::Unknown,
+                "canceling statement due to statement timeout",
+            ),
+            db(DatabaseErrorKind::Unknown, "database is locked"),
+            db(DatabaseErrorKind::Unknown, "database or disk is full"),
+        ] {
+            assert!(
+                matches!(StoreError::from(transient), StoreError::Unavailable(_)),
+                "transient"
+            );
+        }
+        for bug in [
+            db(DatabaseErrorKind::Unknown, "no such column: family_id"),
+            db(DatabaseErrorKind::NotNullViolation, "null value in column"),
+            db(
+                DatabaseErrorKind::ForeignKeyViolation,
+                "violates foreign key",
+            ),
+            Error::QueryBuilderError("bad".into()),
+        ] {
+            assert!(matches!(StoreError::from(bug), StoreError::Query(_)), "bug");
+        }
+        assert!(matches!(
+            StoreError::from(Error::NotFound),
+            StoreError::NotFound
+        ));
+    }
+
+    #[test]
+    fn the_chain_keeps_every_cause() {
+        let e = StoreError::Query(db(DatabaseErrorKind::Unknown, "no such column: x"));
+        assert_eq!(error_chain(&e), "query failed: no such column: x");
+    }
 }
