@@ -1,0 +1,108 @@
+//! HTTP hardening: bounded request parsing, the security headers every response carries, the
+//! redirect URIs a client may register, and CORS.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+use serde_json::Value;
+
+// --- Bounded parsing -------------------------------------------------------------------------
+
+/// `n` distinct parameters: `p0=x&p1=x&...`.
+fn many_params(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("p{i}=x"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_60_kb_authorize_query_is_refused_quickly_with_sigils_error_page() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let c = crate::login::web_client(&app, &[]);
+    let mut query = format!(
+        "response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&",
+        c.id
+    );
+    // 60 KB (the most an `http::Uri` holds is 64 KiB).
+    let mut i = 0;
+    while query.len() < 60_000 {
+        query.push_str(&format!("p{i}=x&"));
+        i += 1;
+    }
+    let started = Instant::now();
+    let resp = app.get(&format!("/authorize?{query}")).await;
+    let took = started.elapsed();
+    assert_eq!(
+        resp.status(),
+        414,
+        "an over-long /authorize query is refused"
+    );
+    assert!(
+        resp.headers().get("location").is_none(),
+        "no redirect: the client is not trusted yet"
+    );
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "Sigil's own error page"
+    );
+    assert!(took < Duration::from_millis(500), "refused in {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorize_query_of_many_small_parameters_is_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let c = crate::login::web_client(&app, &[]);
+    let p = crate::login::pkce();
+    // Under the length cap, over the parameter cap.
+    let url = crate::login::authorize_url(&app, &c.id, &p.challenge, "&")
+        + &(0..300)
+            .map(|i| format!("{i}="))
+            .collect::<Vec<_>>()
+            .join("&");
+    let resp = app.client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_form_with_too_many_parameters_is_an_rfc6749_invalid_request() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let c = app.service_client();
+    let body = format!("grant_type=client_credentials&{}", many_params(1_000));
+    let resp = app
+        .client
+        .post(format!("{}/token", app.address))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let json: Value = resp.json().await.unwrap();
+    assert_eq!(json["error"], "invalid_request", "{json}");
+    assert!(json["error_description"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_form_with_an_over_long_parameter_name_is_an_rfc6749_invalid_request() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let c = app.service_client();
+    let body = format!("grant_type=client_credentials&{}=1", "k".repeat(1_000));
+    let resp = app
+        .client
+        .post(format!("{}/token", app.address))
+        .basic_auth(&c.id, c.secret.as_deref())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let json: Value = resp.json().await.unwrap();
+    assert_eq!(json["error"], "invalid_request", "{json}");
+}
