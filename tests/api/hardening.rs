@@ -106,3 +106,106 @@ async fn a_token_form_with_an_over_long_parameter_name_is_an_rfc6749_invalid_req
     let json: Value = resp.json().await.unwrap();
     assert_eq!(json["error"], "invalid_request", "{json}");
 }
+
+// --- Security headers on every response ------------------------------------------------------
+
+fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// GET each kind of response: JSON, an HTML page, an HTML error page, a 404, /metrics and an
+/// OAuth JSON error.
+async fn every_kind_of_response(app: &TestApp) -> Vec<(&'static str, bool, reqwest::Response)> {
+    let c = crate::login::web_client(app, &[]);
+    let p = crate::login::pkce();
+    let login_page = app
+        .client
+        .get(crate::login::authorize_url(app, &c.id, &p.challenge, ""))
+        .send()
+        .await
+        .unwrap();
+    let token_error = app.post_token(&[("grant_type", "password")], None).await;
+    vec![
+        (
+            "discovery",
+            false,
+            app.get("/.well-known/openid-configuration").await,
+        ),
+        ("jwks", false, app.get("/jwks.json").await),
+        ("login page", true, login_page),
+        (
+            "error page",
+            true,
+            app.get("/authorize?client_id=nobody").await,
+        ),
+        ("404", false, app.get("/no/such/path").await),
+        ("metrics", false, app.get("/metrics").await),
+        ("token error", false, token_error),
+        ("healthz", false, app.get("/healthz").await),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_is_nosniff_and_pages_are_cross_origin_isolated_without_hsts_on_http() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for (what, html, resp) in every_kind_of_response(&app).await {
+        assert_eq!(
+            header(&resp, "x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert_eq!(
+            header(&resp, "strict-transport-security"),
+            None,
+            "{what}: http issuer"
+        );
+        if html {
+            assert_eq!(
+                header(&resp, "cross-origin-opener-policy"),
+                Some("same-origin"),
+                "{what}"
+            );
+        } else {
+            assert_eq!(header(&resp, "cross-origin-opener-policy"), None, "{what}");
+        }
+        assert_eq!(
+            resp.headers()
+                .get_all("x-content-type-options")
+                .iter()
+                .count(),
+            1,
+            "{what}: one header, not one per layer"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_https_issuer_every_response_carries_hsts() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            env: vec![("SIGIL_ISSUER".into(), "https://id.example".into())],
+            ..Default::default()
+        },
+    )
+    .await;
+    for (what, html, resp) in every_kind_of_response(&app).await {
+        assert_eq!(
+            header(&resp, "x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert_eq!(
+            header(&resp, "strict-transport-security"),
+            Some("max-age=31536000"),
+            "{what}"
+        );
+        if html {
+            assert_eq!(
+                header(&resp, "cross-origin-opener-policy"),
+                Some("same-origin"),
+                "{what}"
+            );
+        }
+    }
+}

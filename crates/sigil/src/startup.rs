@@ -151,9 +151,14 @@ impl Application {
         let discovery = web::Data::new(discovery::render(&issuer));
         let jwks_cache_control = web::Data::new(JwksCacheControl::new(settings.keys.jwks_max_age));
         let data = ctx.clone();
+        let security_headers = http::headers::SecurityHeaders::for_issuer(&issuer);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::<SigilRootSpan>::new())
+                // Outermost, so every response (errors and 404s included) carries the headers.
+                .wrap(actix_web::middleware::from_fn(move |req, next| {
+                    http::headers::security_headers(security_headers, req, next)
+                }))
                 .app_data(data.clone())
                 .app_data(discovery.clone())
                 .app_data(jwks_cache_control.clone())

@@ -4,6 +4,7 @@ pub mod authorize;
 pub mod discovery;
 pub mod error;
 pub mod form;
+pub mod headers;
 pub mod health;
 pub mod jwks;
 pub mod metrics;

@@ -1,5 +1,6 @@
-//! HTML pages: compile-time-checked templates (askama) and the security headers every page
-//! carries. No inline script anywhere; the only stylesheet is `/assets/sigil.css`.
+//! HTML pages: compile-time-checked templates (askama) and the page-specific security headers
+//! (CSP, framing, referrer, no caching); `nosniff`, HSTS and COOP come from `headers.rs` for
+//! every response. No inline script anywhere; the only stylesheet is `/assets/sigil.css`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -32,7 +33,7 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
-/// Security headers for HTML.
+/// Security headers for HTML (on top of those `headers.rs` gives every response).
 pub fn secure(mut builder: HttpResponseBuilder) -> HttpResponseBuilder {
     builder
         .insert_header((
@@ -43,7 +44,6 @@ pub fn secure(mut builder: HttpResponseBuilder) -> HttpResponseBuilder {
         ))
         .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     builder
 }
@@ -110,10 +110,6 @@ pub async fn stylesheet() -> HttpResponse {
         .insert_header((
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=86400"),
-        ))
-        .insert_header((
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
         ))
         .body(include_str!("../../assets/sigil.css"))
 }
