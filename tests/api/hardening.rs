@@ -209,3 +209,156 @@ async fn with_an_https_issuer_every_response_carries_hsts() {
         }
     }
 }
+
+// --- Redirect URIs at registration -----------------------------------------------------------
+
+use crate::backend_test;
+
+fn register(app: &TestApp, uri: &str) -> std::process::Output {
+    app.cli(&[
+        "clients",
+        "create",
+        "--name",
+        "app",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        uri,
+    ])
+}
+
+backend_test!(
+    redirect_uris_that_only_look_like_loopback_or_https_are_refused,
+    |app| {
+        for uri in [
+            "http://localhost.evil.example/cb",
+            "http://127.0.0.1.nip.io/cb",
+            "http://localhost@evil.example/cb",
+            "https://user:pw@app.example/cb",
+            "https://app.example@evil.example/cb",
+            "http://[::1].evil.example/cb",
+            "http://127.0.0.2/cb",
+            "http://app.example/cb",
+            "file:///etc/passwd",
+            "vbscript:x",
+            "javascript:alert(1)",
+            "JavaScript://%0aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "blob:https://app.example/uuid",
+            "ftp://app.example/cb",
+            "ws://app.example/cb",
+            "myapp:/cb",
+            "https://app.example/cb#frag",
+            "https://app.example/cb#",
+            "/relative/cb",
+            "https:///cb",
+            "https://app example/cb",
+        ] {
+            let out = register(&app, uri);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{uri} must be refused");
+            assert!(
+                stderr.contains("--redirect-uri") && stderr.contains("redirect URI"),
+                "{uri}: the message names the flag and says why: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{uri}: {stderr}");
+        }
+        let listed = app.cli_json(&["clients", "list"]);
+        assert_eq!(
+            listed.as_array().map(Vec::len),
+            Some(0),
+            "nothing registered"
+        );
+    }
+);
+
+backend_test!(
+    https_loopback_and_private_use_redirect_uris_keep_working,
+    |app| {
+        for uri in [
+            "https://app.example/cb",
+            "https://app.example:8443/cb?tenant=a",
+            "http://127.0.0.1:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:5173/callback",
+            "com.example.app:/cb",
+            "com.example.app:/oauth2redirect/example-provider",
+        ] {
+            let out = register(&app, uri);
+            assert!(
+                out.status.success(),
+                "{uri} must be accepted: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let json = app.cli_json(&["clients", "list"]);
+            let registered: Vec<String> = json
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|c| c["redirect_uris"].as_array().cloned().unwrap_or_default())
+                .filter_map(|u| u.as_str().map(str::to_owned))
+                .collect();
+            assert!(
+                registered.iter().any(|r| r == uri),
+                "{uri} is stored exactly as given: {registered:?}"
+            );
+        }
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_logout_redirect_uri_follows_the_same_rules() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let out = app.cli(&[
+        "clients",
+        "create",
+        "--name",
+        "app",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://app.example/cb",
+        "--post-logout-redirect-uri",
+        "http://localhost.evil.example/bye",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--post-logout-redirect-uri"));
+}
+
+#[test]
+fn an_issuer_with_userinfo_query_or_fragment_is_refused() {
+    for issuer in [
+        "https://user@id.example",
+        "https://user:pw@id.example",
+        "ftp://id.example",
+        "https://id.example/#x",
+        "https://id.example?x=1",
+        "javascript:alert(1)",
+    ] {
+        let env = vec![
+            ("SIGIL_DATA_DIR".to_owned(), "/nonexistent".to_owned()),
+            ("SIGIL_ISSUER".to_owned(), issuer.to_owned()),
+        ];
+        let result = sigil::config::Settings::load(None, env, &sigil::config::Overrides::default());
+        assert!(result.is_err(), "issuer {issuer} must be refused");
+    }
+    for issuer in [
+        "https://id.example",
+        "https://id.example/t/acme",
+        "http://127.0.0.1:8080",
+        "http://localhost:8080",
+        "http://sigil:8080",
+    ] {
+        let env = vec![
+            ("SIGIL_DATA_DIR".to_owned(), "/nonexistent".to_owned()),
+            ("SIGIL_ISSUER".to_owned(), issuer.to_owned()),
+        ];
+        let result = sigil::config::Settings::load(None, env, &sigil::config::Overrides::default());
+        assert!(
+            result.is_ok(),
+            "issuer {issuer} must be accepted: {:?}",
+            result.err()
+        );
+    }
+}

@@ -7,6 +7,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use askama::Template;
 
+use crate::domain::RedirectUri;
+
 /// The login form.
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -51,22 +53,12 @@ pub fn secure(mut builder: HttpResponseBuilder) -> HttpResponseBuilder {
 /// The login page's CSP: like every page's, but the form may also lead (by Sigil's redirect after
 /// a successful login) to the client's registered redirect URI. Browsers apply `form-action` to
 /// the redirects that follow a form submission, so without this the way back would be blocked.
+/// The source comes from the same parser that checked the URI at registration.
 pub fn login_csp(redirect_uri: &str) -> HeaderValue {
-    let origin = match redirect_uri.split_once("://") {
-        Some((scheme, rest)) => {
-            format!("{scheme}://{}", rest.split(['/', '?']).next().unwrap_or(""))
-        }
-        // A private-use scheme (com.example.app:/cb): allow the scheme.
-        None => redirect_uri
-            .split(':')
-            .next()
-            .map(|s| format!("{s}:"))
-            .unwrap_or_default(),
-    };
-    let safe = origin
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '[' | ']' | '+'));
-    let extra = if safe { origin } else { String::new() };
+    let extra = RedirectUri::parse(redirect_uri)
+        .ok()
+        .and_then(|u| u.csp_source())
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {extra}; frame-ancestors 'none'; base-uri 'none'"
     ))
