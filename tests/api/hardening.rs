@@ -362,3 +362,392 @@ fn an_issuer_with_userinfo_query_or_fragment_is_refused() {
         );
     }
 }
+
+// --- CORS --------------------------------------------------------------------------------------
+
+const SPA: &str = "https://app.example"; // the origin of crate::login::CALLBACK
+const SPA_ALT: &str = "https://spa-alt.example";
+const SVC: &str = "https://svc.example";
+const EVIL: &str = "https://evil.example";
+
+fn acao(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> reqwest::Response {
+    app.client
+        .request(reqwest::Method::OPTIONS, format!("{}{path}", app.address))
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A public browser app (redirect URI on https://app.example, plus a second web origin) and a
+/// confidential service client with only an explicit web origin.
+fn cors_clients(app: &TestApp) -> (TestClient, TestClient) {
+    let spa = app.create_client(&[
+        "--public",
+        "--first-party",
+        "--redirect-uri",
+        crate::login::CALLBACK,
+        "--web-origin",
+        SPA_ALT,
+        "--scope",
+        "openid",
+        "--scope",
+        "profile",
+        "--scope",
+        "email",
+    ]);
+    let svc = app.create_client(&[
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "invoices:read",
+        "--web-origin",
+        SVC,
+    ]);
+    (spa, svc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_and_jwks_answer_any_origin() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/jwks.json",
+    ] {
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("origin", EVIL)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(acao(&resp).as_deref(), Some("*"), "{path}");
+        assert!(
+            resp.headers()
+                .get("access-control-allow-credentials")
+                .is_none(),
+            "{path}: never with credentials"
+        );
+        let pre = preflight(&app, path, EVIL, "GET").await;
+        assert!(
+            pre.status().is_success(),
+            "{path}: preflight {}",
+            pre.status()
+        );
+        assert_eq!(acao(&pre).as_deref(), Some("*"), "{path}: preflight");
+        let methods = pre.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(methods.contains("GET"), "{path}: {methods}");
+    }
+    let jwks = app
+        .client
+        .get(format!("{}/jwks.json", app.address))
+        .header("origin", EVIL)
+        .send()
+        .await
+        .unwrap();
+    let exposed = jwks.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("etag"),
+        "a browser may revalidate with the ETag"
+    );
+}
+
+backend_test!(
+    preflight_on_token_endpoints_answers_only_registered_web_origins,
+    |app| {
+        let (_spa, _svc) = cors_clients(&app);
+        // The running server learns of new clients through its sync job.
+        assert!(
+            app.eventually(Duration::from_secs(10), || async {
+                acao(&preflight(&app, "/token", SPA, "POST").await).as_deref() == Some(SPA)
+            })
+            .await,
+            "a redirect URI's origin is a web origin by default"
+        );
+        for path in ["/token", "/userinfo", "/revoke", "/introspect"] {
+            for origin in [SPA, SPA_ALT, SVC] {
+                let pre = preflight(&app, path, origin, "POST").await;
+                assert!(
+                    pre.status().is_success(),
+                    "{path} {origin}: {}",
+                    pre.status()
+                );
+                assert_eq!(acao(&pre).as_deref(), Some(origin), "{path} {origin}");
+                let h = |n: &str| {
+                    pre.headers()
+                        .get(n)
+                        .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+                };
+                assert!(
+                    h("access-control-allow-methods").unwrap().contains("post"),
+                    "{path}"
+                );
+                let allowed = h("access-control-allow-headers").unwrap();
+                assert!(
+                    allowed.contains("authorization") && allowed.contains("content-type"),
+                    "{path}: {allowed}"
+                );
+                assert!(
+                    h("vary").unwrap().contains("origin"),
+                    "{path}: Vary: Origin"
+                );
+                assert!(
+                    h("access-control-max-age").is_some(),
+                    "{path}: preflight is cacheable"
+                );
+            }
+            for origin in [
+                EVIL,
+                "null",
+                "https://app.example.evil.example",
+                "http://app.example",
+            ] {
+                let pre = preflight(&app, path, origin, "POST").await;
+                assert_eq!(acao(&pre), None, "{path}: {origin} is not registered");
+            }
+        }
+        // A deleted client's origins stop being answered.
+        let clients = app.cli_json(&["clients", "list"]);
+        for c in clients.as_array().unwrap() {
+            let id = c["client_id"].as_str().unwrap();
+            assert!(app.cli(&["clients", "delete", id]).status.success());
+        }
+        assert!(
+            app.eventually(Duration::from_secs(10), || async {
+                acao(&preflight(&app, "/token", SPA, "POST").await).is_none()
+            })
+            .await,
+            "origins of deleted clients are forgotten"
+        );
+    }
+);
+
+backend_test!(
+    token_endpoints_answer_the_origin_only_for_its_own_client,
+    |app| {
+        let (spa, svc) = cors_clients(&app);
+        crate::login::create_user(&app, "cora");
+        let secret = svc.secret.clone().unwrap();
+
+        // client_credentials from the service's own origin: allowed; from another client's: not.
+        for (origin, expected) in [(SVC, Some(SVC)), (SPA, None), (EVIL, None)] {
+            let resp = app
+                .client
+                .post(format!("{}/token", app.address))
+                .header("origin", origin)
+                .basic_auth(&svc.id, Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(acao(&resp).as_deref(), expected, "/token from {origin}");
+            if expected.is_some() {
+                let vary = resp.headers()["vary"]
+                    .to_str()
+                    .unwrap()
+                    .to_ascii_lowercase();
+                assert!(vary.contains("origin"));
+            }
+        }
+        // An unauthenticated request is answered without CORS headers.
+        let resp = app
+            .client
+            .post(format!("{}/token", app.address))
+            .header("origin", SPA)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "sgl_nobody"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(acao(&resp), None);
+
+        // The public app: code + PKCE from its own origin.
+        let p = crate::login::pkce();
+        let b = crate::login::browser();
+        let url = crate::login::authorize_url(&app, &spa.id, &p.challenge, "");
+        let done = crate::login::login(&app, &b, &url, "cora", crate::login::PASSWORD).await;
+        assert_eq!(done.status(), 303);
+        let location = done.headers()["location"].to_str().unwrap().to_owned();
+        let code = location
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("code="))
+            .unwrap()
+            .to_owned();
+        let resp = app
+            .client
+            .post(format!("{}/token", app.address))
+            .header("origin", SPA)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", spa.id.as_str()),
+                ("code", code.as_str()),
+                ("redirect_uri", crate::login::CALLBACK),
+                ("code_verifier", p.verifier.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(acao(&resp).as_deref(), Some(SPA));
+        let tokens: Value = resp.json().await.unwrap();
+        let at = tokens["access_token"].as_str().unwrap().to_owned();
+
+        // /userinfo: the token's client decides.
+        for (origin, expected) in [(SPA, Some(SPA)), (SPA_ALT, Some(SPA_ALT)), (SVC, None)] {
+            let resp = app
+                .client
+                .get(format!("{}/userinfo", app.address))
+                .header("origin", origin)
+                .bearer_auth(&at)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(acao(&resp).as_deref(), expected, "/userinfo from {origin}");
+        }
+        // /introspect by the service from its origin; /revoke by the app from its origin.
+        let resp = app
+            .client
+            .post(format!("{}/introspect", app.address))
+            .header("origin", SVC)
+            .basic_auth(&svc.id, Some(&secret))
+            .form(&[("token", at.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(acao(&resp).as_deref(), Some(SVC));
+        for (origin, expected) in [(SVC, None), (SPA, Some(SPA))] {
+            let resp = app
+                .client
+                .post(format!("{}/revoke", app.address))
+                .header("origin", origin)
+                .form(&[("token", at.as_str()), ("client_id", spa.id.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(acao(&resp).as_deref(), expected, "/revoke from {origin}");
+        }
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_the_login_form_and_pages_send_no_cors_headers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (spa, _svc) = cors_clients(&app);
+    let p = crate::login::pkce();
+    let url = crate::login::authorize_url(&app, &spa.id, &p.challenge, "");
+    // Once the server knows the origin, /token answers it; the pages still do not.
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            acao(&preflight(&app, "/token", SPA, "POST").await).is_some()
+        })
+        .await
+    );
+    let page = app
+        .client
+        .get(&url)
+        .header("origin", SPA)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(acao(&page), None, "login page");
+    for (path, method) in [
+        ("/authorize", "GET"),
+        ("/authorize", "POST"),
+        ("/login", "POST"),
+        ("/consent", "POST"),
+        ("/logout", "GET"),
+        ("/assets/sigil.css", "GET"),
+        ("/metrics", "GET"),
+    ] {
+        let pre = preflight(&app, path, SPA, method).await;
+        assert_eq!(acao(&pre), None, "preflight {method} {path}");
+        assert!(
+            pre.headers().get("access-control-allow-methods").is_none(),
+            "preflight {method} {path}"
+        );
+    }
+    let form = app
+        .client
+        .post(format!("{}/login", app.address))
+        .header("origin", SPA)
+        .form(&[
+            ("authz", "x"),
+            ("csrf", "y"),
+            ("username", "u"),
+            ("password", "p"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acao(&form), None, "login form POST");
+}
+
+backend_test!(web_origins_are_registered_checked_and_shown, |app| {
+    let c = app.create_client(&[
+        "--public",
+        "--redirect-uri",
+        "com.example.app:/cb",
+        "--web-origin",
+        "https://spa.example:8443",
+        "--web-origin",
+        "http://localhost:5173",
+    ]);
+    let shown = app.cli_json(&["clients", "show", &c.id]);
+    assert_eq!(
+        shown["web_origins"],
+        serde_json::json!(["http://localhost:5173", "https://spa.example:8443"]),
+        "{shown}"
+    );
+    for bad in [
+        "*",
+        "null",
+        "https://spa.example/",
+        "https://spa.example/app",
+        "https://spa.example?x",
+        "https://user@spa.example",
+        "http://spa.example",
+        "javascript:alert(1)",
+        "com.example.app:",
+    ] {
+        let out = app.cli(&[
+            "clients",
+            "create",
+            "--name",
+            "x",
+            "--public",
+            "--web-origin",
+            bad,
+        ]);
+        assert!(!out.status.success(), "{bad} must be refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--web-origin"), "{bad}: {stderr}");
+    }
+});

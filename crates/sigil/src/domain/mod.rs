@@ -5,7 +5,7 @@ pub mod client;
 pub mod uri;
 pub mod user;
 
-pub use uri::{IssuerUrl, RedirectUri};
+pub use uri::{IssuerUrl, RedirectUri, WebOrigin};
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -1,7 +1,8 @@
 //! URLs Sigil registers or announces, parsed with the `url` crate (WHATWG URL, as browsers parse
 //! them) behind one set of rules, so what Sigil checks is where a browser goes:
-//! [`RedirectUri`] (redirect and post-logout redirect URIs), [`IssuerUrl`] and the CSP
-//! `form-action` source derived from a redirect URI ([`RedirectUri::csp_source`]).
+//! [`RedirectUri`] (redirect and post-logout redirect URIs), [`IssuerUrl`], [`WebOrigin`] (the
+//! browser origins a client's CORS requests may come from) and the CSP `form-action` source
+//! derived from a redirect URI ([`RedirectUri::csp_source`]).
 //!
 //! Every one is absolute, at most 2000 characters, without whitespace, control characters,
 //! backslashes, userinfo (`user@host`) or a fragment. A redirect URI is `https`, plain `http`
@@ -151,6 +152,46 @@ impl fmt::Display for RedirectUri {
     }
 }
 
+/// A web origin (RFC 6454) a client's browser code runs on, answered by CORS on the token,
+/// userinfo, revocation and introspection endpoints: `https://host[:port]`, or `http://` on an
+/// exact loopback host; no path, query, userinfo or fragment. Kept in the form browsers send in
+/// `Origin` (lower-case host, no default port), so matching is string equality.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WebOrigin(String);
+
+impl WebOrigin {
+    /// Parse an origin as registered (`https://spa.example`, `http://localhost:5173`).
+    pub fn parse(s: &str) -> Result<WebOrigin, String> {
+        let url = parse_absolute(s, "web origin")?;
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url, s) => {}
+            "http" => return Err("web origin: plain http is allowed only for the loopback hosts 127.0.0.1, [::1] and localhost; use https".into()),
+            _ => return Err("web origin must be https://host[:port] (or http:// on a loopback host)".into()),
+        }
+        let authority_only = s
+            .get(url.scheme().len() + 3..)
+            .is_some_and(|rest| !rest.contains(['/', '?']));
+        if !authority_only {
+            return Err("web origin must be only scheme://host[:port], without a path, query or trailing '/'".into());
+        }
+        Ok(WebOrigin(url.origin().ascii_serialization()))
+    }
+
+    /// The origin as browsers send it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RedirectUri {
+    /// The redirect URI's origin as a [`WebOrigin`], for http(s) URIs.
+    pub fn origin(&self) -> Option<WebOrigin> {
+        self.web_origin().map(WebOrigin)
+    }
+}
+
 /// The issuer URL: absolute `http(s)`, a host, no userinfo, query, fragment or trailing `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuerUrl(String);
@@ -263,6 +304,41 @@ mod tests {
             csp("https://bücher.example/cb"),
             Some("https://xn--bcher-kva.example".into())
         );
+    }
+
+    #[test]
+    fn web_origins() {
+        let o = |s: &str| WebOrigin::parse(s).map(|o| o.as_str().to_owned());
+        assert_eq!(o("https://SPA.example"), Ok("https://spa.example".into()));
+        assert_eq!(
+            o("https://spa.example:443"),
+            Ok("https://spa.example".into())
+        );
+        assert_eq!(
+            o("https://spa.example:8443"),
+            Ok("https://spa.example:8443".into())
+        );
+        assert_eq!(
+            o("http://localhost:5173"),
+            Ok("http://localhost:5173".into())
+        );
+        assert_eq!(o("http://[::1]:3000"), Ok("http://[::1]:3000".into()));
+        for bad in [
+            "*",
+            "null",
+            "https://spa.example/",
+            "https://spa.example/app",
+            "https://spa.example?x",
+            "https://spa.example#x",
+            "https://u@spa.example",
+            "http://spa.example",
+            "http://localhost.evil.example",
+            "com.example.app:",
+            "com.example.app://host",
+            "javascript:alert(1)",
+        ] {
+            assert!(WebOrigin::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
