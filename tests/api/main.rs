@@ -7,6 +7,7 @@ mod admin;
 mod audit;
 mod database;
 mod discovery;
+mod hardening;
 mod keys;
 mod login;
 mod logout;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Real-browser test: Debian's chromium, driven by playwright-core, logs in through the login page
-# of a real `sigil serve`. Screenshots land in target/browser/.
+# Real-browser tests: Debian's chromium, driven by playwright-core, logs in through the login page
+# of a real `sigil serve` (login.mjs), and a browser app on another loopback origin uses CORS to
+# call discovery, the JWKS, /token and /userinfo (cors.mjs). Screenshots land in target/browser/.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(cd ../.. && pwd)
@@ -43,3 +44,17 @@ creds=$(SIGIL_DATA_DIR="$WORK" "$SIGIL" clients create --name "Browser Test App"
 id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$creds")
 secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$creds")
 node login.mjs "$issuer" "$id" "$secret" alice 'correct horse battery staple' "$SHOTS"
+
+# A browser app (public client) served from another loopback origin; its redirect URI's origin
+# is its web origin. The server picks up the new client within its sync interval.
+page_port=$((port + 1 + RANDOM % 1000))
+app=$(SIGIL_DATA_DIR="$WORK" "$SIGIL" clients create --name "Browser CORS App" --public --first-party \
+  --redirect-uri "http://127.0.0.1:$page_port/cb" --scope openid --scope profile --json)
+app_id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$app")
+for _ in $(seq 1 100); do
+  curl -fs -o /dev/null -D - -X OPTIONS -H "Origin: http://127.0.0.1:$page_port" \
+    -H "Access-Control-Request-Method: POST" "$issuer/token" 2>/dev/null \
+    | grep -qi '^access-control-allow-origin' && break
+  sleep 0.1
+done
+node cors.mjs "$issuer" "$app_id" "$page_port" alice 'correct horse battery staple'

@@ -1,6 +1,7 @@
 //! Background jobs of a running server:
 //! * **sync** (every `sync` interval, default 2 s): polls `meta` change counters; reloads the key ring
-//!   or drops cached clients when another process (the CLI, another replica) changed them, and
+//!   or drops cached clients (and reloads every client's web origins, for CORS) when another
+//!   process (the CLI, another replica) changed them, and
 //!   re-renders the JWKS when a key's state changes with time;
 //! * **rotation** (every minute): under the `key_rotation` lease, so one process among many
 //!   rotates, applies `lifecycle::auto_rotation_due`;
@@ -207,8 +208,14 @@ pub async fn sync_once(ctx: &Context, keys: &KeyService, seen: &mut Option<(i64,
     } else {
         ctx.ring.refresh_published(now);
     }
+    let mut clients_seen = clients_v;
     if clients_v != seen_clients {
         ctx.clients.invalidate();
+        if let Err(e) = ctx.clients.reload_origins(&ctx.store).await {
+            // Try again on the next pass.
+            tracing::warn!(error = %e, "cannot reload the clients' web origins");
+            clients_seen = seen_clients;
+        }
     }
-    *seen = Some((keys_v, clients_v));
+    *seen = Some((keys_v, clients_seen));
 }

@@ -145,15 +145,23 @@ impl Application {
             own_tokens: Default::default(),
             metrics: crate::metrics::Metrics::new()?,
         });
+        // Preflight requests are answered from this set; the sync job keeps it current.
+        ctx.clients.reload_origins(&ctx.store).await?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let discovery = web::Data::new(discovery::render(&issuer));
         let jwks_cache_control = web::Data::new(JwksCacheControl::new(settings.keys.jwks_max_age));
         let data = ctx.clone();
+        let security_headers = http::headers::SecurityHeaders::for_issuer(&issuer);
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(http::cors::cors))
                 .wrap(TracingLogger::<SigilRootSpan>::new())
+                // Outermost, so every response (errors and 404s included) carries the headers.
+                .wrap(actix_web::middleware::from_fn(move |req, next| {
+                    http::headers::security_headers(security_headers, req, next)
+                }))
                 .app_data(data.clone())
                 .app_data(discovery.clone())
                 .app_data(jwks_cache_control.clone())

@@ -11,7 +11,9 @@ use super::{Globals, print};
 use crate::clock::{SystemClock, rfc3339, secs, unix_now};
 use crate::crypto::{MasterKey, random_b64};
 use crate::domain::client::{Client, PkceMode};
-use crate::domain::{ClientId, GrantType, Name, RedirectUri, Scope, ScopeSet, parse_duration};
+use crate::domain::{
+    ClientId, GrantType, Name, RedirectUri, Scope, ScopeSet, WebOrigin, parse_duration,
+};
 use crate::startup::open_keys_blocking;
 use crate::store::{StoreError, clients as client_store};
 
@@ -85,6 +87,11 @@ pub struct CreateArgs {
     /// Registered post-logout redirect URI (repeatable).
     #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// A browser origin (https://host[:port]) whose CORS requests to /token, /userinfo, /revoke
+    /// and /introspect are answered for this client, besides the origins of its redirect URIs
+    /// (repeatable).
+    #[arg(long = "web-origin")]
+    pub web_origins: Vec<String>,
     /// An application of the same operator: users are not asked to consent to its scopes.
     #[arg(long)]
     pub first_party: bool,
@@ -280,6 +287,13 @@ fn build(
                 .map_err(|e| anyhow::anyhow!("--post-logout-redirect-uri {u}: {e}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut web_origins = args
+        .web_origins
+        .iter()
+        .map(|o| WebOrigin::parse(o).map_err(|e| anyhow::anyhow!("--web-origin {o}: {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    web_origins.sort();
+    web_origins.dedup();
     let scopes = ScopeSet::from_scopes(
         args.scopes
             .iter()
@@ -350,6 +364,7 @@ fn build(
         roles,
         redirect_uris,
         post_logout_redirect_uris,
+        web_origins,
         pkce,
         jwks,
         created_at: now,

@@ -3,7 +3,9 @@
 use serde::Serialize;
 use sigil_verify::{Algorithm, JwkSet};
 
-use super::{ClientId, GrantType, Name, RedirectUri, ScopeSet};
+use std::collections::BTreeSet;
+
+use super::{ClientId, GrantType, Name, RedirectUri, ScopeSet, WebOrigin};
 
 /// Whether PKCE is required for this client's authorization-code flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,6 +63,8 @@ pub struct Client {
     pub redirect_uris: Vec<RedirectUri>,
     /// Registered post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// Web origins registered besides those of the redirect URIs (CORS).
+    pub web_origins: Vec<WebOrigin>,
     /// PKCE requirement.
     pub pkce: PkceMode,
     /// Public keys for `private_key_jwt`.
@@ -93,6 +97,7 @@ impl Client {
             "roles": self.roles,
             "redirect_uris": self.redirect_uris,
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
+            "web_origins": self.web_origins,
             "pkce": self.pkce,
             "first_party": self.first_party,
             "id_token_signed_response_alg": self.id_token_alg.as_str(),
@@ -102,6 +107,16 @@ impl Client {
             "created_at": crate::clock::rfc3339(self.created_at),
             "updated_at": crate::clock::rfc3339(self.updated_at),
         })
+    }
+
+    /// The origins whose CORS requests are answered for this client: its registered web origins
+    /// and the origins of its http(s) redirect URIs.
+    pub fn cors_origins(&self) -> BTreeSet<WebOrigin> {
+        self.redirect_uris
+            .iter()
+            .filter_map(RedirectUri::origin)
+            .chain(self.web_origins.iter().cloned())
+            .collect()
     }
 
     /// The registered authentication method.

@@ -2,7 +2,10 @@
 //! ("parse, don't validate"): HTTP and CLI input is converted with `parse`/`TryFrom` at the edge.
 
 pub mod client;
+pub mod uri;
 pub mod user;
+
+pub use uri::{IssuerUrl, RedirectUri, WebOrigin};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -14,30 +17,6 @@ use serde::{Deserialize, Serialize};
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("invalid duration `{s}` ({e}); write it like 30s, 10m, 12h or 90d"))
-}
-
-/// The issuer URL: absolute http(s), no query or fragment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssuerUrl(String);
-
-impl IssuerUrl {
-    /// Parse and check an issuer URL.
-    pub fn parse(s: &str) -> Result<IssuerUrl, String> {
-        let rest = s
-            .strip_prefix("https://")
-            .or_else(|| s.strip_prefix("http://"))
-            .ok_or_else(|| "must start with https:// or http://".to_owned())?;
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err("must name a host".into());
-        }
-        if s.contains(['?', '#']) || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("must not contain a query, fragment or whitespace".into());
-        }
-        if s.ends_with('/') {
-            return Err("must not end with '/'".into());
-        }
-        Ok(IssuerUrl(s.to_owned()))
-    }
 }
 
 /// A client identifier, issued by Sigil: `sgl_` followed by base64url characters.
@@ -227,58 +206,6 @@ impl Name {
     }
 }
 
-/// An absolute redirect URI registered for a client (exact string match later).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RedirectUri(String);
-
-impl RedirectUri {
-    /// Absolute `https://` (or `http://` for loopback or a private-use scheme), no fragment.
-    pub fn parse(s: &str) -> Result<RedirectUri, String> {
-        if s.len() > 2000 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("redirect URI must be at most 2000 characters without whitespace".into());
-        }
-        if s.contains('#') {
-            return Err("redirect URI must not contain a fragment".into());
-        }
-        let (scheme, rest) = s
-            .split_once(':')
-            .ok_or_else(|| "redirect URI must be absolute".to_owned())?;
-        let scheme_ok = !scheme.is_empty()
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-            && scheme.as_bytes()[0].is_ascii_alphabetic();
-        if !scheme_ok || rest.is_empty() {
-            return Err("redirect URI must be absolute".into());
-        }
-        if scheme.eq_ignore_ascii_case("http") {
-            let host = rest
-                .trim_start_matches("//")
-                .split(['/', '?'])
-                .next()
-                .unwrap_or("");
-            let loopback = host.starts_with("127.0.0.1")
-                || host.starts_with("[::1]")
-                || host.starts_with("localhost");
-            if !loopback {
-                return Err(
-                    "http redirect URIs are allowed only for loopback hosts; use https".into(),
-                );
-            }
-        }
-        if scheme.eq_ignore_ascii_case("javascript") || scheme.eq_ignore_ascii_case("data") {
-            return Err("redirect URI scheme not allowed".into());
-        }
-        Ok(RedirectUri(s.to_owned()))
-    }
-
-    /// The URI as registered.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,23 +227,5 @@ mod tests {
         assert!(ScopeSet::parse_param(" a").is_err());
         assert!(ScopeSet::parse_param("a\"b").is_err());
         assert_eq!(ScopeSet::parse_param("").map(|s| s.is_empty()), Ok(true));
-    }
-
-    #[test]
-    fn redirect_uris() {
-        assert!(RedirectUri::parse("https://app.example/cb").is_ok());
-        assert!(RedirectUri::parse("http://127.0.0.1:3000/cb").is_ok());
-        assert!(RedirectUri::parse("http://app.example/cb").is_err());
-        assert!(RedirectUri::parse("https://app.example/cb#x").is_err());
-        assert!(RedirectUri::parse("/relative").is_err());
-        assert!(RedirectUri::parse("javascript:alert(1)").is_err());
-    }
-
-    #[test]
-    fn issuer_urls() {
-        assert!(IssuerUrl::parse("https://id.example").is_ok());
-        assert!(IssuerUrl::parse("https://id.example/").is_err());
-        assert!(IssuerUrl::parse("id.example").is_err());
-        assert!(IssuerUrl::parse("https://id.example?x").is_err());
     }
 }

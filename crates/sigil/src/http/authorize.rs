@@ -21,6 +21,10 @@ use crate::store::users as user_store;
 pub const MAX_FAILURES: u64 = 5;
 /// Lock window.
 pub const FAILURE_WINDOW: i64 = 15 * 60;
+/// The longest authorization request accepted (query string or form body), bytes. A real one is
+/// well under 2 KiB; a longer one is refused before any parsing, with Sigil's own page (no
+/// redirect: the client is not known yet).
+pub const MAX_AUTHORIZE_REQUEST: usize = 8 * 1024;
 /// The one message for every login failure.
 pub const LOGIN_FAILED: &str =
     "Incorrect username or password, or this account cannot sign in right now.";
@@ -125,6 +129,13 @@ pub async fn authorize_get(
     ctx: web::Data<Context>,
     root: RootSpan,
 ) -> HttpResponse {
+    if req.query_string().len() > MAX_AUTHORIZE_REQUEST {
+        return pages::error_page(
+            StatusCode::URI_TOO_LONG,
+            "invalid_request",
+            "The request is too long.",
+        );
+    }
     match form::parse(req.query_string().as_bytes()) {
         Ok(f) => authorize(&req, &ctx, &root, &f).await,
         Err(_) => pages::error_page(
@@ -142,7 +153,8 @@ pub async fn authorize_post(
     ctx: web::Data<Context>,
     root: RootSpan,
 ) -> HttpResponse {
-    match form::read(&req, payload, ctx.settings.http.max_body).await {
+    let max = ctx.settings.http.max_body.min(MAX_AUTHORIZE_REQUEST);
+    match form::read(&req, payload, max).await {
         Ok(f) => authorize(&req, &ctx, &root, &f).await,
         Err(_) => pages::error_page(
             StatusCode::BAD_REQUEST,

@@ -1,6 +1,10 @@
-//! Strict `application/x-www-form-urlencoded` bodies: bounded size, valid UTF-8 after
+//! Strict `application/x-www-form-urlencoded` bodies and query strings: bounded size, at most
+//! [`MAX_PARAMS`] parameters with names of at most [`MAX_KEY_LEN`] bytes, valid UTF-8 after
 //! percent-decoding (never lossy), and no parameter twice (RFC 6749 §3.2) except those a spec lets
-//! repeat (`resource`, RFC 8707).
+//! repeat (`resource`, RFC 8707). Parsing is linear in the input: a hostile form costs no more
+//! than reading it.
+
+use std::collections::HashSet;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -13,6 +17,14 @@ use crate::oauth::OAuthError;
 
 /// Parameters that may appear more than once.
 const REPEATABLE: &[&str] = &["resource"];
+
+/// The most parameters one form or query may carry. An authorization request has about 15
+/// defined ones, a token request fewer; the rest is room for extensions.
+pub const MAX_PARAMS: usize = 64;
+
+/// The longest parameter name, in bytes after decoding (the longest defined one,
+/// `client_assertion_type`, has 21).
+pub const MAX_KEY_LEN: usize = 64;
 
 /// A parsed form.
 #[derive(Debug, Default)]
@@ -27,6 +39,11 @@ impl Form {
             .iter()
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every parameter in the order sent, empty values included.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Every non-empty value of a repeatable parameter.
@@ -78,23 +95,33 @@ pub async fn read(
     parse(&body).map_err(ApiError::from)
 }
 
-/// Parse a form body.
+/// Parse a form body or query string.
 pub fn parse(body: &[u8]) -> Result<Form, OAuthError> {
     let mut form = Form::default();
-    if body.is_empty() {
-        return Ok(form);
-    }
+    let mut seen: HashSet<String> = HashSet::new();
     for part in body.split(|b| *b == b'&') {
         if part.is_empty() {
             continue;
+        }
+        if form.pairs.len() == MAX_PARAMS {
+            return Err(OAuthError::InvalidRequest(
+                "the request has too many parameters",
+            ));
         }
         let (k, v) = match part.iter().position(|b| *b == b'=') {
             Some(i) => (&part[..i], &part[i + 1..]),
             None => (part, &b""[..]),
         };
+        // Encoded, a name is at most three times its decoded length.
+        if k.len() > 3 * MAX_KEY_LEN {
+            return Err(OAuthError::InvalidRequest("a parameter name is too long"));
+        }
         let k = decode(k)?;
+        if k.len() > MAX_KEY_LEN {
+            return Err(OAuthError::InvalidRequest("a parameter name is too long"));
+        }
         let v = decode(v)?;
-        if !REPEATABLE.contains(&k.as_str()) && form.pairs.iter().any(|(seen, _)| *seen == k) {
+        if !REPEATABLE.contains(&k.as_str()) && !seen.insert(k.clone()) {
             return Err(OAuthError::InvalidRequest(
                 "a parameter was sent more than once",
             ));
@@ -134,5 +161,40 @@ mod tests {
         assert!(parse(b"scope=%ff").is_err());
         assert!(parse(b"scope=\xff").is_err());
         assert!(parse(b"resource=a&resource=b").is_ok());
+        assert!(parse(b"a=1&b=2&a=3").is_err());
+        assert!(
+            parse(b"a+b=1&a%20b=2").is_err(),
+            "duplicates compare decoded names"
+        );
+    }
+
+    #[test]
+    fn caps_parameter_count_and_name_length() {
+        let at_cap = (0..MAX_PARAMS)
+            .map(|i| format!("p{i}="))
+            .collect::<Vec<_>>()
+            .join("&");
+        assert!(parse(at_cap.as_bytes()).is_ok());
+        let over = format!("{at_cap}&one=more");
+        assert!(parse(over.as_bytes()).is_err());
+        // Empty parts (`&&`) are not parameters.
+        assert!(parse("&".repeat(10_000).as_bytes()).is_ok());
+        let long = "k".repeat(MAX_KEY_LEN);
+        assert!(parse(format!("{long}=v").as_bytes()).is_ok());
+        assert!(parse(format!("{long}k=v").as_bytes()).is_err());
+        assert!(parse("%6B".repeat(MAX_KEY_LEN + 1).as_bytes()).is_err());
+        // Values are bounded by the body or query limit, not here.
+        assert!(parse(format!("v={}", "x".repeat(100_000)).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_large_form_is_refused_at_the_cap_without_reading_on() {
+        let body = (0..50_000)
+            .map(|i| format!("p{i}=x"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let started = std::time::Instant::now();
+        assert!(parse(body.as_bytes()).is_err(), "over the parameter cap");
+        assert!(started.elapsed() < std::time::Duration::from_millis(50));
     }
 }

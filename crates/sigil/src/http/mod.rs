@@ -1,9 +1,11 @@
 //! HTTP: the only module that knows actix, HTTP and JSON shapes. One file per endpoint.
 
 pub mod authorize;
+pub mod cors;
 pub mod discovery;
 pub mod error;
 pub mod form;
+pub mod headers;
 pub mod health;
 pub mod jwks;
 pub mod logout;

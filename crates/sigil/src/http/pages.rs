@@ -1,10 +1,13 @@
-//! HTML pages: compile-time-checked templates (askama) and the security headers every page
-//! carries. No inline script anywhere; the only stylesheet is `/assets/sigil.css`.
+//! HTML pages: compile-time-checked templates (askama) and the page-specific security headers
+//! (CSP, framing, referrer, no caching); `nosniff`, HSTS and COOP come from `headers.rs` for
+//! every response. No inline script anywhere; the only stylesheet is `/assets/sigil.css`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use askama::Template;
+
+use crate::domain::RedirectUri;
 
 /// The login form.
 #[derive(Template)]
@@ -34,7 +37,7 @@ pub struct ErrorPage<'a> {
     pub message: &'a str,
 }
 
-/// Security headers for HTML.
+/// Security headers for HTML (on top of those `headers.rs` gives every response).
 pub fn secure(mut builder: HttpResponseBuilder) -> HttpResponseBuilder {
     builder
         .insert_header((
@@ -45,7 +48,6 @@ pub fn secure(mut builder: HttpResponseBuilder) -> HttpResponseBuilder {
         ))
         .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     builder
 }
@@ -53,22 +55,12 @@ pub fn secure(mut builder: HttpResponseBuilder) -> HttpResponseBuilder {
 /// The login page's CSP: like every page's, but the form may also lead (by Sigil's redirect after
 /// a successful login) to the client's registered redirect URI. Browsers apply `form-action` to
 /// the redirects that follow a form submission, so without this the way back would be blocked.
+/// The source comes from the same parser that checked the URI at registration.
 pub fn login_csp(redirect_uri: &str) -> HeaderValue {
-    let origin = match redirect_uri.split_once("://") {
-        Some((scheme, rest)) => {
-            format!("{scheme}://{}", rest.split(['/', '?']).next().unwrap_or(""))
-        }
-        // A private-use scheme (com.example.app:/cb): allow the scheme.
-        None => redirect_uri
-            .split(':')
-            .next()
-            .map(|s| format!("{s}:"))
-            .unwrap_or_default(),
-    };
-    let safe = origin
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '.' | '-' | '[' | ']' | '+'));
-    let extra = if safe { origin } else { String::new() };
+    let extra = RedirectUri::parse(redirect_uri)
+        .ok()
+        .and_then(|u| u.csp_source())
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self' {extra}; frame-ancestors 'none'; base-uri 'none'"
     ))
@@ -112,10 +104,6 @@ pub async fn stylesheet() -> HttpResponse {
         .insert_header((
             header::CACHE_CONTROL,
             HeaderValue::from_static("public, max-age=86400"),
-        ))
-        .insert_header((
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
         ))
         .body(include_str!("../../assets/sigil.css"))
 }

@@ -5,6 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use tracing_actix_web::RootSpan;
 
+use super::cors;
 use super::error::ApiError;
 use super::form;
 use super::token::credentials;
@@ -19,6 +20,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
     let reg = client_auth::authenticate(&ctx, credentials(&req, &form)?).await?;
+    cors::allow_client(&req, &reg);
     root.record("client_id", reg.client.id.as_str());
     let token = form
         .get("token")
@@ -39,6 +41,7 @@ pub async fn introspect(
 ) -> Result<HttpResponse, ApiError> {
     let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
     let reg = client_auth::authenticate(&ctx, credentials(&req, &form)?).await?;
+    cors::allow_client(&req, &reg);
     if reg.client.public {
         return Err(OAuthError::InvalidClient {
             description: "client authentication failed",

@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tracing_actix_web::RootSpan;
 
+use super::cors;
 use super::error::ApiError;
 use super::form::{self, Form};
 use crate::domain::GrantType;
@@ -30,6 +31,7 @@ pub async fn token(
     root.record("grant", grant.as_str());
     let creds = credentials(&req, &form)?;
     let reg = client_auth::authenticate(&ctx, creds).await?;
+    cors::allow_client(&req, &reg);
     root.record("client_id", reg.client.id.as_str());
     let response = match grant {
         GrantType::ClientCredentials => client_credentials::grant(

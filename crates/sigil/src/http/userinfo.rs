@@ -56,6 +56,12 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan)
     };
     if let Some(c) = &claims.client_id {
         root.record("client_id", c.as_str());
+        // Only a browser request needs to know the token's client (CORS).
+        if super::cors::has_origin(&req)
+            && let Ok(Some(reg)) = ctx.clients.get(&ctx.store, c.as_str()).await
+        {
+            super::cors::allow_client(&req, &reg);
+        }
     }
     if crate::oauth::bearer::is_revoked(&ctx, &claims).await {
         return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED);

@@ -1,13 +1,17 @@
 //! The in-memory client registry. Clients are read on every token request and change rarely, so
 //! each server keeps parsed clients (with a ready verifier for their registered assertion keys) and
-//! drops them all when the database's `clients_version` moves (polled by the jobs).
+//! drops them all when the database's `clients_version` moves (polled by the jobs). It also holds
+//! the set of every client's web origins, reloaded on the same signal, so a CORS preflight (which
+//! names no client) is answered from memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use arc_swap::ArcSwap;
 use sigil_verify::Verifier;
 
+use crate::domain::WebOrigin;
 use crate::domain::client::Client;
 use crate::store::{Store, StoreError, clients as client_store};
 
@@ -18,6 +22,15 @@ pub struct RegisteredClient {
     pub client: Client,
     /// Verifier for `private_key_jwt` assertions (iss = client_id; aud = token endpoint or issuer).
     pub assertion_verifier: Option<Verifier>,
+    /// The origins whose CORS requests are answered for this client (`Client::cors_origins`).
+    pub cors_origins: BTreeSet<WebOrigin>,
+}
+
+impl RegisteredClient {
+    /// Whether a request from the browser origin `origin` may read this client's responses.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.cors_origins.iter().any(|o| o.as_str() == origin)
+    }
 }
 
 /// Cached lookups, including misses (so unknown ids do not hit the database each time).
@@ -28,6 +41,7 @@ pub struct ClientCache {
     capacity: usize,
     issuer: String,
     token_endpoint: String,
+    origins: ArcSwap<HashSet<String>>,
 }
 
 impl ClientCache {
@@ -39,7 +53,22 @@ impl ClientCache {
             capacity,
             issuer,
             token_endpoint,
+            origins: ArcSwap::from_pointee(HashSet::new()),
         }
+    }
+
+    /// Whether any client registered the web origin `origin` (CORS preflight).
+    pub fn any_client_allows_origin(&self, origin: &str) -> bool {
+        self.origins.load().contains(origin)
+    }
+
+    /// Reload the set of every client's web origins from the database (at start-up and whenever
+    /// `clients_version` moves).
+    pub async fn reload_origins(&self, store: &Store) -> Result<(), StoreError> {
+        let all = store.run(client_store::all_cors_origins).await?;
+        let set: HashSet<String> = all.iter().map(|o| o.as_str().to_owned()).collect();
+        self.origins.store(Arc::new(set));
+        Ok(())
     }
 
     /// Find a client, from memory or the database.
@@ -82,6 +111,7 @@ impl ClientCache {
                 .ok()
         });
         RegisteredClient {
+            cors_origins: client.cors_origins(),
             client,
             assertion_verifier,
         }

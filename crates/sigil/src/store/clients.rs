@@ -6,7 +6,7 @@ use sigil_verify::JwkSet;
 use super::schema::clients;
 use super::{DbConn, StoreError, from_json_list, meta, to_json_list};
 use crate::domain::client::{Client, PkceMode};
-use crate::domain::{ClientId, GrantType, Name, RedirectUri, ScopeSet};
+use crate::domain::{ClientId, GrantType, Name, RedirectUri, ScopeSet, WebOrigin};
 
 /// One stored client.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -30,6 +30,7 @@ pub struct ClientRow {
     updated_at: i64,
     first_party: bool,
     id_token_alg: String,
+    web_origins: String,
 }
 
 impl From<&Client> for ClientRow {
@@ -53,6 +54,7 @@ impl From<&Client> for ClientRow {
             updated_at: c.updated_at,
             first_party: c.first_party,
             id_token_alg: c.id_token_alg.as_str().to_owned(),
+            web_origins: to_json_list(&c.web_origins),
         }
     }
 }
@@ -91,6 +93,7 @@ impl TryFrom<ClientRow> for Client {
                 .id_token_alg
                 .parse()
                 .map_err(|_| corrupt("id_token_alg"))?,
+            web_origins: from_json_list::<WebOrigin>(&r.web_origins, "web_origins")?,
         })
     }
 }
@@ -120,6 +123,15 @@ pub fn list(conn: &mut DbConn) -> Result<Vec<Client>, StoreError> {
         .select(ClientRow::as_select())
         .load(conn)?;
     rows.into_iter().map(Client::try_from).collect()
+}
+
+/// Every origin any client's CORS requests may come from (for preflight requests, which do
+/// not say which client they are for).
+pub fn all_cors_origins(conn: &mut DbConn) -> Result<Vec<WebOrigin>, StoreError> {
+    let mut all: Vec<WebOrigin> = list(conn)?.iter().flat_map(Client::cors_origins).collect();
+    all.sort();
+    all.dedup();
+    Ok(all)
 }
 
 /// Delete a client. Bumps `clients_version`. False when it did not exist.
