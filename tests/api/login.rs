@@ -805,7 +805,7 @@ backend_test!(rp_initiated_logout_ends_the_session, |app| {
     assert_eq!(resp.status(), 200);
 });
 
-mod refresh {
+pub mod refresh {
     use super::*;
 
     pub async fn code_tokens(

@@ -10,4 +10,5 @@ mod discovery;
 mod keys;
 mod login;
 mod token;
+mod tokens;
 mod users;

@@ -1,0 +1,81 @@
+//! Tokens at their edges: refresh rotation races, what introspection and /userinfo say about a
+//! user's tokens and to whom, password reset, `at_hash` per algorithm, refresh tokens that are no
+//! bearer tokens, per-client access-token algorithms, and protocol details of /authorize and
+//! /token (PKCE, request objects, HEAD, prompt values, resource indicators).
+
+use crate::backend_test;
+use crate::helpers::*;
+use crate::login::refresh::{code_tokens, refresh};
+use crate::login::{browser, create_user, web_client};
+use base64::Engine;
+use serde_json::Value;
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json")
+}
+
+fn refresh_client(app: &TestApp, extra: &[&str]) -> TestClient {
+    let mut args = vec!["--grant", "refresh_token", "--grant", "authorization_code"];
+    args.extend_from_slice(extra);
+    web_client(app, &args)
+}
+
+// #1 ------------------------------------------------------------------------------------------
+
+backend_test!(
+    a_repeat_after_the_successor_was_used_is_reuse_and_revokes_the_family,
+    |app| {
+        create_user(&app, "rita");
+        let c = refresh_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "rita", "openid", &browser()).await;
+        let rt0 = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let (s, b1) = refresh(&app, &c, &rt0, None).await;
+        assert_eq!(s, 200, "{b1}");
+        let rt1 = b1["refresh_token"].as_str().unwrap().to_owned();
+        let (s, b2) = refresh(&app, &c, &rt1, None).await;
+        assert_eq!(s, 200, "{b2}");
+        let rt2 = b2["refresh_token"].as_str().unwrap().to_owned();
+        // Well within the race window, but rt1 has been used: rt0 again is reuse.
+        let (s, body) = refresh(&app, &c, &rt0, None).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+        let (s, body) = refresh(&app, &c, &rt2, None).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "the whole family is revoked: {body}"
+        );
+        assert_eq!(metric(&app, "sigil_refresh_token_reuse_total").await, 1.0);
+    }
+);
+
+backend_test!(
+    two_tabs_repeating_a_token_share_its_successor_while_it_is_unused,
+    |app| {
+        create_user(&app, "sara");
+        let c = refresh_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "sara", "openid", &browser()).await;
+        let rt0 = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let (s, first) = refresh(&app, &c, &rt0, None).await;
+        assert_eq!(s, 200, "{first}");
+        let (s, second) = refresh(&app, &c, &rt0, None).await;
+        assert_eq!(s, 200, "{second}");
+        let rt1 = first["refresh_token"].as_str().unwrap();
+        assert_eq!(
+            claims(rt1)["jti"],
+            claims(second["refresh_token"].as_str().unwrap())["jti"]
+        );
+        // The shared successor still works.
+        let (s, body) = refresh(&app, &c, rt1, None).await;
+        assert_eq!(s, 200, "{body}");
+    }
+);
