@@ -3,6 +3,8 @@
 //! bearer tokens, per-client access-token algorithms, and protocol details of /authorize and
 //! /token (PKCE, request objects, HEAD, prompt values, resource indicators).
 
+use std::time::Duration;
+
 use crate::backend_test;
 use crate::helpers::*;
 use crate::login::refresh::{code_tokens, refresh};
@@ -79,3 +81,57 @@ backend_test!(
         assert_eq!(s, 200, "{body}");
     }
 );
+
+// #8 ------------------------------------------------------------------------------------------
+
+async fn wait_for_alg(app: &TestApp, alg: &str) {
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            app.jwks().await["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["alg"] == alg)
+        })
+        .await,
+        "a {alg} key is published"
+    );
+    // The sync job reloads the ring and the client cache together; give it one more tick.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+backend_test!(at_hash_uses_the_hash_of_the_id_token_algorithm, |app| {
+    use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+    use openidconnect::{AccessToken, AccessTokenHash};
+    create_user(&app, "ella");
+    let eddsa = web_client(&app, &["--id-token-alg", "EdDSA"]);
+    let rs256 = web_client(&app, &[]);
+    wait_for_alg(&app, "EdDSA").await;
+    for (c, alg) in [
+        (&eddsa, CoreJwsSigningAlgorithm::EdDsa),
+        (&rs256, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256),
+    ] {
+        let t = code_tokens(&app, c, "ella", "openid", &browser()).await;
+        let id_token = t["id_token"].as_str().unwrap();
+        let kid = jwt_header(id_token)["kid"].as_str().unwrap().to_owned();
+        let jwk = app.jwks().await["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid.as_str())
+            .cloned()
+            .unwrap();
+        let key: CoreJsonWebKey = serde_json::from_value(jwk).unwrap();
+        let expected = AccessTokenHash::from_token(
+            &AccessToken::new(t["access_token"].as_str().unwrap().to_owned()),
+            &alg,
+            &key,
+        )
+        .unwrap();
+        assert_eq!(
+            claims(id_token)["at_hash"].as_str(),
+            Some(expected.as_str()),
+            "{alg:?}"
+        );
+    }
+});
