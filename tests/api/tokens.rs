@@ -135,3 +135,67 @@ backend_test!(at_hash_uses_the_hash_of_the_id_token_algorithm, |app| {
         );
     }
 });
+
+// #9 ------------------------------------------------------------------------------------------
+
+async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
+    app.client
+        .get(format!("{}/userinfo", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+backend_test!(refresh_tokens_are_not_bearer_tokens, |app| {
+    create_user(&app, "finn");
+    let c = refresh_client(&app, &[]);
+    let tokens = code_tokens(&app, &c, "finn", "openid", &browser()).await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(jwt_header(rt)["typ"], "refresh+jwt");
+    assert_eq!(userinfo_status(&app, rt).await, 401);
+    // A resource server that skips `typ` and expects the issuer as audience refuses it.
+    let header = jsonwebtoken::decode_header(rt).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/jwks.json").await.json().await.unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[app.address.as_str()]);
+    validation.set_issuer(&[app.address.as_str()]);
+    let decoded = jsonwebtoken::decode::<Value>(rt, &key, &validation);
+    assert!(
+        decoded.is_err(),
+        "jsonwebtoken accepted a refresh token as an access token"
+    );
+    let jwks = sigil_verify::JwkSet::from_json(app.jwks().await.to_string().as_bytes()).unwrap();
+    let verified = sigil_verify::Verifier::builder(app.address.as_str(), app.address.as_str())
+        .typ(None)
+        .jwks(jwks)
+        .build()
+        .unwrap()
+        .verify(rt);
+    assert!(
+        verified.is_err(),
+        "sigil-verify accepted a refresh token as an access token"
+    );
+    // Its audience cannot be registered for a client.
+    let aud = claims(rt)["aud"].as_str().unwrap().to_owned();
+    assert_ne!(aud, app.address);
+    let out = app.cli(&[
+        "clients",
+        "create",
+        "--name",
+        "sneaky",
+        "--grant",
+        "client_credentials",
+        "--audience",
+        &aud,
+    ]);
+    assert!(!out.status.success(), "registered the refresh audience");
+    // The refresh grant still works.
+    let (s, body) = refresh(&app, &c, rt, None).await;
+    assert_eq!(s, 200, "{body}");
+});

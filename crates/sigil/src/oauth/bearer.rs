@@ -50,8 +50,8 @@ impl OwnTokens {
             return Ok(v);
         }
         let set = snap.published_set(ctx.now());
-        let build = |typ: &str| {
-            Verifier::builder(ctx.issuer.as_str(), ctx.issuer.as_str())
+        let build = |typ: &str, audience: &str| {
+            Verifier::builder(ctx.issuer.as_str(), audience)
                 .typ(Some(typ))
                 .clock(ctx.clock.clone())
                 .jwks(set.clone())
@@ -60,8 +60,8 @@ impl OwnTokens {
         };
         let fresh = Arc::new(OwnVerifier {
             etag: snap.jwks.etag.clone(),
-            access: build("at+jwt")?,
-            refresh: build("refresh+jwt")?,
+            access: build("at+jwt", ctx.issuer.as_str())?,
+            refresh: build("refresh+jwt", &crate::domain::refresh_audience(&ctx.issuer))?,
         });
         self.0.store(Some(fresh.clone()));
         Ok(fresh)
@@ -72,7 +72,8 @@ impl OwnTokens {
         self.verify_kind(ctx, token, Kind::Access)
     }
 
-    /// Verify a Sigil token of the given kind (`aud` contains the issuer).
+    /// Verify a Sigil token of the given kind (an access token's `aud` contains the issuer; a
+    /// refresh token's is [`crate::domain::refresh_audience`]).
     pub fn verify_kind(
         &self,
         ctx: &Context,

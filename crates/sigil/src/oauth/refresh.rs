@@ -1,5 +1,7 @@
-//! Refresh tokens (OAuth 2.0 §6, OAuth 2.0 Security BCP §4.14): signed JWTs (`typ: refresh+jwt`)
-//! honoured only while the hash of their id is live in storage, rotated on every use.
+//! Refresh tokens (OAuth 2.0 §6, OAuth 2.0 Security BCP §4.14): signed JWTs (`typ: refresh+jwt`,
+//! `aud` = [`crate::domain::refresh_audience`], which no access token carries, so no resource
+//! server takes one as a bearer token) honoured only while the hash of their id is live in
+//! storage, rotated on every use.
 //!
 //! Rotation ([`crate::store::refresh_tokens::rotate`], one store call): the first use of a token
 //! marks it used with one conditional UPDATE (one winner across all processes) and issues a
@@ -58,7 +60,7 @@ fn sign(ctx: &Context, id: &str, row: &RefreshRow) -> Result<String, OAuthError>
     let claims = RefreshClaims {
         iss: &ctx.issuer,
         sub: &row.user_id,
-        aud: Audience::One(ctx.issuer.clone()),
+        aud: Audience::One(crate::domain::refresh_audience(&ctx.issuer)),
         exp: row.expires_at,
         iat: row.created_at,
         jti: id,
