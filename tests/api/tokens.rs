@@ -8,9 +8,9 @@ use std::time::Duration;
 use crate::backend_test;
 use crate::helpers::*;
 use crate::login::refresh::{code_tokens, refresh};
-use crate::login::{browser, create_user, web_client};
+use crate::login::{PASSWORD, authorize_url, browser, create_user, login, pkce, web_client};
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("payload");
@@ -199,3 +199,141 @@ backend_test!(refresh_tokens_are_not_bearer_tokens, |app| {
     let (s, body) = refresh(&app, &c, rt, None).await;
     assert_eq!(s, 200, "{body}");
 });
+
+// #5 ------------------------------------------------------------------------------------------
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+async fn introspect(app: &TestApp, who: &TestClient, token: &str) -> Value {
+    let resp = app
+        .client
+        .post(format!("{}/introspect", app.address))
+        .basic_auth(&who.id, who.secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+backend_test!(
+    a_disabled_users_access_token_is_inactive_at_introspect_and_userinfo,
+    |app| {
+        create_user(&app, "dora");
+        let c = web_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "dora", "openid", &browser()).await;
+        let at = tokens["access_token"].as_str().unwrap();
+        assert_eq!(introspect(&app, &c, at).await["active"], true);
+        assert_eq!(userinfo_status(&app, at).await, 200);
+        app.cli_json(&["users", "disable", "dora"]);
+        assert_eq!(introspect(&app, &c, at).await, json!({"active": false}));
+        assert_eq!(userinfo_status(&app, at).await, 401);
+    }
+);
+
+backend_test!(tokens_issued_before_a_password_reset_are_inactive, |app| {
+    create_user(&app, "paul");
+    let c = refresh_client(&app, &[]);
+    let b = browser();
+    let tokens = code_tokens(&app, &c, "paul", "openid", &b).await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(introspect(&app, &c, at).await["active"], true);
+    // Token times are whole seconds: let one pass before the reset.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let out = app.cli_stdin(
+        &["users", "reset-password", "paul", "--password-stdin"],
+        "a brand new passphrase for paul\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(introspect(&app, &c, at).await, json!({"active": false}));
+    assert_eq!(userinfo_status(&app, at).await, 401);
+    assert_eq!(introspect(&app, &c, rt).await, json!({"active": false}));
+    // The reset ended the session and the refresh family (#6).
+    let (s, body) = refresh(&app, &c, rt, None).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+    let p = pkce();
+    let silent = authorize_url(&app, &c.id, &p.challenge, "&prompt=none");
+    let loc = location(&b.get(&silent).send().await.unwrap());
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required")
+    );
+    // The old password fails, the new one works.
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    let old = login(&app, &browser(), &url, "paul", PASSWORD).await;
+    assert_ne!(old.status(), 303);
+    let new = login(
+        &app,
+        &browser(),
+        &url,
+        "paul",
+        "a brand new passphrase for paul",
+    )
+    .await;
+    assert_eq!(new.status(), 303);
+});
+
+backend_test!(
+    introspection_answers_only_clients_entitled_to_the_token_and_never_shows_a_refresh_id,
+    |app| {
+        create_user(&app, "ivan");
+        let c = refresh_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "ivan", "openid", &browser()).await;
+        let rt = tokens["refresh_token"].as_str().unwrap();
+        let at = tokens["access_token"].as_str().unwrap();
+        let stranger = app.service_client();
+        assert_eq!(
+            introspect(&app, &stranger, rt).await,
+            json!({"active": false})
+        );
+        assert_eq!(
+            introspect(&app, &stranger, at).await,
+            json!({"active": false})
+        );
+        // The client it was issued to sees it active, still without the refresh token's id.
+        let own = introspect(&app, &c, rt).await;
+        assert_eq!(own["active"], true, "{own}");
+        assert!(own.get("jti").is_none(), "{own}");
+        assert!(
+            !own.to_string()
+                .contains(claims(rt)["jti"].as_str().unwrap())
+        );
+        // A resource server registered for the token's audience may introspect it.
+        let svc = app.create_client(&[
+            "--grant",
+            "client_credentials",
+            "--audience",
+            "https://api.example",
+        ]);
+        let rs = app.create_client(&[
+            "--grant",
+            "client_credentials",
+            "--audience",
+            "https://api.example",
+        ]);
+        let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
+        let svc_at = body["access_token"].as_str().unwrap();
+        assert_eq!(introspect(&app, &rs, svc_at).await["active"], true);
+        assert_eq!(introspect(&app, &stranger, svc_at).await["active"], false);
+    }
+);

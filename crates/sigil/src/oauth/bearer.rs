@@ -120,3 +120,26 @@ pub async fn is_revoked(ctx: &Context, claims: &Claims) -> bool {
         None => false,
     }
 }
+
+/// Whether a user may still hold `iat`'s token: enabled, and the token not issued before the last
+/// password change (a reset ends everything issued before it).
+pub fn user_may_hold(user: &crate::domain::user::User, iat: i64) -> bool {
+    !user.disabled && iat >= user.password_changed_at
+}
+
+/// Whether the subject of a Sigil token still stands behind it: for a user's token, the user
+/// exists and [`user_may_hold`] it; a client's own token (`sub` = `client_id`) has no user.
+pub async fn subject_is_current(
+    ctx: &Context,
+    claims: &Claims,
+) -> Result<bool, crate::store::StoreError> {
+    if claims.client_id.as_deref() == Some(claims.sub.as_str()) {
+        return Ok(true);
+    }
+    let sub = claims.sub.clone();
+    let user = ctx
+        .store
+        .run(move |c| crate::store::users::find_by_id(c, &sub))
+        .await?;
+    Ok(user.is_some_and(|u| user_may_hold(&u, claims.iat)))
+}
