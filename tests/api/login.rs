@@ -1049,8 +1049,20 @@ mod revocation {
     }
 
     backend_test!(introspection_and_revocation_of_access_tokens, |app| {
-        let svc = app.service_client();
-        let rs = app.service_client();
+        // The resource server may introspect the token because it is registered for the
+        // token's audience.
+        let api = [
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "invoices:read",
+            "--scope",
+            "invoices:write",
+            "--audience",
+            "https://invoices.example",
+        ];
+        let svc = app.create_client(&api);
+        let rs = app.create_client(&api);
         let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
         let at = body["access_token"].as_str().unwrap().to_owned();
         let (s, info) = introspect(&app, &rs, &at).await;

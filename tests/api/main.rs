@@ -13,4 +13,5 @@ mod login;
 mod logout;
 mod pages;
 mod token;
+mod tokens;
 mod users;

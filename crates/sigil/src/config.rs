@@ -405,6 +405,14 @@ impl Settings {
                 reason,
             })?;
         }
+        if let Some(aud) = &self.tokens.default_audience {
+            crate::domain::parse_audience(aud, "tokens.default_audience").map_err(|reason| {
+                ConfigError::Invalid {
+                    key: "tokens.default_audience",
+                    reason,
+                }
+            })?;
+        }
         if self.database.pool_size == 0 {
             return Err(ConfigError::Invalid {
                 key: "database.pool_size",

@@ -303,7 +303,7 @@ fn build(
     let audiences = args
         .audiences
         .iter()
-        .map(|a| Name::parse(a, "--audience").map_err(anyhow::Error::msg))
+        .map(|a| crate::domain::parse_audience(a, "--audience").map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let roles = args
         .roles

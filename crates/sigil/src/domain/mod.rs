@@ -206,9 +206,46 @@ impl Name {
     }
 }
 
+/// Audiences in this namespace are Sigil's own (e.g. [`refresh_audience`]); no client may register
+/// one and no access token carries one.
+pub const RESERVED_AUDIENCE_PREFIX: &str = "urn:sigil:";
+
+/// The `aud` of Sigil's refresh tokens for `issuer`: in the reserved namespace, so it is never an
+/// audience an access token could carry and no resource server takes a refresh token as a bearer.
+pub fn refresh_audience(issuer: &str) -> String {
+    format!("{RESERVED_AUDIENCE_PREFIX}refresh:{issuer}")
+}
+
+/// Parse an audience a client registers (or `tokens.default_audience`): a [`Name`] outside the
+/// reserved `urn:sigil:` namespace.
+pub fn parse_audience(s: &str, what: &str) -> Result<Name, String> {
+    let name = Name::parse(s, what)?;
+    if name
+        .as_str()
+        .get(..RESERVED_AUDIENCE_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_AUDIENCE_PREFIX))
+    {
+        return Err(format!(
+            "{what} must not start with {RESERVED_AUDIENCE_PREFIX} (reserved for Sigil's own tokens)"
+        ));
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refresh_audience_cannot_be_registered() {
+        let issuer = "https://id.example";
+        let aud = refresh_audience(issuer);
+        assert_ne!(aud, issuer);
+        assert!(parse_audience(&aud, "--audience").is_err());
+        assert!(parse_audience("URN:Sigil:anything", "--audience").is_err());
+        assert!(parse_audience("https://api.example", "--audience").is_ok());
+        assert!(parse_audience(issuer, "--audience").is_ok());
+    }
 
     #[test]
     fn durations() {

@@ -53,7 +53,7 @@ pub async fn introspect(
     let token = form
         .get("token")
         .ok_or(OAuthError::InvalidRequest("token is required"))?;
-    let body = revocation::introspect(&ctx, token, form.get("token_type_hint")).await?;
+    let body = revocation::introspect(&ctx, &reg, token, form.get("token_type_hint")).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(body))

@@ -75,7 +75,7 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan)
         .run(move |c| user_store::find_by_id(c, &sub))
         .await
     {
-        Ok(Some(u)) if !u.disabled => u,
+        Ok(Some(u)) if crate::oauth::bearer::user_may_hold(&u, claims.iat) => u,
         Ok(_) => return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED),
         Err(e) => {
             tracing::warn!(cause = %e, "userinfo unavailable");

@@ -50,8 +50,8 @@ impl OwnTokens {
             return Ok(v);
         }
         let set = snap.published_set(ctx.now());
-        let build = |typ: &str| {
-            Verifier::builder(ctx.issuer.as_str(), ctx.issuer.as_str())
+        let build = |typ: &str, audience: &str| {
+            Verifier::builder(ctx.issuer.as_str(), audience)
                 .typ(Some(typ))
                 .clock(ctx.clock.clone())
                 .jwks(set.clone())
@@ -60,8 +60,8 @@ impl OwnTokens {
         };
         let fresh = Arc::new(OwnVerifier {
             etag: snap.jwks.etag.clone(),
-            access: build("at+jwt")?,
-            refresh: build("refresh+jwt")?,
+            access: build("at+jwt", ctx.issuer.as_str())?,
+            refresh: build("refresh+jwt", &crate::domain::refresh_audience(&ctx.issuer))?,
         });
         self.0.store(Some(fresh.clone()));
         Ok(fresh)
@@ -72,7 +72,8 @@ impl OwnTokens {
         self.verify_kind(ctx, token, Kind::Access)
     }
 
-    /// Verify a Sigil token of the given kind (`aud` contains the issuer).
+    /// Verify a Sigil token of the given kind (an access token's `aud` contains the issuer; a
+    /// refresh token's is [`crate::domain::refresh_audience`]).
     pub fn verify_kind(
         &self,
         ctx: &Context,
@@ -118,4 +119,27 @@ pub async fn is_revoked(ctx: &Context, claims: &Claims) -> bool {
         Some(jti) => !matches!(ctx.cache.get(&revoked_key(jti), ctx.now()).await, Ok(None)),
         None => false,
     }
+}
+
+/// Whether a user may still hold `iat`'s token: enabled, and the token not issued before the last
+/// password change (a reset ends everything issued before it).
+pub fn user_may_hold(user: &crate::domain::user::User, iat: i64) -> bool {
+    !user.disabled && iat >= user.password_changed_at
+}
+
+/// Whether the subject of a Sigil token still stands behind it: for a user's token, the user
+/// exists and [`user_may_hold`] it; a client's own token (`sub` = `client_id`) has no user.
+pub async fn subject_is_current(
+    ctx: &Context,
+    claims: &Claims,
+) -> Result<bool, crate::store::StoreError> {
+    if claims.client_id.as_deref() == Some(claims.sub.as_str()) {
+        return Ok(true);
+    }
+    let sub = claims.sub.clone();
+    let user = ctx
+        .store
+        .run(move |c| crate::store::users::find_by_id(c, &sub))
+        .await?;
+    Ok(user.is_some_and(|u| user_may_hold(&u, claims.iat)))
 }

@@ -165,8 +165,7 @@ pub fn id_token(ctx: &Context, req: IdTokenRequest<'_>) -> Result<String, OAuthE
     let key = ctx.ring.signer(req.alg, now).ok_or_else(|| {
         OAuthError::Unavailable(format!("no active {} signing key", req.alg.as_str()))
     })?;
-    let digest = ring::digest::digest(&ring::digest::SHA256, req.access_token.as_bytes());
-    let at_hash = crate::keys::material::b64(&digest.as_ref()[..16]);
+    let at_hash = at_hash(req.alg, req.access_token);
     let mut claims = serde_json::Map::new();
     claims.insert("iss".into(), ctx.issuer.clone().into());
     claims.insert("sub".into(), req.sub.into());
@@ -184,6 +183,20 @@ pub fn id_token(ctx: &Context, req: IdTokenRequest<'_>) -> Result<String, OAuthE
     let payload = serde_json::to_vec(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
     compact_jws(&key.jwt_header_b64, &payload, &key.signer, &ctx.rng)
         .map_err(|_| OAuthError::Internal("signing failed".into()))
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the access token's hash, with the hash of the
+/// ID token's algorithm: SHA-256 for RS256, PS256 and ES256; SHA-512 for EdDSA over Ed25519 (the
+/// only curve Sigil signs with; ES384 would be SHA-384).
+pub fn at_hash(alg: sigil_verify::Algorithm, access_token: &str) -> String {
+    use sigil_verify::Algorithm;
+    let hash = match alg {
+        Algorithm::RS256 | Algorithm::PS256 | Algorithm::ES256 => &ring::digest::SHA256,
+        Algorithm::EdDSA => &ring::digest::SHA512,
+    };
+    let digest = ring::digest::digest(hash, access_token.as_bytes());
+    let bytes = digest.as_ref();
+    crate::keys::material::b64(&bytes[..bytes.len() / 2])
 }
 
 /// An access token for a signed-in user: `aud` is the client's registered audiences (or the
@@ -217,4 +230,25 @@ pub fn user_access_token(
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_hash;
+    use sigil_verify::Algorithm;
+
+    #[test]
+    fn at_hash_follows_the_algorithm() {
+        // OIDC Core §3.1.3.6 example: SHA-256 of "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+        // gives "77QmUPtjPfzWtF2AnpK9RQ".
+        let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+        for alg in [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256] {
+            assert_eq!(at_hash(alg, token), "77QmUPtjPfzWtF2AnpK9RQ");
+        }
+        // Ed25519: the left 32 of SHA-512's 64 bytes, 43 base64url characters.
+        let eddsa = at_hash(Algorithm::EdDSA, token);
+        assert_eq!(eddsa.len(), 43);
+        let full = ring::digest::digest(&ring::digest::SHA512, token.as_bytes());
+        assert_eq!(eddsa, crate::keys::material::b64(&full.as_ref()[..32]));
+    }
 }

@@ -1,13 +1,15 @@
-//! Refresh tokens (OAuth 2.0 §6, OAuth 2.0 Security BCP §4.14): signed JWTs (`typ: refresh+jwt`)
-//! honoured only while the hash of their id is live in storage, rotated on every use.
+//! Refresh tokens (OAuth 2.0 §6, OAuth 2.0 Security BCP §4.14): signed JWTs (`typ: refresh+jwt`,
+//! `aud` = [`crate::domain::refresh_audience`], which no access token carries, so no resource
+//! server takes one as a bearer token) honoured only while the hash of their id is live in
+//! storage, rotated on every use.
 //!
-//! Rotation: the first use of a token marks it used with one conditional UPDATE (one winner
-//! across all processes) and issues a successor whose id is a keyed hash of the parent's id. A
-//! repeat of the same token within `tokens.refresh_reuse_window` re-issues that same successor
-//! (lost responses, two tabs), so there are never two live successors. A repeat after the window
-//! is reuse: the whole family is revoked.
+//! Rotation ([`crate::store::refresh_tokens::rotate`], one store call): the first use of a token
+//! marks it used with one conditional UPDATE (one winner across all processes) and issues a
+//! successor whose id is a keyed hash of the parent's id. A repeat of the same token within
+//! `tokens.refresh_reuse_window` re-issues that same successor (lost responses, two tabs) only
+//! while the successor is unused, so there are never two live successors. A repeat after the
+//! window, or once the successor has been used, is reuse: the whole family is revoked.
 
-use diesel::Connection;
 use serde::Serialize;
 use sigil_verify::Audience;
 
@@ -19,8 +21,8 @@ use super::{Context, OAuthError};
 use crate::crypto::random_b64;
 use crate::domain::{GrantType, ScopeSet};
 use crate::keys::material::compact_jws;
-use crate::store::refresh_tokens::{self as rt_store, RefreshRow};
-use crate::store::{StoreError, sessions, users as user_store};
+use crate::store::refresh_tokens::{self as rt_store, RefreshRow, RotateRequest, Rotation};
+use crate::store::users as user_store;
 
 /// What a new family starts from.
 #[derive(Debug)]
@@ -58,7 +60,7 @@ fn sign(ctx: &Context, id: &str, row: &RefreshRow) -> Result<String, OAuthError>
     let claims = RefreshClaims {
         iss: &ctx.issuer,
         sub: &row.user_id,
-        aud: Audience::One(ctx.issuer.clone()),
+        aud: Audience::One(crate::domain::refresh_audience(&ctx.issuer)),
         exp: row.expires_at,
         iat: row.created_at,
         jti: id,
@@ -99,16 +101,6 @@ pub async fn issue_new_family(
     Ok((sign(ctx, &id, &row)?, row.family_id))
 }
 
-/// Outcome of presenting a refresh token.
-enum Rotation {
-    /// The successor to hand out.
-    Successor(RefreshRow),
-    /// Reuse after the window: the family was revoked.
-    Reused,
-    /// Not usable.
-    Invalid(&'static str),
-}
-
 /// The `refresh_token` grant.
 pub async fn grant(
     ctx: &Context,
@@ -145,74 +137,34 @@ pub async fn grant(
     let successor_hash = hash_id(&successor_id);
     let parent_hash = hash_id(&id);
     let master = ctx.master.clone();
+    let session_idle_cutoff = now - super::authorize::SESSION_IDLE;
     let rotation = ctx
         .store
         .run(move |c| {
-            c.transaction::<_, StoreError, _>(|c| {
-                // The first statement writes, so on SQLite this transaction holds the write lock
-                // from its start (no stale-snapshot upgrade), and on PostgreSQL the row lock
-                // makes concurrent uses queue: exactly one wins.
-                let won = rt_store::mark_used(c, &parent_hash, now)?;
-                let Some(row) = rt_store::find(c, &parent_hash)? else {
-                    return Ok(Rotation::Invalid("the refresh token is invalid or expired"));
-                };
-                if row.revoked || now >= row.expires_at || now >= row.family_expires_at {
-                    return Ok(Rotation::Invalid("the refresh token is invalid or expired"));
-                }
-                if let Some(session) = &row.session_hash
-                    && sessions::find_live(c, session, now, now - super::authorize::SESSION_IDLE)?
-                        .is_none()
-                {
-                    return Ok(Rotation::Invalid("the login session has ended"));
-                }
-                if !won {
-                    let within = window > 0 && row.used_at.is_some_and(|u| now - u <= window);
-                    if !within {
-                        // Revocation and its audit event commit together.
-                        rt_store::revoke_family(c, &row.family_id)?;
-                        crate::store::audit::append(
-                            c,
-                            &master,
-                            crate::store::audit::NewEvent {
-                                at: now,
-                                kind: "refresh_token.reuse",
-                                actor: format!("client:{}", row.client_id),
-                                subject: Some(row.user_id.clone()),
-                                client_id: Some(row.client_id.clone()),
-                                details: serde_json::json!({
-                                    "family": row.family_id,
-                                    "first_used_at": row.used_at,
-                                    "family_revoked": true,
-                                }),
-                            },
-                        )?;
-                        return Ok(Rotation::Reused);
-                    }
-                }
-                let successor = RefreshRow {
-                    id_hash: successor_hash.clone(),
-                    family_id: row.family_id.clone(),
-                    client_id: row.client_id.clone(),
-                    user_id: row.user_id.clone(),
-                    scope: row.scope.clone(),
-                    auth_time: row.auth_time,
-                    session_hash: row.session_hash.clone(),
-                    created_at: now,
-                    expires_at: (now + idle).min(row.family_expires_at),
-                    family_expires_at: row.family_expires_at,
-                    used_at: None,
-                    revoked: false,
-                };
-                rt_store::insert(c, &successor)?;
-                // A repeat within the window gets the successor as stored by the first use.
-                let stored = rt_store::find(c, &successor_hash)?.unwrap_or(successor);
-                Ok(Rotation::Successor(stored))
-            })
+            rt_store::rotate(
+                c,
+                &master,
+                &RotateRequest {
+                    parent_hash: &parent_hash,
+                    successor_hash: &successor_hash,
+                    now,
+                    window,
+                    idle,
+                    session_idle_cutoff,
+                },
+            )
         })
         .await?;
     let successor = match rotation {
         Rotation::Successor(s) => s,
-        Rotation::Invalid(why) => return Err(OAuthError::InvalidGrant(why)),
+        Rotation::Invalid => {
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token is invalid or expired",
+            ));
+        }
+        Rotation::SessionEnded => {
+            return Err(OAuthError::InvalidGrant("the login session has ended"));
+        }
         Rotation::Reused => {
             ctx.metrics.refresh_token_reuse.inc();
             tracing::warn!(

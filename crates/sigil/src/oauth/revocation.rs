@@ -1,11 +1,17 @@
-//! Token revocation (RFC 7009) and introspection (RFC 7662).
+//! Token revocation (RFC 7009) and introspection (RFC 7662). Introspection answers `active: true`
+//! only to a client entitled to the token, and only while its user still exists, is enabled and
+//! has not changed their password since the token was issued.
 
 use serde_json::{Value, json};
 
 use super::authorize::hash_id;
-use super::bearer::{Kind, is_revoked, revoked_key};
+use sigil_verify::Claims;
+
+use super::bearer::{Kind, is_revoked, revoked_key, subject_is_current};
 use super::clients::RegisteredClient;
 use super::{Context, OAuthError};
+use crate::domain::client::Client;
+use crate::domain::refresh_audience;
 use crate::store::refresh_tokens as rt_store;
 
 fn kind_of(token: &str, hint: Option<&str>) -> Kind {
@@ -71,9 +77,27 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Introspect `token` (RFC 7662). Anything not active is exactly `{"active": false}`.
+/// Whether `caller` may learn that `claims` is active (RFC 7662 §2.1 leaves it to the server):
+/// the client the token was issued to, or, for an access token, a client registered for one of
+/// its audiences (the resource server it is meant for). A refresh token's audience is Sigil's
+/// own, so only its client qualifies.
+pub fn entitled(caller: &Client, claims: &Claims, kind: Kind) -> bool {
+    if claims.client_id.as_deref() == Some(caller.id.as_str()) {
+        return true;
+    }
+    // Hook: once roles exist, a principal holding an introspection permission is entitled too.
+    kind == Kind::Access
+        && caller
+            .audiences
+            .iter()
+            .any(|a| claims.aud.contains(a.as_str()))
+}
+
+/// Introspect `token` (RFC 7662) for `caller`. Anything not active, or not the caller's to know
+/// about ([`entitled`]), is exactly `{"active": false}`. A refresh token's id is never shown.
 pub async fn introspect(
     ctx: &Context,
+    caller: &RegisteredClient,
     token: &str,
     hint: Option<&str>,
 ) -> Result<Value, OAuthError> {
@@ -82,6 +106,12 @@ pub async fn introspect(
     let Some(claims) = ctx.own_tokens.signed_claims(ctx, token, kind) else {
         return Ok(inactive);
     };
+    if kind == Kind::Refresh && !claims.aud.contains(&refresh_audience(&ctx.issuer)) {
+        return Ok(inactive);
+    }
+    if !entitled(&caller.client, &claims, kind) {
+        return Ok(inactive);
+    }
     let now = ctx.now();
     let leeway = crate::clock::secs(ctx.settings.keys.clock_skew);
     if claims.exp <= now || claims.iat > now + leeway {
@@ -104,6 +134,9 @@ pub async fn introspect(
                 _ => return Ok(inactive),
             }
         }
+    }
+    if !subject_is_current(ctx, &claims).await? {
+        return Ok(inactive);
     }
     let mut body = serde_json::Map::new();
     body.insert("active".into(), true.into());
@@ -129,10 +162,11 @@ pub async fn introspect(
         serde_json::to_value(&claims.aud).unwrap_or(Value::Null),
     );
     body.insert("iss".into(), claims.iss.clone().into());
-    if let Some(j) = &claims.jti {
-        body.insert("jti".into(), j.clone().into());
-    }
     if kind == Kind::Access {
+        // A refresh token's jti is the secret its stored hash is of: never shown.
+        if let Some(j) = &claims.jti {
+            body.insert("jti".into(), j.clone().into());
+        }
         body.insert("roles".into(), json!(claims.roles));
     }
     Ok(Value::Object(body))

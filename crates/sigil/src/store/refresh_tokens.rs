@@ -1,10 +1,11 @@
-//! `refresh_tokens` table. The rotation step is one conditional UPDATE, so exactly one of any
-//! number of concurrent uses (in any process) wins.
+//! `refresh_tokens` table. Rotation ([`rotate`]) is one transaction whose first statement is a
+//! conditional UPDATE, so exactly one of any number of concurrent uses (in any process) wins.
 
 use diesel::prelude::*;
 
 use super::schema::refresh_tokens;
-use super::{DbConn, StoreError};
+use super::{DbConn, StoreError, audit, sessions};
+use crate::crypto::MasterKey;
 
 /// One refresh token.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -99,4 +100,112 @@ pub fn prune(conn: &mut DbConn, now: i64) -> Result<usize, StoreError> {
         diesel::delete(refresh_tokens::table.filter(refresh_tokens::family_expires_at.le(now)))
             .execute(conn)?,
     )
+}
+
+/// One presentation of a refresh token, as [`rotate`] needs it.
+#[derive(Debug)]
+pub struct RotateRequest<'a> {
+    /// Hash of the presented token's id.
+    pub parent_hash: &'a str,
+    /// Hash of its successor's id (a keyed hash of the parent's, so always the same).
+    pub successor_hash: &'a str,
+    /// Unix seconds.
+    pub now: i64,
+    /// `tokens.refresh_reuse_window` in seconds (0: no window).
+    pub window: i64,
+    /// `tokens.refresh_token_idle` in seconds.
+    pub idle: i64,
+    /// Sessions idle since before this are over.
+    pub session_idle_cutoff: i64,
+}
+
+/// What presenting a refresh token came to.
+#[derive(Debug)]
+pub enum Rotation {
+    /// The successor to hand out (the first use, or a repeat while the successor is unused).
+    Successor(RefreshRow),
+    /// Reuse: the whole family was revoked, and the event audited in the same transaction.
+    Reused,
+    /// Unknown, revoked or expired token.
+    Invalid,
+    /// The login session the family was bound to has ended.
+    SessionEnded,
+}
+
+/// Rotate a refresh token: one transaction whose first statement marks the parent used if it is
+/// not yet (the one winner across processes; on SQLite the transaction holds the write lock from
+/// there, on PostgreSQL the row lock queues concurrent uses). The winner stores the successor. A
+/// loser gets that same successor only within `window` of the first use and only while the
+/// successor is itself unused; otherwise it is reuse: the family is revoked and the event appended
+/// to the audit trail before the transaction commits.
+pub fn rotate(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    req: &RotateRequest<'_>,
+) -> Result<Rotation, StoreError> {
+    conn.transaction::<_, StoreError, _>(|c| {
+        let now = req.now;
+        let won = mark_used(c, req.parent_hash, now)?;
+        let Some(row) = find(c, req.parent_hash)? else {
+            return Ok(Rotation::Invalid);
+        };
+        if row.revoked || now >= row.expires_at || now >= row.family_expires_at {
+            return Ok(Rotation::Invalid);
+        }
+        if let Some(session) = &row.session_hash
+            && sessions::find_live(c, session, now, req.session_idle_cutoff)?.is_none()
+        {
+            return Ok(Rotation::SessionEnded);
+        }
+        let stored = find(c, req.successor_hash)?;
+        if !won {
+            let within = req.window > 0 && row.used_at.is_some_and(|u| now - u <= req.window);
+            let successor_unused = stored
+                .as_ref()
+                .is_none_or(|s| s.used_at.is_none() && !s.revoked);
+            if !(within && successor_unused) {
+                revoke_family(c, &row.family_id)?;
+                audit::append(
+                    c,
+                    master,
+                    audit::NewEvent {
+                        at: now,
+                        kind: "refresh_token.reuse",
+                        actor: format!("client:{}", row.client_id),
+                        subject: Some(row.user_id.clone()),
+                        client_id: Some(row.client_id.clone()),
+                        details: serde_json::json!({
+                            "family": row.family_id,
+                            "first_used_at": row.used_at,
+                            "successor_used": !successor_unused,
+                            "family_revoked": true,
+                        }),
+                    },
+                )?;
+                return Ok(Rotation::Reused);
+            }
+        }
+        if let Some(existing) = stored {
+            // A repeat within the window gets the successor as stored by the first use.
+            return Ok(Rotation::Successor(existing));
+        }
+        let successor = RefreshRow {
+            id_hash: req.successor_hash.to_owned(),
+            family_id: row.family_id.clone(),
+            client_id: row.client_id.clone(),
+            user_id: row.user_id.clone(),
+            scope: row.scope.clone(),
+            auth_time: row.auth_time,
+            session_hash: row.session_hash.clone(),
+            created_at: now,
+            expires_at: (now + req.idle).min(row.family_expires_at),
+            family_expires_at: row.family_expires_at,
+            used_at: None,
+            revoked: false,
+        };
+        insert(c, &successor)?;
+        Ok(Rotation::Successor(
+            find(c, req.successor_hash)?.unwrap_or(successor),
+        ))
+    })
 }

@@ -1,4 +1,5 @@
-//! `users` table.
+//! `users` table. Changes that end what a user holds (disable, password reset, delete) are each one
+//! transaction: sessions and refresh tokens end together with the change, or nothing happens.
 
 use diesel::prelude::*;
 
@@ -109,23 +110,27 @@ fn end_sessions(conn: &mut DbConn, username: &str) -> Result<usize, StoreError> 
     }
 }
 
-/// Enable or disable. Disabling ends the user's sessions. `NotFound` when no such user.
+/// Enable or disable, in one transaction: disabling ends the user's sessions and revokes their
+/// refresh tokens together with setting the flag, so a failure midway changes nothing.
+/// `NotFound` when no such user.
 pub fn set_disabled(
     conn: &mut DbConn,
     username: &str,
     disabled: bool,
     now: i64,
 ) -> Result<(), StoreError> {
-    if disabled {
-        end_sessions(conn, username)?;
-    }
-    let n = diesel::update(users::table.filter(users::username.eq(username)))
-        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
-        .execute(conn)?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
-    meta::bump(conn, meta::USERS_VERSION)
+    conn.transaction(|c| {
+        if disabled {
+            end_sessions(c, username)?;
+        }
+        let n = diesel::update(users::table.filter(users::username.eq(username)))
+            .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+            .execute(c)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        meta::bump(c, meta::USERS_VERSION)
+    })
 }
 
 /// Replace the roles.
@@ -147,35 +152,42 @@ pub fn set_roles(
     meta::bump(conn, meta::USERS_VERSION)
 }
 
-/// Replace the password hash; ends the user's sessions.
+/// Reset the password, in one transaction: the user's sessions end, their refresh tokens are
+/// revoked and the hash and `password_changed_at` change together (tokens issued before it are
+/// inactive), so a failure midway changes nothing. `NotFound` when no such user.
 pub fn set_password(
     conn: &mut DbConn,
     username: &str,
     hash: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    end_sessions(conn, username)?;
-    let n = diesel::update(users::table.filter(users::username.eq(username)))
-        .set((
-            users::password_hash.eq(hash),
-            users::updated_at.eq(now),
-            users::password_changed_at.eq(now),
-        ))
-        .execute(conn)?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
-    meta::bump(conn, meta::USERS_VERSION)
+    conn.transaction(|c| {
+        end_sessions(c, username)?;
+        let n = diesel::update(users::table.filter(users::username.eq(username)))
+            .set((
+                users::password_hash.eq(hash),
+                users::updated_at.eq(now),
+                users::password_changed_at.eq(now),
+            ))
+            .execute(c)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        meta::bump(c, meta::USERS_VERSION)
+    })
 }
 
-/// Delete a user and their sessions. False when no such user.
+/// Delete a user with their sessions and refresh tokens, in one transaction. False when no such
+/// user.
 pub fn delete(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
-    end_sessions(conn, username)?;
-    let n = diesel::delete(users::table.filter(users::username.eq(username))).execute(conn)?;
-    if n > 0 {
-        meta::bump(conn, meta::USERS_VERSION)?;
-    }
-    Ok(n > 0)
+    conn.transaction(|c| {
+        end_sessions(c, username)?;
+        let n = diesel::delete(users::table.filter(users::username.eq(username))).execute(c)?;
+        if n > 0 {
+            meta::bump(c, meta::USERS_VERSION)?;
+        }
+        Ok(n > 0)
+    })
 }
 
 /// A change to a user's profile (`users update`); `None` leaves a field as it is.
@@ -229,4 +241,140 @@ pub fn find_by_id(conn: &mut DbConn, id: &str) -> Result<Option<User>, StoreErro
         .optional()?
         .map(User::try_from)
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+    use crate::store::refresh_tokens::{self, RefreshRow};
+    use crate::store::sessions::{self as session_store, SessionRow};
+    use crate::store::{Store, StoreError};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// A migrated SQLite store holding user `ada` with one session and one refresh token.
+    fn store_with_ada(dir: &std::path::Path) -> Result<Store, Box<dyn std::error::Error>> {
+        let url = format!("sqlite://{}", dir.join("sigil.db").display());
+        let store = Store::open(&url, 1, Duration::from_secs(5), Duration::from_secs(5))?;
+        store.migrate()?;
+        let user = User {
+            id: "usr_ada".into(),
+            username: Username::parse("ada")?,
+            email: None,
+            email_verified: false,
+            password_hash: "old-hash".into(),
+            disabled: false,
+            roles: vec![],
+            created_at: 1,
+            updated_at: 1,
+            password_changed_at: 1,
+        };
+        store.run_blocking(|c| {
+            insert(c, &user)?;
+            session_store::insert(
+                c,
+                &SessionRow {
+                    id_hash: "s1".into(),
+                    user_id: "usr_ada".into(),
+                    auth_time: 1,
+                    created_at: 1,
+                    last_seen_at: 1,
+                    expires_at: i64::MAX,
+                },
+            )?;
+            refresh_tokens::insert(
+                c,
+                &RefreshRow {
+                    id_hash: "r1".into(),
+                    family_id: "r1".into(),
+                    client_id: "sgl_x".into(),
+                    user_id: "usr_ada".into(),
+                    scope: "openid".into(),
+                    auth_time: 1,
+                    session_hash: None,
+                    created_at: 1,
+                    expires_at: i64::MAX,
+                    family_expires_at: i64::MAX,
+                    used_at: None,
+                    revoked: false,
+                },
+            )
+        })?;
+        Ok(store)
+    }
+
+    /// Make every later UPDATE of `users` fail, as a lost connection or constraint would midway.
+    fn break_user_updates(store: &Store) -> Result<(), StoreError> {
+        store.run_blocking(|c| {
+            c.batch_execute(
+                "CREATE TRIGGER fail_users BEFORE UPDATE ON users BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+            )
+            .map_err(StoreError::from)
+        })
+    }
+
+    fn untouched(store: &Store) -> Result<bool, StoreError> {
+        store.run_blocking(|c| {
+            let session = session_store::find_live(c, "s1", 2, 0)?.is_some();
+            let token = refresh_tokens::find(c, "r1")?.is_some_and(|r| !r.revoked);
+            let user = find_by_id(c, "usr_ada")?;
+            Ok(session
+                && token
+                && user.is_some_and(|u| u.password_hash == "old-hash" && !u.disabled))
+        })
+    }
+
+    #[test]
+    fn a_password_reset_that_fails_midway_changes_nothing() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = store_with_ada(dir.path())?;
+        break_user_updates(&store)?;
+        assert!(
+            store
+                .run_blocking(|c| set_password(c, "ada", "new-hash", 5))
+                .is_err()
+        );
+        assert!(
+            untouched(&store)?,
+            "sessions and tokens survive a failed reset"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn disabling_that_fails_midway_changes_nothing() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = store_with_ada(dir.path())?;
+        break_user_updates(&store)?;
+        assert!(
+            store
+                .run_blocking(|c| set_disabled(c, "ada", true, 5))
+                .is_err()
+        );
+        assert!(
+            untouched(&store)?,
+            "sessions and tokens survive a failed disable"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_password_reset_ends_sessions_and_tokens_with_the_new_hash() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = store_with_ada(dir.path())?;
+        store.run_blocking(|c| set_password(c, "ada", "new-hash", 5))?;
+        store.run_blocking(|c| {
+            assert!(session_store::find_live(c, "s1", 6, 0)?.is_none());
+            assert!(refresh_tokens::find(c, "r1")?.is_some_and(|r| r.revoked));
+            let user = find_by_id(c, "usr_ada")?.ok_or(StoreError::NotFound)?;
+            assert_eq!(user.password_hash, "new-hash");
+            assert_eq!(user.password_changed_at, 5);
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(())
+    }
 }

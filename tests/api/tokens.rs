@@ -1,0 +1,339 @@
+//! Tokens at their edges: refresh rotation races, what introspection and /userinfo say about a
+//! user's tokens and to whom, password reset, `at_hash` per algorithm, refresh tokens that are no
+//! bearer tokens, per-client access-token algorithms, and protocol details of /authorize and
+//! /token (PKCE, request objects, HEAD, prompt values, resource indicators).
+
+use std::time::Duration;
+
+use crate::backend_test;
+use crate::helpers::*;
+use crate::login::refresh::{code_tokens, refresh};
+use crate::login::{PASSWORD, authorize_url, browser, create_user, login, pkce, web_client};
+use base64::Engine;
+use serde_json::{Value, json};
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("payload");
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json")
+}
+
+fn refresh_client(app: &TestApp, extra: &[&str]) -> TestClient {
+    let mut args = vec!["--grant", "refresh_token", "--grant", "authorization_code"];
+    args.extend_from_slice(extra);
+    web_client(app, &args)
+}
+
+// #1 ------------------------------------------------------------------------------------------
+
+backend_test!(
+    a_repeat_after_the_successor_was_used_is_reuse_and_revokes_the_family,
+    |app| {
+        create_user(&app, "rita");
+        let c = refresh_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "rita", "openid", &browser()).await;
+        let rt0 = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let (s, b1) = refresh(&app, &c, &rt0, None).await;
+        assert_eq!(s, 200, "{b1}");
+        let rt1 = b1["refresh_token"].as_str().unwrap().to_owned();
+        let (s, b2) = refresh(&app, &c, &rt1, None).await;
+        assert_eq!(s, 200, "{b2}");
+        let rt2 = b2["refresh_token"].as_str().unwrap().to_owned();
+        // Well within the race window, but rt1 has been used: rt0 again is reuse.
+        let (s, body) = refresh(&app, &c, &rt0, None).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
+        let (s, body) = refresh(&app, &c, &rt2, None).await;
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "the whole family is revoked: {body}"
+        );
+        assert_eq!(metric(&app, "sigil_refresh_token_reuse_total").await, 1.0);
+    }
+);
+
+backend_test!(
+    two_tabs_repeating_a_token_share_its_successor_while_it_is_unused,
+    |app| {
+        create_user(&app, "sara");
+        let c = refresh_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "sara", "openid", &browser()).await;
+        let rt0 = tokens["refresh_token"].as_str().unwrap().to_owned();
+        let (s, first) = refresh(&app, &c, &rt0, None).await;
+        assert_eq!(s, 200, "{first}");
+        let (s, second) = refresh(&app, &c, &rt0, None).await;
+        assert_eq!(s, 200, "{second}");
+        let rt1 = first["refresh_token"].as_str().unwrap();
+        assert_eq!(
+            claims(rt1)["jti"],
+            claims(second["refresh_token"].as_str().unwrap())["jti"]
+        );
+        // The shared successor still works.
+        let (s, body) = refresh(&app, &c, rt1, None).await;
+        assert_eq!(s, 200, "{body}");
+    }
+);
+
+// #8 ------------------------------------------------------------------------------------------
+
+async fn wait_for_alg(app: &TestApp, alg: &str) {
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            app.jwks().await["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k["alg"] == alg)
+        })
+        .await,
+        "a {alg} key is published"
+    );
+    // The sync job reloads the ring and the client cache together; give it one more tick.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+backend_test!(at_hash_uses_the_hash_of_the_id_token_algorithm, |app| {
+    use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+    use openidconnect::{AccessToken, AccessTokenHash};
+    create_user(&app, "ella");
+    let eddsa = web_client(&app, &["--id-token-alg", "EdDSA"]);
+    let rs256 = web_client(&app, &[]);
+    wait_for_alg(&app, "EdDSA").await;
+    for (c, alg) in [
+        (&eddsa, CoreJwsSigningAlgorithm::EdDsa),
+        (&rs256, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256),
+    ] {
+        let t = code_tokens(&app, c, "ella", "openid", &browser()).await;
+        let id_token = t["id_token"].as_str().unwrap();
+        let kid = jwt_header(id_token)["kid"].as_str().unwrap().to_owned();
+        let jwk = app.jwks().await["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid.as_str())
+            .cloned()
+            .unwrap();
+        let key: CoreJsonWebKey = serde_json::from_value(jwk).unwrap();
+        let expected = AccessTokenHash::from_token(
+            &AccessToken::new(t["access_token"].as_str().unwrap().to_owned()),
+            &alg,
+            &key,
+        )
+        .unwrap();
+        assert_eq!(
+            claims(id_token)["at_hash"].as_str(),
+            Some(expected.as_str()),
+            "{alg:?}"
+        );
+    }
+});
+
+// #9 ------------------------------------------------------------------------------------------
+
+async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
+    app.client
+        .get(format!("{}/userinfo", app.address))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+backend_test!(refresh_tokens_are_not_bearer_tokens, |app| {
+    create_user(&app, "finn");
+    let c = refresh_client(&app, &[]);
+    let tokens = code_tokens(&app, &c, "finn", "openid", &browser()).await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(jwt_header(rt)["typ"], "refresh+jwt");
+    assert_eq!(userinfo_status(&app, rt).await, 401);
+    // A resource server that skips `typ` and expects the issuer as audience refuses it.
+    let header = jsonwebtoken::decode_header(rt).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = app.get("/jwks.json").await.json().await.unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[app.address.as_str()]);
+    validation.set_issuer(&[app.address.as_str()]);
+    let decoded = jsonwebtoken::decode::<Value>(rt, &key, &validation);
+    assert!(
+        decoded.is_err(),
+        "jsonwebtoken accepted a refresh token as an access token"
+    );
+    let jwks = sigil_verify::JwkSet::from_json(app.jwks().await.to_string().as_bytes()).unwrap();
+    let verified = sigil_verify::Verifier::builder(app.address.as_str(), app.address.as_str())
+        .typ(None)
+        .jwks(jwks)
+        .build()
+        .unwrap()
+        .verify(rt);
+    assert!(
+        verified.is_err(),
+        "sigil-verify accepted a refresh token as an access token"
+    );
+    // Its audience cannot be registered for a client.
+    let aud = claims(rt)["aud"].as_str().unwrap().to_owned();
+    assert_ne!(aud, app.address);
+    let out = app.cli(&[
+        "clients",
+        "create",
+        "--name",
+        "sneaky",
+        "--grant",
+        "client_credentials",
+        "--audience",
+        &aud,
+    ]);
+    assert!(!out.status.success(), "registered the refresh audience");
+    // The refresh grant still works.
+    let (s, body) = refresh(&app, &c, rt, None).await;
+    assert_eq!(s, 200, "{body}");
+});
+
+// #5 ------------------------------------------------------------------------------------------
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+async fn introspect(app: &TestApp, who: &TestClient, token: &str) -> Value {
+    let resp = app
+        .client
+        .post(format!("{}/introspect", app.address))
+        .basic_auth(&who.id, who.secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+backend_test!(
+    a_disabled_users_access_token_is_inactive_at_introspect_and_userinfo,
+    |app| {
+        create_user(&app, "dora");
+        let c = web_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "dora", "openid", &browser()).await;
+        let at = tokens["access_token"].as_str().unwrap();
+        assert_eq!(introspect(&app, &c, at).await["active"], true);
+        assert_eq!(userinfo_status(&app, at).await, 200);
+        app.cli_json(&["users", "disable", "dora"]);
+        assert_eq!(introspect(&app, &c, at).await, json!({"active": false}));
+        assert_eq!(userinfo_status(&app, at).await, 401);
+    }
+);
+
+backend_test!(tokens_issued_before_a_password_reset_are_inactive, |app| {
+    create_user(&app, "paul");
+    let c = refresh_client(&app, &[]);
+    let b = browser();
+    let tokens = code_tokens(&app, &c, "paul", "openid", &b).await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(introspect(&app, &c, at).await["active"], true);
+    // Token times are whole seconds: let one pass before the reset.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let out = app.cli_stdin(
+        &["users", "reset-password", "paul", "--password-stdin"],
+        "a brand new passphrase for paul\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(introspect(&app, &c, at).await, json!({"active": false}));
+    assert_eq!(userinfo_status(&app, at).await, 401);
+    assert_eq!(introspect(&app, &c, rt).await, json!({"active": false}));
+    // The reset ended the session and the refresh family (#6).
+    let (s, body) = refresh(&app, &c, rt, None).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+    let p = pkce();
+    let silent = authorize_url(&app, &c.id, &p.challenge, "&prompt=none");
+    let loc = location(&b.get(&silent).send().await.unwrap());
+    assert_eq!(
+        query_param(&loc, "error").as_deref(),
+        Some("login_required")
+    );
+    // The old password fails, the new one works.
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    let old = login(&app, &browser(), &url, "paul", PASSWORD).await;
+    assert_ne!(old.status(), 303);
+    let new = login(
+        &app,
+        &browser(),
+        &url,
+        "paul",
+        "a brand new passphrase for paul",
+    )
+    .await;
+    assert_eq!(new.status(), 303);
+});
+
+backend_test!(
+    introspection_answers_only_clients_entitled_to_the_token_and_never_shows_a_refresh_id,
+    |app| {
+        create_user(&app, "ivan");
+        let c = refresh_client(&app, &[]);
+        let tokens = code_tokens(&app, &c, "ivan", "openid", &browser()).await;
+        let rt = tokens["refresh_token"].as_str().unwrap();
+        let at = tokens["access_token"].as_str().unwrap();
+        let stranger = app.service_client();
+        assert_eq!(
+            introspect(&app, &stranger, rt).await,
+            json!({"active": false})
+        );
+        assert_eq!(
+            introspect(&app, &stranger, at).await,
+            json!({"active": false})
+        );
+        // The client it was issued to sees it active, still without the refresh token's id.
+        let own = introspect(&app, &c, rt).await;
+        assert_eq!(own["active"], true, "{own}");
+        assert!(own.get("jti").is_none(), "{own}");
+        assert!(
+            !own.to_string()
+                .contains(claims(rt)["jti"].as_str().unwrap())
+        );
+        // A resource server registered for the token's audience may introspect it.
+        let svc = app.create_client(&[
+            "--grant",
+            "client_credentials",
+            "--audience",
+            "https://api.example",
+        ]);
+        let rs = app.create_client(&[
+            "--grant",
+            "client_credentials",
+            "--audience",
+            "https://api.example",
+        ]);
+        let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
+        let svc_at = body["access_token"].as_str().unwrap();
+        assert_eq!(introspect(&app, &rs, svc_at).await["active"], true);
+        assert_eq!(introspect(&app, &stranger, svc_at).await["active"], false);
+    }
+);
