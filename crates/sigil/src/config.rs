@@ -71,7 +71,7 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenSettings {
-    /// Access-token lifetime, 5 to 15 minutes.
+    /// Access-token lifetime, 1 second to 15 minutes.
     #[serde(with = "humantime_serde")]
     pub access_token_ttl: Duration,
     /// Algorithm that signs access tokens.
@@ -278,13 +278,21 @@ pub enum ConfigError {
     #[error("unknown environment variable {0}: no such setting (see deploy/sigil.example.toml)")]
     UnknownEnv(String),
     /// A value is out of range.
-    #[error("invalid setting {key}: {reason}")]
+    #[error("invalid setting {key} (environment {}): {reason}", env_var(key))]
     Invalid {
         /// Dotted key.
         key: &'static str,
         /// Why.
         reason: String,
     },
+}
+
+/// The environment variable that sets the dotted `key`.
+pub fn env_var(key: &str) -> String {
+    if key == "tokens.access_token_ttl" {
+        return "SIGIL_ACCESS_TOKEN_TTL".to_owned();
+    }
+    format!("SIGIL_{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
 /// Top-level keys and sections, used to map `SIGIL_<SECTION>_<KEY>`.
@@ -373,10 +381,10 @@ impl Settings {
     /// Check ranges and relations between settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ttl = self.tokens.access_token_ttl;
-        if ttl < Duration::from_secs(300) || ttl > Duration::from_secs(900) {
+        if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(900) {
             return Err(ConfigError::Invalid {
                 key: "tokens.access_token_ttl",
-                reason: "must be between 5m and 15m".into(),
+                reason: "must be between 1s and 15m".into(),
             });
         }
         if let Some(issuer) = &self.issuer {
