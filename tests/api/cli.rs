@@ -4,6 +4,7 @@
 
 use std::process::{Command, Output, Stdio};
 
+use crate::backend_test;
 use crate::helpers::*;
 use serde_json::Value;
 
@@ -24,6 +25,10 @@ fn run(cmd: &mut Command) -> Output {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `config check --json` with these environment variables.
@@ -79,3 +84,65 @@ async fn a_one_second_access_token_lives_one_second() {
         1
     );
 }
+/// RFC 3339 instants like `2026-12-01T10:00:00Z`, and no bare Unix seconds.
+fn has_rfc3339(text: &str) -> bool {
+    text.split(|c: char| c.is_whitespace() || c == '"' || c == ',')
+        .any(|w| w.len() >= 20 && w.as_bytes()[4] == b'-' && w.as_bytes()[10] == b'T')
+}
+
+fn has_unix_seconds(text: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|w| w.len() == 10 && w.starts_with('1'))
+}
+
+backend_test!(
+    rotate_plan_while_a_rotation_waits_shows_the_pending_change,
+    |app| {
+        let applied = app.cli_json(&["keys", "rotate", "--alg", "ES256"]);
+        let waiting = applied[0]["new_key"].as_str().unwrap().to_owned();
+
+        let plan = app.cli_json(&["keys", "rotate", "--alg", "ES256", "--plan"]);
+        let entry = &plan[0];
+        assert_eq!(entry["alg"], "ES256", "{plan}");
+        assert_eq!(entry["pending"], true, "{plan}");
+        assert_eq!(entry["applied"], false, "{plan}");
+        assert_eq!(
+            entry["new_key"],
+            Value::Null,
+            "no new key is planned: {plan}"
+        );
+        let changes = entry["changes"].as_array().unwrap();
+        let w = changes
+            .iter()
+            .find(|c| c["kid"] == waiting.as_str())
+            .unwrap();
+        assert!(has_rfc3339(w["signs_from"].as_str().unwrap()), "{plan}");
+        assert!(
+            changes.iter().any(|c| c["stops_signing_at"].is_string()),
+            "the current key's end of signing is shown: {plan}"
+        );
+
+        let out = app.cli(&["keys", "rotate", "--alg", "ES256", "--plan"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(&waiting) && has_rfc3339(&text), "{text}");
+        assert!(!has_unix_seconds(&text), "{text}");
+
+        // Nothing changed: still one waiting key.
+        let list = app.cli_json(&["keys", "list"]);
+        let next: Vec<&Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["state"] == "next")
+            .collect();
+        assert_eq!(next.len(), 1, "{list}");
+
+        // The interlock (a second rotation without --plan or --now) names its times in RFC 3339.
+        let out = app.cli(&["keys", "rotate", "--alg", "ES256"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains("--now") && has_rfc3339(&err), "{err}");
+        assert!(!has_unix_seconds(&err), "{err}");
+    }
+);
