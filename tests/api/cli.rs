@@ -3,6 +3,7 @@
 //! rotation plans, every command's help, `clients update`, and the audit trail's retention.
 
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use crate::backend_test;
 use crate::helpers::*;
@@ -146,3 +147,150 @@ backend_test!(
         assert!(!has_unix_seconds(&err), "{err}");
     }
 );
+
+/// What Kubernetes injects for a Service named `sigil`.
+const KUBERNETES_ENV: &[(&str, &str)] = &[
+    ("SIGIL_SERVICE_HOST", "10.96.0.12"),
+    ("SIGIL_SERVICE_PORT", "8080"),
+    ("SIGIL_SERVICE_PORT_HTTP", "8080"),
+    ("SIGIL_PORT", "tcp://10.96.0.12:8080"),
+    ("SIGIL_PORT_8080_TCP", "tcp://10.96.0.12:8080"),
+    ("SIGIL_PORT_8080_TCP_PROTO", "tcp"),
+    ("SIGIL_PORT_8080_TCP_PORT", "8080"),
+    ("SIGIL_PORT_8080_TCP_ADDR", "10.96.0.12"),
+];
+
+#[test]
+fn kubernetes_service_variables_are_ignored() {
+    let out = config_check(KUBERNETES_ENV);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["listen"], "127.0.0.1:8080", "{v}");
+
+    // `sigil serve` starts with them too.
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = sigil(dir.path());
+    c.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in KUBERNETES_ENV {
+        c.env(k, v);
+    }
+    let mut server = c.spawn().unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if let Some(status) = server.try_wait().unwrap() {
+            panic!("sigil serve exited: {status}");
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(up, "sigil serve listened");
+
+    // Other unknown SIGIL_* variables are still errors that name themselves.
+    for bogus in ["SIGIL_SERVICES", "SIGIL_PORTS", "SIGIL_TOKENS_NOPE"] {
+        let out = config_check(&[(bogus, "1")]);
+        assert_eq!(out.status.code(), Some(1), "{bogus}");
+        assert!(stderr(&out).contains(bogus), "{bogus}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn environment_values_are_read_by_the_settings_type() {
+    // A numeric-looking value for a string setting is a string.
+    let out = config_check(&[("SIGIL_PASSWORDS_PEPPER", "123456789012345678")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("123456789012345678"));
+    let out = config_check(&[("SIGIL_TOKENS_DEFAULT_AUDIENCE", "12345")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["tokens"]["default_audience"], "12345");
+    // Numbers are numbers.
+    let out = config_check(&[("SIGIL_DATABASE_POOL_SIZE", "7")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["database"]["pool_size"], 7);
+
+    // A bad value names the variable and the key.
+    for (var, value, key) in [
+        ("SIGIL_DATABASE_POOL_SIZE", "many", "database.pool_size"),
+        ("SIGIL_KEYS_CLOCK_SKEW", "soon", "keys.clock_skew"),
+        ("SIGIL_LOG_FORMAT", "xml", "log.format"),
+        (
+            "SIGIL_TOKENS_ACCESS_TOKEN_ALG",
+            "HS256",
+            "tokens.access_token_alg",
+        ),
+        ("SIGIL_ISSUER", "id.example", "issuer"),
+    ] {
+        let out = config_check(&[(var, value)]);
+        assert_eq!(out.status.code(), Some(1), "{var}");
+        let err = stderr(&out);
+        assert!(err.contains(var) && err.contains(key), "{var}: {err}");
+    }
+}
+
+#[test]
+fn config_check_never_prints_a_credential() {
+    let secrets = [
+        "hunter2",
+        "qwerty77",
+        "sslpw99",
+        "tokensecret5",
+        "redispw1",
+        "redispw2",
+        "pepperpepper",
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+    ];
+    let env = [
+        (
+            "SIGIL_DATABASE_URL",
+            "postgres://sigil:hunter2@db.internal:5432/sigil?sslmode=require&password=qwerty77&sslpassword=sslpw99&Auth_Token=tokensecret5&application_name=idp",
+        ),
+        (
+            "SIGIL_REDIS_URL",
+            "rediss://cache:redispw1@redis.internal:6380/0?password=redispw2",
+        ),
+        ("SIGIL_PASSWORDS_PEPPER", "pepperpepper"),
+        (
+            "SIGIL_MASTER_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
+    ];
+    for json in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = sigil(dir.path());
+        c.args(["config", "check"]);
+        if json {
+            c.arg("--json");
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = run(&mut c);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let (o, e) = (stdout(&out), stderr(&out));
+        for s in secrets {
+            assert!(!o.contains(s) && !e.contains(s), "{s} shown:\n{o}{e}");
+        }
+        // What is not secret stays readable.
+        for shown in [
+            "db.internal:5432",
+            "sslmode=require",
+            "application_name=idp",
+            "redis.internal",
+        ] {
+            assert!(o.contains(shown), "{shown} in {o}");
+        }
+    }
+}

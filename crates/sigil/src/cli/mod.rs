@@ -123,7 +123,10 @@ pub fn run(cli: Cli) -> i32 {
 
 fn migrate(g: &Globals) -> anyhow::Result<()> {
     let settings = g.settings()?;
-    crate::telemetry::init(&settings.log.level, settings.log.format == "json");
+    crate::telemetry::init(
+        &settings.log.level,
+        settings.log.format == crate::config::LogFormat::Json,
+    );
     let store = crate::store::Store::open(
         &settings.database_url(),
         settings.database.pool_size,

@@ -16,9 +16,45 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration `{s}` ({e}); write it like 30s, 10m, 12h or 90d"))
 }
 
+/// Write a duration the way the contract spells them: the largest unit that divides it exactly
+/// (`90d`, `12h`, `10m`, `30s`), so what `config check` prints parses back to the same value.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    match s {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// The issuer URL: absolute http(s), no query or fragment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct IssuerUrl(String);
+
+impl TryFrom<String> for IssuerUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<IssuerUrl, String> {
+        IssuerUrl::parse(&s)
+    }
+}
+
+impl From<IssuerUrl> for String {
+    fn from(i: IssuerUrl) -> String {
+        i.0
+    }
+}
+
+impl fmt::Display for IssuerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl IssuerUrl {
     /// Parse and check an issuer URL.
@@ -37,6 +73,11 @@ impl IssuerUrl {
             return Err("must not end with '/'".into());
         }
         Ok(IssuerUrl(s.to_owned()))
+    }
+
+    /// The URL, byte for byte as configured.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -289,6 +330,10 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
         assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        for text in ["0s", "1s", "90s", "10m", "12h", "90d", "1500ms"] {
+            let d = parse_duration(text).map_err(|e| e.to_string());
+            assert_eq!(d.map(format_duration).as_deref(), Ok(text));
+        }
         assert!(parse_duration("ten minutes").is_err());
     }
 
