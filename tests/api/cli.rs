@@ -294,3 +294,129 @@ fn config_check_never_prints_a_credential() {
         }
     }
 }
+
+/// A running `sigil serve` on `dir`, stopped when dropped; its stderr goes to `dir/../serve-<port>.log`.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(mut cmd: Command, log_dir: &std::path::Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = log_dir.join(format!("serve-{port}.log"));
+        let child = cmd
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut server = Server { child, port, log };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&mut self) {
+        use std::io::{Read, Write};
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("sigil serve exited ({status}): {}", self.log_text());
+            }
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ =
+                    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                let mut body = String::new();
+                let _ = s.read_to_string(&mut body);
+                if body.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sigil serve did not become ready: {}", self.log_text());
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The data dir is 0700 and every file in it 0600; returns the file names.
+#[cfg(unix)]
+fn assert_private(dir: &std::path::Path) -> Vec<String> {
+    assert_eq!(mode(dir), 0o700, "{} is {:o}", dir.display(), mode(dir));
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert_eq!(
+            mode(&entry.path()),
+            0o600,
+            "{name} is {:o}",
+            mode(&entry.path())
+        );
+        names.push(name);
+    }
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fresh_data_dir_is_private_and_every_file_in_it_0600() {
+    let root = tempfile::tempdir().unwrap();
+    // `sigil migrate` on a data dir that does not exist yet.
+    let data = root.path().join("migrated").join("data");
+    let out = run(sigil(&data).arg("migrate"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names = assert_private(&data);
+    assert!(names.contains(&"sigil.db".to_owned()), "{names:?}");
+
+    // `sigil serve` on another: checked while it runs, so the WAL files exist.
+    let data = root.path().join("served");
+    let server = Server::start(sigil(&data), root.path());
+    let names = assert_private(&data);
+    for name in ["sigil.db", "sigil.db-wal", "sigil.db-shm", "master.key"] {
+        assert!(names.contains(&name.to_owned()), "{name} in {names:?}");
+    }
+    assert!(
+        !server.log_text().contains("readable by"),
+        "{}",
+        server.log_text()
+    );
+    drop(server);
+
+    // Opened up by hand: serve warns about each at start-up, and still starts.
+    use std::os::unix::fs::PermissionsExt;
+    for (name, m) in [("master.key", 0o644), ("sigil.db", 0o640)] {
+        std::fs::set_permissions(data.join(name), std::fs::Permissions::from_mode(m)).unwrap();
+    }
+    let server = Server::start(sigil(&data), root.path());
+    let log = server.log_text();
+    for name in ["master.key", "sigil.db"] {
+        assert!(
+            log.lines().any(|l| l.contains("WARN")
+                && l.contains(name)
+                && l.contains("readable by group or others")),
+            "a warning names {name}: {log}"
+        );
+    }
+}

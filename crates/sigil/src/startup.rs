@@ -55,6 +55,31 @@ pub fn schedule(settings: &Settings) -> Schedule {
     }
 }
 
+/// Log a warning for each of the data dir, the master key file and the SQLite files that group
+/// or others can read (they hold password hashes, emails, secret HMACs and the key that opens
+/// every private key). Called at start-up by `serve` and `migrate`.
+pub fn warn_if_exposed(settings: &Settings) {
+    let mut paths = vec![settings.data_dir.clone()];
+    if settings.master_key.is_none() {
+        paths.push(master::key_file(&settings.data_dir));
+    }
+    let url = settings.database_url();
+    if let Some(db) = url.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            paths.push(std::path::PathBuf::from(format!("{db}{suffix}")));
+        }
+    }
+    for (path, mode) in crate::store::exposed(&paths) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "{} is readable by group or others; it should be {}",
+            path.display(),
+            if path.is_dir() { "0700" } else { "0600" }
+        );
+    }
+}
+
 /// Open the database, run migrations, and resolve the master key. Shared by `serve` and the CLI.
 pub async fn open_keys(settings: &Settings) -> anyhow::Result<KeyService> {
     let s = settings.clone();
@@ -97,6 +122,7 @@ impl Application {
         timings: JobTimings,
     ) -> anyhow::Result<Application> {
         let keys = open_keys(&settings).await?;
+        warn_if_exposed(&settings);
         let now = unix_now(clock.as_ref());
         let created = {
             let k = keys.clone();

@@ -134,6 +134,7 @@ fn migrate(g: &Globals) -> anyhow::Result<()> {
         settings.database.statement_timeout,
     )?;
     let applied = store.migrate()?;
+    crate::startup::warn_if_exposed(&settings);
     print(g, &serde_json::json!({"applied": applied}), || {
         if applied.is_empty() {
             "database is up to date".to_owned()

@@ -158,13 +158,8 @@ impl Store {
                     "sqlite:// URL names no file".into(),
                 ));
             }
-            if let Some(parent) = Path::new(path).parent()
-                && !parent.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
+            create_private_file(Path::new(path))
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {path}: {e}")))?;
             (Backend::Sqlite, path.to_owned())
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
@@ -277,6 +272,46 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(dir)
+}
+
+/// Create the SQLite file `path` (and its directory, private) with mode 0600 unless it exists,
+/// before SQLite opens it: SQLite creates a missing file 0644, and gives the `-wal` and `-shm`
+/// files the database file's mode.
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        create_private_dir(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(drop)
+}
+
+/// Files and directories under `paths` (those that exist) that group or others can read, with
+/// their modes: what start-up warns about. Directories count when they are more than 0700.
+pub fn exposed(paths: &[std::path::PathBuf]) -> Vec<(std::path::PathBuf, u32)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        paths
+            .iter()
+            .filter_map(|p| {
+                let mode = std::fs::metadata(p).ok()?.permissions().mode() & 0o777;
+                (mode & 0o077 != 0).then(|| (p.clone(), mode))
+            })
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = paths;
+        Vec::new()
+    }
 }
 
 /// Encode a list as the JSON text stored in list columns.
