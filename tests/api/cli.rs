@@ -389,6 +389,7 @@ fn a_fresh_data_dir_is_private_and_every_file_in_it_0600() {
     assert!(out.status.success(), "{}", stderr(&out));
     let names = assert_private(&data);
     assert!(names.contains(&"sigil.db".to_owned()), "{names:?}");
+    assert!(names.contains(&"master.key".to_owned()), "{names:?}");
 
     // `sigil serve` on another: checked while it runs, so the WAL files exist.
     let data = root.path().join("served");
@@ -419,4 +420,149 @@ fn a_fresh_data_dir_is_private_and_every_file_in_it_0600() {
             "a warning names {name}: {log}"
         );
     }
+}
+
+/// Commands other than `serve` and `migrate` that need the database.
+const READERS: &[&[&str]] = &[
+    &["clients", "list"],
+    &["keys", "list"],
+    &["keys", "generate", "--alg", "ES256"],
+    &["users", "list"],
+    &["audit", "verify"],
+];
+
+#[test]
+fn only_serve_and_migrate_create_a_database_or_a_master_key_on_sqlite() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    for args in READERS {
+        let out = run(sigil(&data).args(*args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("no database")
+                && err.contains("sigil.db")
+                && err.contains("sigil migrate"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!data.exists(), "nothing was created");
+
+    let out = run(sigil(&data).args(["migrate", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        data.join("master.key").exists(),
+        "migrate creates the master key"
+    );
+    assert_private(&data);
+    let out = run(sigil(&data).args(["clients", "list", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Without the master key (the database holds no signing keys yet): named, and not made.
+    std::fs::remove_file(data.join("master.key")).unwrap();
+    let out = run(sigil(&data).args(["clients", "list"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no master key") && err.contains("master.key"),
+        "{err}"
+    );
+    assert!(!data.join("master.key").exists());
+    let out = run(sigil(&data).arg("migrate"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(data.join("master.key").exists());
+
+    // A schema older than the binary: the CLI says so and leaves it alone.
+    let db = data.join("sigil.db");
+    let newest = newest_migration();
+    let mut conn =
+        <diesel::SqliteConnection as diesel::Connection>::establish(db.to_str().unwrap()).unwrap();
+    let n = diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "DELETE FROM __diesel_schema_migrations WHERE version = '{newest}'"
+        )),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(n, 1);
+    let out = run(sigil(&data).args(["clients", "list"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("older than this sigil") && err.contains("sigil migrate"),
+        "{err}"
+    );
+    let count: i64 = {
+        #[derive(diesel::QueryableByName)]
+        struct C {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let rows: Vec<C> = diesel::RunQueryDsl::load(
+            diesel::sql_query(format!(
+                "SELECT COUNT(*) AS n FROM __diesel_schema_migrations WHERE version = '{newest}'"
+            )),
+            &mut conn,
+        )
+        .unwrap();
+        rows[0].n
+    };
+    assert_eq!(count, 0, "the CLI did not migrate");
+}
+
+/// The version diesel records for the newest migration (its name's digits before `_`).
+fn newest_migration() -> String {
+    let mut names: Vec<String> = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../migrations/sqlite"
+    ))
+    .unwrap()
+    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    .collect();
+    names.sort();
+    let newest = names.last().unwrap();
+    newest
+        .split('_')
+        .next()
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+#[test]
+fn only_serve_and_migrate_create_a_schema_on_postgres() {
+    let root = tempfile::tempdir().unwrap();
+    let db = fresh_db(Backend::Postgres, root.path());
+    let data = root.path().join("data");
+    for args in READERS {
+        let out = run(sigil(&data).env("SIGIL_DATABASE_URL", &db.url).args(*args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("sigil migrate") && err.contains("schema"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!data.exists(), "no master key was made");
+    let out = run(sigil(&data)
+        .env("SIGIL_DATABASE_URL", &db.url)
+        .args(["migrate", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let migrations = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../migrations/postgres"
+    ))
+    .unwrap()
+    .count();
+    assert_eq!(
+        v["applied"].as_array().unwrap().len(),
+        migrations,
+        "the CLI had created nothing before: {v}"
+    );
+    let out = run(sigil(&data)
+        .env("SIGIL_DATABASE_URL", &db.url)
+        .args(["keys", "list"]));
+    assert!(out.status.success(), "{}", stderr(&out));
 }

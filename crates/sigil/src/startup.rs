@@ -80,25 +80,48 @@ pub fn warn_if_exposed(settings: &Settings) {
     }
 }
 
-/// Open the database, run migrations, and resolve the master key. Shared by `serve` and the CLI.
+/// What `serve` does first: create the database if missing, migrate it, and resolve (creating
+/// for a database without keys) the master key.
 pub async fn open_keys(settings: &Settings) -> anyhow::Result<KeyService> {
     let s = settings.clone();
-    tokio::task::spawn_blocking(move || open_keys_blocking(&s))
+    tokio::task::spawn_blocking(move || prepare(&s).map(|(keys, _)| keys))
         .await
         .context("start-up task failed")?
 }
 
-/// Blocking form of [`open_keys`], for the CLI.
-pub fn open_keys_blocking(settings: &Settings) -> anyhow::Result<KeyService> {
-    let store = Store::open(
+/// `serve` and `migrate`: the only paths that create or migrate a database or create a master
+/// key. Returns the key service and the names of the migrations applied.
+pub fn prepare(settings: &Settings) -> anyhow::Result<(KeyService, Vec<String>)> {
+    let store = Store::create(
         &settings.database_url(),
         settings.database.pool_size,
         settings.database.connect_timeout,
         settings.database.statement_timeout,
     )?;
-    store.migrate().context("cannot migrate the database")?;
+    let applied = store.migrate().context("cannot migrate the database")?;
+    Ok((key_service(settings, store, true)?, applied))
+}
+
+/// The admin CLI's way in: an existing, up-to-date database and an existing master key, or an
+/// error naming what is missing. Creates and migrates nothing.
+pub fn open_keys_blocking(settings: &Settings) -> anyhow::Result<KeyService> {
+    let store = Store::open_existing(
+        &settings.database_url(),
+        settings.database.pool_size,
+        settings.database.connect_timeout,
+        settings.database.statement_timeout,
+    )?;
+    key_service(settings, store, false)
+}
+
+fn key_service(settings: &Settings, store: Store, may_create: bool) -> anyhow::Result<KeyService> {
     let has_keys = store.run_blocking(key_store::any)?;
-    let master = master::resolve(settings.master_key.as_ref(), &settings.data_dir, has_keys)?;
+    let master = master::resolve(
+        settings.master_key.as_ref(),
+        &settings.data_dir,
+        has_keys,
+        may_create,
+    )?;
     let service = KeyService {
         store,
         master: Arc::new(master),

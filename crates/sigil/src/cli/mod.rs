@@ -43,7 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the identity provider.
     Serve(serve::ServeArgs),
-    /// Apply database migrations and exit.
+    /// Create the database if missing, apply migrations, create the master key if missing (a
+    /// database without keys only), and exit. With `serve`, the only command that creates.
     Migrate,
     /// Signing keys: list, generate, rotate, retire, export.
     #[command(subcommand)]
@@ -127,13 +128,7 @@ fn migrate(g: &Globals) -> anyhow::Result<()> {
         &settings.log.level,
         settings.log.format == crate::config::LogFormat::Json,
     );
-    let store = crate::store::Store::open(
-        &settings.database_url(),
-        settings.database.pool_size,
-        settings.database.connect_timeout,
-        settings.database.statement_timeout,
-    )?;
-    let applied = store.migrate()?;
+    let (_, applied) = crate::startup::prepare(&settings)?;
     crate::startup::warn_if_exposed(&settings);
     print(g, &serde_json::json!({"applied": applied}), || {
         if applied.is_empty() {
