@@ -566,3 +566,80 @@ fn only_serve_and_migrate_create_a_schema_on_postgres() {
         .args(["keys", "list"]));
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// A flood of random client ids through `/token` neither evicts a real client from the cache
+/// nor gets anything but `invalid_client`.
+async fn random_client_ids_do_not_evict_real_clients(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            env: vec![("SIGIL_CLIENTS_CACHE_SIZE".into(), "50".into())],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let misses = r#"sigil_client_cache_misses_total"#;
+    let real = app.service_client();
+    // Let the server see the creation (its sync job drops the cache when clients change).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(app.token_for(&real, None).await.status(), 200);
+    let before = metric(&app, misses).await;
+    for batch in 0..15 {
+        let requests = (0..20).map(|i| {
+            let id = format!("sgl_flood{batch}x{i}");
+            let app = &app;
+            async move {
+                let resp = app
+                    .post_token(
+                        &[("grant_type", "client_credentials")],
+                        Some((&id, "sigil_secret_x")),
+                    )
+                    .await;
+                assert_eq!(resp.status(), 401);
+                let body: Value = resp.json().await.unwrap();
+                assert_eq!(body["error"], "invalid_client");
+            }
+        });
+        futures_util::future::join_all(requests).await;
+    }
+    let after_flood = metric(&app, misses).await;
+    assert_eq!(
+        after_flood - before,
+        300.0,
+        "each unknown id was looked up once"
+    );
+    // The real client is still served from memory.
+    assert_eq!(app.token_for(&real, None).await.status(), 200);
+    assert_eq!(
+        metric(&app, misses).await,
+        after_flood,
+        "the real client was not evicted"
+    );
+    // An unknown id asked again is answered from the small cache of misses, still invalid_client.
+    let again = app
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some(("sgl_flood14x19", "x")),
+        )
+        .await;
+    assert_eq!(again.status(), 401);
+    assert_eq!(metric(&app, misses).await, after_flood);
+    // A client created after its id was a miss is found (creation bumps the clients counter).
+    let late = app.service_client();
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            app.token_for(&late, None).await.status() == 200
+        })
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_client_ids_do_not_evict_real_clients_sqlite() {
+    random_client_ids_do_not_evict_real_clients(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_client_ids_do_not_evict_real_clients_postgres() {
+    random_client_ids_do_not_evict_real_clients(Backend::Postgres).await;
+}

@@ -132,6 +132,9 @@ pub struct ClientSettings {
     /// How long the previous secret stays valid after `clients rotate-secret`.
     #[serde(with = "duration_serde")]
     pub secret_overlap: Duration,
+    /// Registered clients each server keeps in memory (least recently used ones make room);
+    /// unknown ids are remembered apart, in a small cache of their own.
+    pub cache_size: usize,
 }
 
 /// `[passwords]`
@@ -255,6 +258,7 @@ impl Default for ClientSettings {
     fn default() -> Self {
         ClientSettings {
             secret_overlap: Duration::from_secs(86_400),
+            cache_size: 10_000,
         }
     }
 }
@@ -423,6 +427,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "tokens.access_token_ttl",
                 reason: "must be between 1s and 15m".into(),
+            });
+        }
+        if self.clients.cache_size < 10 {
+            return Err(ConfigError::Invalid {
+                key: "clients.cache_size",
+                reason: "must be at least 10".into(),
             });
         }
         if self.database.pool_size == 0 {

@@ -173,11 +173,13 @@ impl Application {
             .default_audience
             .clone()
             .unwrap_or_else(|| issuer.clone());
+        let metrics = crate::metrics::Metrics::new()?;
         let ctx = web::Data::new(Context {
             clients: Arc::new(ClientCache::new(
-                10_000,
+                settings.clients.cache_size,
                 issuer.clone(),
                 token_endpoint.clone(),
+                metrics.client_cache_misses.clone(),
             )),
             cache: Arc::new(Cache::in_process(1_000_000)),
             store: keys.store.clone(),
@@ -192,7 +194,7 @@ impl Application {
             rng: SystemRandom::new(),
             hasher: settings.password_hasher()?,
             own_tokens: Default::default(),
-            metrics: crate::metrics::Metrics::new()?,
+            metrics,
         });
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
