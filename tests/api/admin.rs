@@ -82,6 +82,8 @@ fn config_check_names_unknown_keys_and_hides_secrets() {
 fn missing_or_wrong_master_key_is_a_startup_error() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
+    let out = sigil(dir.path(), &db).args(["migrate"]).output().unwrap();
+    assert!(out.status.success());
     let out = sigil(dir.path(), &db)
         .args(["keys", "generate", "--alg", "ES256", "--json"])
         .output()
@@ -133,6 +135,8 @@ fn private_keys_are_encrypted_at_rest() {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("sigil.db");
     let db = format!("sqlite://{}", db_path.display());
+    let out = sigil(dir.path(), &db).args(["migrate"]).output().unwrap();
+    assert!(out.status.success());
     for alg in ["ES256", "EdDSA", "RS256"] {
         let out = sigil(dir.path(), &db)
             .args(["keys", "generate", "--alg", alg])

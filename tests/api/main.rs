@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod audit;
+mod cli;
 mod database;
 mod discovery;
 mod hardening;

@@ -1,29 +1,38 @@
 //! Settings, layered: built-in defaults → `sigil.toml` → `SIGIL_*` environment → command-line flags.
 //!
 //! The file and the environment are merged into one TOML tree first and deserialized once, with
-//! `deny_unknown_fields` on every section, so a misspelt key is an error that names it. Secrets are
-//! held in [`secrecy::SecretString`] and never printed: [`Settings::redacted`] is what
-//! `sigil config check` shows.
+//! `deny_unknown_fields` on every section, so a misspelt key is an error that names it. An
+//! environment value is read by the type of the setting it names (a number only where a number is
+//! expected) and checked on its own first, so a bad one names its variable and its key; the
+//! variables Kubernetes injects for a Service named `sigil` are ignored.
+//!
+//! Secrets are held in [`secrecy::SecretString`] and serialize as `"<redacted>"`; database and
+//! Redis URLs serialize without their password or any query parameter not known to be harmless.
+//! So the derived [`serde::Serialize`] of [`Settings`] is what `sigil config check` prints, and
+//! no hand-written copy of the keys can drift from the struct.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sigil_verify::Algorithm;
 
+use crate::domain::IssuerUrl;
+
 /// Everything Sigil can be told. Field docs are the source of `deploy/sigil.example.toml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
     /// Issuer URL, used byte-for-byte as `iss`. Default `http://<listen>`.
-    pub issuer: Option<String>,
+    pub issuer: Option<IssuerUrl>,
     /// Directory for the SQLite file and the generated master key.
     pub data_dir: PathBuf,
     /// Base64 of 32 bytes; encrypts private keys at rest. Default: `<data_dir>/master.key`.
+    #[serde(serialize_with = "redact::secret")]
     pub master_key: Option<SecretString>,
     /// Database section.
     pub database: DatabaseSettings,
@@ -46,7 +55,7 @@ pub struct Settings {
 }
 
 /// `[ui]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UiSettings {
     /// The product name on the login, consent and logout pages ("Sign in to …").
@@ -62,35 +71,37 @@ impl Default for UiSettings {
 }
 
 /// `[database]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
     /// `sqlite://PATH` or `postgres://…`. Default `sqlite://<data_dir>/sigil.db`.
+    #[serde(serialize_with = "redact::url")]
     pub url: Option<SecretString>,
     /// Maximum connections in the pool.
     pub pool_size: u32,
     /// How long a request waits for a connection before answering 503.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub connect_timeout: Duration,
     /// PostgreSQL `statement_timeout`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub statement_timeout: Duration,
 }
 
 /// `[redis]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
     /// Shared cache URL; none means the in-process cache (single instance only).
+    #[serde(serialize_with = "redact::url")]
     pub url: Option<SecretString>,
 }
 
 /// `[tokens]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TokenSettings {
-    /// Access-token lifetime, 5 to 15 minutes.
-    #[serde(with = "humantime_serde")]
+    /// Access-token lifetime, 1 second to 15 minutes.
+    #[serde(with = "duration_serde")]
     pub access_token_ttl: Duration,
     /// Algorithm that signs access tokens.
     #[serde(with = "alg_serde")]
@@ -100,54 +111,58 @@ pub struct TokenSettings {
     /// Largest access token Sigil will issue, in bytes.
     pub max_size: usize,
     /// A refresh token unused this long expires.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub refresh_token_idle: Duration,
     /// A refresh-token family (all its rotations) ends this long after the login.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub refresh_token_absolute: Duration,
     /// A repeat of the same refresh token within this window returns the same successor (lost
     /// responses, two tabs); after it, a repeat revokes the family. `0s` disables the window.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub refresh_reuse_window: Duration,
 }
 
 /// `[keys]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeySettings {
     /// Automatic rotation period of every signing algorithm in use; `0s` turns it off.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub rotate_every: Duration,
     /// `Cache-Control: max-age` of `/jwks.json`; a new key is published this long plus `clock_skew`
     /// before it signs.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub jwks_max_age: Duration,
     /// Allowed clock difference between Sigil and verifiers.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub clock_skew: Duration,
     /// How long a retired key's row is kept (unpublished) before it is deleted.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub retention: Duration,
     /// RSA modulus size for new RS256/PS256 keys (2048, 3072 or 4096).
     pub rsa_bits: u32,
 }
 
 /// `[clients]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientSettings {
     /// How long the previous secret stays valid after `clients rotate-secret`.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "duration_serde")]
     pub secret_overlap: Duration,
+    /// Registered clients each server keeps in memory (least recently used ones make room);
+    /// unknown ids are remembered apart, in a small cache of their own.
+    pub cache_size: usize,
 }
 
 /// `[passwords]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordSettings {
     /// bcrypt cost, at least 10. Each +1 doubles the work per login.
     pub bcrypt_cost: u32,
     /// Optional secret mixed into every password hash (HMAC key of the pre-hash).
+    #[serde(serialize_with = "redact::secret")]
     pub pepper: Option<SecretString>,
     /// Most bcrypt computations at once; 0 = half the cores (at least one), so logins can never
     /// take every core from the other endpoints.
@@ -172,7 +187,7 @@ impl Default for PasswordSettings {
 }
 
 /// `[http]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     /// Largest accepted request body, bytes.
@@ -182,13 +197,23 @@ pub struct HttpSettings {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     /// `tracing` filter, e.g. `info` or `sigil=debug,info`.
     pub level: String,
     /// `text` or `json`.
-    pub format: String,
+    pub format: LogFormat,
+}
+
+/// `log.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event.
+    Json,
 }
 
 impl Default for Settings {
@@ -252,6 +277,7 @@ impl Default for ClientSettings {
     fn default() -> Self {
         ClientSettings {
             secret_overlap: Duration::from_secs(86_400),
+            cache_size: 10_000,
         }
     }
 }
@@ -269,7 +295,7 @@ impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
             level: "info".into(),
-            format: "text".into(),
+            format: LogFormat::Text,
         }
     }
 }
@@ -293,17 +319,35 @@ pub enum ConfigError {
         /// What is wrong (names the key).
         message: String,
     },
+    /// An environment variable's value does not fit its setting.
+    #[error("invalid environment variable {var} (setting {key}): {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// Dotted key it sets.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An environment variable that starts with `SIGIL_` but names no setting.
     #[error("unknown environment variable {0}: no such setting (see deploy/sigil.example.toml)")]
     UnknownEnv(String),
     /// A value is out of range.
-    #[error("invalid setting {key}: {reason}")]
+    #[error("invalid setting {key} (environment {}): {reason}", env_var(key))]
     Invalid {
         /// Dotted key.
         key: &'static str,
         /// Why.
         reason: String,
     },
+}
+
+/// The environment variable that sets the dotted `key`.
+pub fn env_var(key: &str) -> String {
+    if key == "tokens.access_token_ttl" {
+        return "SIGIL_ACCESS_TOKEN_TTL".to_owned();
+    }
+    format!("SIGIL_{}", key.replace('.', "_").to_ascii_uppercase())
 }
 
 /// Top-level keys and sections, used to map `SIGIL_<SECTION>_<KEY>`.
@@ -384,7 +428,13 @@ impl Settings {
             settings.data_dir = dir.clone();
         }
         if let Some(issuer) = &overrides.issuer {
-            settings.issuer = Some(issuer.clone());
+            settings.issuer =
+                Some(
+                    IssuerUrl::parse(issuer).map_err(|reason| ConfigError::Invalid {
+                        key: "issuer",
+                        reason,
+                    })?,
+                );
         }
         settings.validate()?;
         Ok(settings)
@@ -393,17 +443,17 @@ impl Settings {
     /// Check ranges and relations between settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ttl = self.tokens.access_token_ttl;
-        if ttl < Duration::from_secs(300) || ttl > Duration::from_secs(900) {
+        if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(900) {
             return Err(ConfigError::Invalid {
                 key: "tokens.access_token_ttl",
-                reason: "must be between 5m and 15m".into(),
+                reason: "must be between 1s and 15m".into(),
             });
         }
-        if let Some(issuer) = &self.issuer {
-            crate::domain::IssuerUrl::parse(issuer).map_err(|reason| ConfigError::Invalid {
-                key: "issuer",
-                reason,
-            })?;
+        if self.clients.cache_size < 10 {
+            return Err(ConfigError::Invalid {
+                key: "clients.cache_size",
+                reason: "must be at least 10".into(),
+            });
         }
         if let Some(aud) = &self.tokens.default_audience {
             crate::domain::parse_audience(aud, "tokens.default_audience").map_err(|reason| {
@@ -464,12 +514,6 @@ impl Settings {
                 reason: "must be 1 to 60 characters, without control characters".into(),
             });
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError::Invalid {
-                key: "log.format",
-                reason: "must be \"text\" or \"json\"".into(),
-            });
-        }
         let url = self.database_url();
         if !(url.starts_with("sqlite://")
             || url.starts_with("postgres://")
@@ -500,7 +544,7 @@ impl Settings {
     /// The issuer URL, exactly as it appears in `iss`.
     pub fn issuer(&self) -> String {
         match &self.issuer {
-            Some(i) => i.clone(),
+            Some(i) => i.as_str().to_owned(),
             None => format!("http://{}", self.listen),
         }
     }
@@ -543,78 +587,47 @@ impl Settings {
             .max(self.tokens.refresh_token_absolute)
     }
 
-    /// A printable view with every secret replaced by `"<redacted>"`.
-    pub fn redacted(&self) -> serde_json::Value {
-        let redact = |s: &Option<SecretString>| s.as_ref().map(|_| "<redacted>");
-        let database_url = match &self.database.url {
-            Some(u) => redact_url(u.expose_secret()),
-            None => self.database_url(),
-        };
-        serde_json::json!({
-            "listen": self.listen.to_string(),
-            "issuer": self.issuer(),
-            "data_dir": self.data_dir.display().to_string(),
-            "master_key": redact(&self.master_key).unwrap_or("<data_dir>/master.key"),
-            "database": {
-                "url": database_url,
-                "pool_size": self.database.pool_size,
-                "connect_timeout": humantime::format_duration(self.database.connect_timeout).to_string(),
-                "statement_timeout": humantime::format_duration(self.database.statement_timeout).to_string(),
-            },
-            "redis": { "url": self.redis.url.as_ref().map(|u| redact_url(u.expose_secret())) },
-            "tokens": {
-                "access_token_ttl": humantime::format_duration(self.tokens.access_token_ttl).to_string(),
-                "access_token_alg": self.tokens.access_token_alg.as_str(),
-                "default_audience": self.tokens.default_audience.clone().unwrap_or_else(|| self.issuer()),
-                "max_size": self.tokens.max_size,
-                "refresh_token_idle": humantime::format_duration(self.tokens.refresh_token_idle).to_string(),
-                "refresh_token_absolute": humantime::format_duration(self.tokens.refresh_token_absolute).to_string(),
-                "refresh_reuse_window": humantime::format_duration(self.tokens.refresh_reuse_window).to_string(),
-            },
-            "keys": {
-                "rotate_every": humantime::format_duration(self.keys.rotate_every).to_string(),
-                "jwks_max_age": humantime::format_duration(self.keys.jwks_max_age).to_string(),
-                "clock_skew": humantime::format_duration(self.keys.clock_skew).to_string(),
-                "retention": humantime::format_duration(self.keys.retention).to_string(),
-                "rsa_bits": self.keys.rsa_bits,
-            },
-            "clients": { "secret_overlap": humantime::format_duration(self.clients.secret_overlap).to_string() },
-            "passwords": {
-                "bcrypt_cost": self.passwords.bcrypt_cost,
-                "pepper": redact(&self.passwords.pepper),
-                "max_concurrency": self.passwords.max_concurrency,
-                "worker_nice": self.passwords.worker_nice,
-                "max_logins_per_ip_minute": self.passwords.max_logins_per_ip_minute,
-            },
-            "http": { "max_body": self.http.max_body, "workers": self.http.workers },
-            "log": { "level": self.log.level, "format": self.log.format },
-            "ui": { "product_name": self.ui.product_name },
-        })
+    /// The settings with the defaults that depend on others filled in (issuer, database URL,
+    /// default audience): what `sigil config check` serializes.
+    pub fn effective(&self) -> Settings {
+        let mut s = self.clone();
+        if s.issuer.is_none() {
+            s.issuer = IssuerUrl::parse(&self.issuer()).ok();
+        }
+        if s.database.url.is_none() {
+            s.database.url = Some(SecretString::from(self.database_url()));
+        }
+        if s.tokens.default_audience.is_none() {
+            s.tokens.default_audience = Some(self.issuer());
+        }
+        s
     }
 }
 
-/// Hide the password part of a URL (`postgres://user:pw@host/db` → `postgres://user:<redacted>@host/db`).
-fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((userinfo, host)) = rest.rsplit_once('@')
-    {
-        let user = userinfo.split(':').next().unwrap_or("");
-        return format!("{scheme}://{user}:<redacted>@{host}");
-    }
-    url.to_owned()
+/// Whether `name` is one of the variables Kubernetes injects for a Service named `sigil`
+/// (`SIGIL_SERVICE_HOST`, `SIGIL_SERVICE_PORT[_*]`, `SIGIL_PORT`, `SIGIL_PORT_*`).
+fn injected_by_kubernetes(name: &str) -> bool {
+    name.starts_with("SIGIL_SERVICE_") || name == "SIGIL_PORT" || name.starts_with("SIGIL_PORT_")
 }
 
-/// Overlay `SIGIL_*` variables onto the file's tree. Returns (variable, key) pairs applied.
+/// Overlay `SIGIL_*` variables onto the file's tree. Each value is typed by the setting it names
+/// and checked on its own, so an error names the variable and the key. Returns (variable, key)
+/// pairs applied.
 fn apply_env(
     tree: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Vec<(String, String)>, ConfigError> {
+    // The type of every setting, from the serialized defaults (an unset optional setting is text).
+    let defaults = serde_json::to_value(Settings::default()).unwrap_or_default();
     let mut applied = Vec::new();
-    for (name, value) in env {
+    for (name, raw) in env {
         let Some(rest) = name.strip_prefix("SIGIL_") else {
             continue;
         };
-        if NON_SETTING_ENV.contains(&name.as_str()) || name.starts_with("SIGIL_TEST_") {
+        if NON_SETTING_ENV.contains(&name.as_str())
+            || name.starts_with("SIGIL_TEST_")
+            || injected_by_kubernetes(&name)
+        {
             continue;
         }
         let lower = rest.to_ascii_lowercase();
@@ -632,7 +645,51 @@ fn apply_env(
                 None => return Err(ConfigError::UnknownEnv(name)),
             }
         };
-        let value = env_value(&value);
+        let dotted = match section {
+            Some(s) => format!("{s}.{key}"),
+            None => key.clone(),
+        };
+        let default = match section {
+            Some(s) => defaults.get(s).and_then(|t| t.get(&key)),
+            None => defaults.get(&key),
+        };
+        let bad = |message: String| ConfigError::Env {
+            var: name.clone(),
+            key: dotted.clone(),
+            message,
+        };
+        let value = match default {
+            Some(serde_json::Value::Number(_)) => toml::Value::Integer(
+                raw.trim()
+                    .parse::<i64>()
+                    .map_err(|_| bad(format!("`{raw}` is not a whole number")))?,
+            ),
+            Some(serde_json::Value::Bool(_)) => match raw.trim() {
+                "true" => toml::Value::Boolean(true),
+                "false" => toml::Value::Boolean(false),
+                _ => return Err(bad(format!("`{raw}` is not true or false"))),
+            },
+            _ => toml::Value::String(raw.clone()),
+        };
+        // Alone on top of the defaults, so the error (if any) is this variable's.
+        let mut alone = toml::Table::new();
+        match section {
+            None => {
+                alone.insert(key.clone(), value.clone());
+            }
+            Some(s) => {
+                let mut t = toml::Table::new();
+                t.insert(key.clone(), value.clone());
+                alone.insert(s.to_owned(), toml::Value::Table(t));
+            }
+        }
+        if let Err(e) = toml::Value::Table(alone).try_into::<Settings>() {
+            let message = e.message().to_owned();
+            if message.starts_with("unknown field") {
+                return Err(ConfigError::UnknownEnv(name));
+            }
+            return Err(bad(message));
+        }
         let table = match section {
             None => &mut *tree,
             Some(s) => {
@@ -656,30 +713,23 @@ fn apply_env(
     Ok(applied)
 }
 
-/// Environment values are strings; numbers and booleans are recognised so `SIGIL_DATABASE_POOL_SIZE=5` works.
-fn env_value(raw: &str) -> toml::Value {
-    if let Ok(i) = raw.parse::<i64>() {
-        return toml::Value::Integer(i);
-    }
-    match raw {
-        "true" => toml::Value::Boolean(true),
-        "false" => toml::Value::Boolean(false),
-        _ => toml::Value::String(raw.to_owned()),
-    }
-}
-
-mod humantime_serde {
-    use serde::{Deserialize, Deserializer};
+/// Durations are written `30s`, `10m`, `12h`, `90d`, and printed the same way.
+mod duration_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         crate::domain::parse_duration(&s).map_err(serde::de::Error::custom)
     }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::domain::format_duration(*d))
+    }
 }
 
 mod alg_serde {
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
     use sigil_verify::Algorithm;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
@@ -689,6 +739,146 @@ mod alg_serde {
                 "unknown algorithm `{s}`, expected one of RS256, PS256, ES256, EdDSA"
             ))
         })
+    }
+
+    pub fn serialize<S: Serializer>(a: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(a.as_str())
+    }
+}
+
+/// Serializers that never write a credential.
+mod redact {
+    use secrecy::{ExposeSecret, SecretString};
+    use serde::Serializer;
+
+    /// Shown instead of a secret.
+    pub const REDACTED: &str = "<redacted>";
+
+    /// Query parameters known to carry no credential (libpq's and Redis URLs' harmless ones);
+    /// every other parameter's value is redacted.
+    const HARMLESS_PARAMS: &[&str] = &[
+        "application_name",
+        "channel_binding",
+        "client_encoding",
+        "connect_timeout",
+        "db",
+        "dbname",
+        "fallback_application_name",
+        "gssencmode",
+        "host",
+        "hostaddr",
+        "keepalives",
+        "keepalives_count",
+        "keepalives_idle",
+        "keepalives_interval",
+        "load_balance_hosts",
+        "options",
+        "port",
+        "protocol",
+        "sslcompression",
+        "sslmode",
+        "sslnegotiation",
+        "sslrootcert",
+        "target_session_attrs",
+        "tcp_user_timeout",
+        "timeout",
+        "user",
+    ];
+
+    pub fn secret<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(_) => s.serialize_str(REDACTED),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn url<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(u) => s.serialize_str(&redact_url(u.expose_secret())),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// A URL without its password (`scheme://user:<redacted>@host…`) and with the value of every
+    /// query parameter not in [`HARMLESS_PARAMS`] redacted. When in doubt, more is hidden: an
+    /// `@` anywhere makes everything before the last one userinfo.
+    pub fn redact_url(url: &str) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return REDACTED.to_owned();
+        };
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((userinfo, host)) => (Some(userinfo), host),
+            None => (None, rest),
+        };
+        // A fragment is never needed to tell which database this is.
+        let rest = rest.split('#').next().unwrap_or("");
+        let (place, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let mut out = format!("{scheme}://");
+        if let Some(userinfo) = userinfo {
+            match userinfo.split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{user}:{REDACTED}@")),
+                None => out.push_str(&format!("{userinfo}@")),
+            }
+        }
+        out.push_str(place);
+        if let Some(query) = query {
+            let params: Vec<String> = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    let name = percent_encoding::percent_decode_str(k)
+                        .decode_utf8_lossy()
+                        .to_ascii_lowercase();
+                    if HARMLESS_PARAMS.contains(&name.as_str()) {
+                        format!("{k}={v}")
+                    } else {
+                        format!("{k}={REDACTED}")
+                    }
+                })
+                .collect();
+            out.push('?');
+            out.push_str(&params.join("&"));
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::redact_url;
+
+        #[test]
+        fn every_credential_form_is_hidden() {
+            for (url, shown) in [
+                (
+                    "postgres://sigil:pw@db:5432/sigil?sslmode=require&password=pw2&sslpassword=pw3",
+                    "postgres://sigil:<redacted>@db:5432/sigil?sslmode=require&password=<redacted>&sslpassword=<redacted>",
+                ),
+                ("postgres://sigil@db/sigil", "postgres://sigil@db/sigil"),
+                (
+                    "postgres://u:p@ss/w@rd@db/x?PassWord=y",
+                    "postgres://u:<redacted>@db/x?PassWord=<redacted>",
+                ),
+                (
+                    "postgres://db/x?%70assword=y&user=u",
+                    "postgres://db/x?%70assword=<redacted>&user=u",
+                ),
+                (
+                    "redis://:pw@cache:6379/0",
+                    "redis://:<redacted>@cache:6379/0",
+                ),
+                (
+                    "sqlite:///var/lib/sigil/sigil.db",
+                    "sqlite:///var/lib/sigil/sigil.db",
+                ),
+                ("no-scheme:pw", "<redacted>"),
+            ] {
+                assert_eq!(redact_url(url), shown, "{url}");
+            }
+        }
     }
 }
 
@@ -782,7 +972,7 @@ mod tests {
         assert_eq!(s.keys.clock_skew, Duration::from_secs(30));
         assert_eq!(s.http.max_body, 8192);
         assert_eq!(s.clients.secret_overlap, Duration::from_secs(3600));
-        assert_eq!(s.log.format, "json");
+        assert_eq!(s.log.format, LogFormat::Json);
         assert!(s.redis.url.is_some());
         Ok(())
     }
@@ -803,6 +993,56 @@ mod tests {
         ));
     }
 
+    /// The example file documents every key the struct has, with its default: the struct is
+    /// the one written list of keys, and this keeps the example true to it.
+    #[test]
+    fn the_example_file_documents_every_key_with_its_default()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let text = include_str!("../../../deploy/sigil.example.toml");
+        let defaults = serde_json::to_value(Settings::default())?;
+        let mut section = String::new();
+        let mut documented = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_owned();
+            } else if let Some((key, _)) = line.trim_start_matches("# ").split_once(" = ") {
+                documented.push(if section.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{section}.{key}")
+                });
+            }
+        }
+        let serde_json::Value::Object(top) = &defaults else {
+            return Err("settings serialize to an object".into());
+        };
+        for (k, v) in top {
+            match v {
+                serde_json::Value::Object(inner) => {
+                    for key in inner.keys() {
+                        let dotted = format!("{k}.{key}");
+                        assert!(
+                            documented.contains(&dotted),
+                            "{dotted} is not in the example"
+                        );
+                    }
+                }
+                _ => assert!(documented.contains(k), "{k} is not in the example"),
+            }
+        }
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("example.toml");
+        std::fs::write(&file, text)?;
+        let loaded = Settings::load(Some(&file), env(&[]), &Overrides::default())?;
+        assert_eq!(
+            serde_json::to_value(loaded)?,
+            defaults,
+            "the example shows the defaults"
+        );
+        Ok(())
+    }
+
     #[test]
     fn redacted_view_hides_secrets() -> Result<(), ConfigError> {
         let s = Settings::load(
@@ -816,7 +1056,10 @@ mod tests {
             ]),
             &Overrides::default(),
         )?;
-        let shown = s.redacted().to_string();
+        let shown = serde_json::to_string(&s.effective()).map_err(|e| ConfigError::Parse {
+            origin: None,
+            message: e.to_string(),
+        })?;
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("c2VjcmV0"), "{shown}");
         Ok(())

@@ -24,6 +24,8 @@ pub struct Metrics {
     issued_by_grant: [IntCounter; 3],
     /// Audit events that could not be written (each is also logged as an error).
     pub audit_write_failures: IntCounter,
+    /// Client look-ups the client cache could not answer (each went to the database).
+    pub client_cache_misses: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -73,6 +75,10 @@ impl Metrics {
             audit_write_failures: counter(
                 "sigil_audit_write_failures_total",
                 "Audit events that could not be written.",
+            )?,
+            client_cache_misses: counter(
+                "sigil_client_cache_misses_total",
+                "Client look-ups not answered from memory (each queried the database).",
             )?,
             issued_by_grant: [
                 tokens_issued.with_label_values(&[GrantType::AuthorizationCode.as_str()]),

@@ -55,25 +55,73 @@ pub fn schedule(settings: &Settings) -> Schedule {
     }
 }
 
-/// Open the database, run migrations, and resolve the master key. Shared by `serve` and the CLI.
+/// Log a warning for each of the data dir, the master key file and the SQLite files that group
+/// or others can read (they hold password hashes, emails, secret HMACs and the key that opens
+/// every private key). Called at start-up by `serve` and `migrate`.
+pub fn warn_if_exposed(settings: &Settings) {
+    let mut paths = vec![settings.data_dir.clone()];
+    if settings.master_key.is_none() {
+        paths.push(master::key_file(&settings.data_dir));
+    }
+    let url = settings.database_url();
+    if let Some(db) = url.strip_prefix("sqlite://") {
+        for suffix in ["", "-wal", "-shm"] {
+            paths.push(std::path::PathBuf::from(format!("{db}{suffix}")));
+        }
+    }
+    for (path, mode) in crate::store::exposed(&paths) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "{} is readable by group or others; it should be {}",
+            path.display(),
+            if path.is_dir() { "0700" } else { "0600" }
+        );
+    }
+}
+
+/// What `serve` does first: create the database if missing, migrate it, and resolve (creating
+/// for a database without keys) the master key.
 pub async fn open_keys(settings: &Settings) -> anyhow::Result<KeyService> {
     let s = settings.clone();
-    tokio::task::spawn_blocking(move || open_keys_blocking(&s))
+    tokio::task::spawn_blocking(move || prepare(&s).map(|(keys, _)| keys))
         .await
         .context("start-up task failed")?
 }
 
-/// Blocking form of [`open_keys`], for the CLI.
-pub fn open_keys_blocking(settings: &Settings) -> anyhow::Result<KeyService> {
-    let store = Store::open(
+/// `serve` and `migrate`: the only paths that create or migrate a database or create a master
+/// key. Returns the key service and the names of the migrations applied.
+pub fn prepare(settings: &Settings) -> anyhow::Result<(KeyService, Vec<String>)> {
+    let store = Store::create(
         &settings.database_url(),
         settings.database.pool_size,
         settings.database.connect_timeout,
         settings.database.statement_timeout,
     )?;
-    store.migrate().context("cannot migrate the database")?;
+    let applied = store.migrate().context("cannot migrate the database")?;
+    Ok((key_service(settings, store, true)?, applied))
+}
+
+/// The admin CLI's way in: an existing, up-to-date database and an existing master key, or an
+/// error naming what is missing. Creates and migrates nothing.
+pub fn open_keys_blocking(settings: &Settings) -> anyhow::Result<KeyService> {
+    let store = Store::open_existing(
+        &settings.database_url(),
+        settings.database.pool_size,
+        settings.database.connect_timeout,
+        settings.database.statement_timeout,
+    )?;
+    key_service(settings, store, false)
+}
+
+fn key_service(settings: &Settings, store: Store, may_create: bool) -> anyhow::Result<KeyService> {
     let has_keys = store.run_blocking(key_store::any)?;
-    let master = master::resolve(settings.master_key.as_ref(), &settings.data_dir, has_keys)?;
+    let master = master::resolve(
+        settings.master_key.as_ref(),
+        &settings.data_dir,
+        has_keys,
+        may_create,
+    )?;
     let service = KeyService {
         store,
         master: Arc::new(master),
@@ -97,6 +145,7 @@ impl Application {
         timings: JobTimings,
     ) -> anyhow::Result<Application> {
         let keys = open_keys(&settings).await?;
+        warn_if_exposed(&settings);
         let now = unix_now(clock.as_ref());
         let created = {
             let k = keys.clone();
@@ -124,11 +173,13 @@ impl Application {
             .default_audience
             .clone()
             .unwrap_or_else(|| issuer.clone());
+        let metrics = crate::metrics::Metrics::new()?;
         let ctx = web::Data::new(Context {
             clients: Arc::new(ClientCache::new(
-                10_000,
+                settings.clients.cache_size,
                 issuer.clone(),
                 token_endpoint.clone(),
+                metrics.client_cache_misses.clone(),
             )),
             cache: Arc::new(Cache::in_process(1_000_000)),
             store: keys.store.clone(),
@@ -143,7 +194,7 @@ impl Application {
             rng: SystemRandom::new(),
             hasher: settings.password_hasher()?,
             own_tokens: Default::default(),
-            metrics: crate::metrics::Metrics::new()?,
+            metrics,
         });
         // Preflight requests are answered from this set; the sync job keeps it current.
         ctx.clients.reload_origins(&ctx.store).await?;

@@ -17,7 +17,7 @@ pub fn run(g: &Globals, cmd: ConfigCommand) -> anyhow::Result<()> {
     match cmd {
         ConfigCommand::Check => {
             let settings = g.settings()?;
-            let view = settings.redacted();
+            let view = serde_json::to_value(settings.effective())?;
             print(g, &view, || {
                 format!(
                     "configuration is valid\n{}",

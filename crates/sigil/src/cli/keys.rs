@@ -191,6 +191,7 @@ fn report(g: &Globals, applied: &[Applied], dry_run: bool) {
             let mut v = plan_json_simple(&a.plan, a.new_kid.as_deref());
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("applied".into(), serde_json::Value::Bool(!dry_run));
+                obj.insert("pending".into(), serde_json::Value::Bool(a.pending));
             }
             v
         })
@@ -202,6 +203,12 @@ fn report(g: &Globals, applied: &[Applied], dry_run: bool) {
         }
         for a in applied {
             let p = &a.plan;
+            if a.pending {
+                out.push_str(&format!(
+                    "{}: a rotation is already waiting (a further one needs --now):\n",
+                    p.alg
+                ));
+            }
             match (p.new_key_activates_at, &a.new_kid) {
                 (Some(at), Some(kid)) => out.push_str(&format!(
                     "{}: new key {kid} published now, signs from {}\n",

@@ -43,7 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the identity provider.
     Serve(serve::ServeArgs),
-    /// Apply database migrations and exit.
+    /// Create the database if missing, apply migrations, create the master key if missing (a
+    /// database without keys only), and exit. With `serve`, the only command that creates.
     Migrate,
     /// Signing keys: list, generate, rotate, retire, export.
     #[command(subcommand)]
@@ -123,14 +124,12 @@ pub fn run(cli: Cli) -> i32 {
 
 fn migrate(g: &Globals) -> anyhow::Result<()> {
     let settings = g.settings()?;
-    crate::telemetry::init(&settings.log.level, settings.log.format == "json");
-    let store = crate::store::Store::open(
-        &settings.database_url(),
-        settings.database.pool_size,
-        settings.database.connect_timeout,
-        settings.database.statement_timeout,
-    )?;
-    let applied = store.migrate()?;
+    crate::telemetry::init(
+        &settings.log.level,
+        settings.log.format == crate::config::LogFormat::Json,
+    );
+    let (_, applied) = crate::startup::prepare(&settings)?;
+    crate::startup::warn_if_exposed(&settings);
     print(g, &serde_json::json!({"applied": applied}), || {
         if applied.is_empty() {
             "database is up to date".to_owned()

@@ -24,7 +24,10 @@ pub fn run(g: &Globals, args: ServeArgs) -> anyhow::Result<()> {
     g.overrides.listen = args.listen;
     g.overrides.issuer = args.issuer;
     let settings = g.settings()?;
-    crate::telemetry::init(&settings.log.level, settings.log.format == "json");
+    crate::telemetry::init(
+        &settings.log.level,
+        settings.log.format == crate::config::LogFormat::Json,
+    );
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings.clone()).await?;
         tracing::info!(

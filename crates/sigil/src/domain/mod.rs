@@ -19,6 +19,22 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration `{s}` ({e}); write it like 30s, 10m, 12h or 90d"))
 }
 
+/// Write a duration the way the contract spells them: the largest unit that divides it exactly
+/// (`90d`, `12h`, `10m`, `30s`), so what `config check` prints parses back to the same value.
+pub fn format_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    match s {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// A client identifier, issued by Sigil: `sgl_` followed by base64url characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -253,6 +269,10 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
         assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        for text in ["0s", "1s", "90s", "10m", "12h", "90d", "1500ms"] {
+            let d = parse_duration(text).map_err(|e| e.to_string());
+            assert_eq!(d.map(format_duration).as_deref(), Ok(text));
+        }
         assert!(parse_duration("ten minutes").is_err());
     }
 

@@ -193,8 +193,28 @@ impl RedirectUri {
 }
 
 /// The issuer URL: absolute `http(s)`, a host, no userinfo, query, fragment or trailing `/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct IssuerUrl(String);
+
+impl TryFrom<String> for IssuerUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<IssuerUrl, String> {
+        IssuerUrl::parse(&s)
+    }
+}
+
+impl From<IssuerUrl> for String {
+    fn from(i: IssuerUrl) -> String {
+        i.0
+    }
+}
+
+impl std::fmt::Display for IssuerUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl IssuerUrl {
     /// Parse and check an issuer URL.

@@ -145,7 +145,8 @@ pub struct RotationPlan {
 pub enum PlanError {
     /// A key is already published and waiting; activating it early needs `--now`.
     #[error(
-        "key {kid} is already published and waiting to sign at {activates_at}; activating it earlier could reach verifiers that have not fetched it yet. Wait, or pass --now"
+        "key {kid} is already published and waiting to sign at {}; activating it earlier could reach verifiers that have not fetched it yet. Wait, or pass --now (`--plan` shows the waiting change)",
+        instant(*activates_at)
     )]
     AlreadyPending {
         /// The waiting key.
@@ -155,7 +156,8 @@ pub enum PlanError {
     },
     /// Tokens signed by this key may still be valid; dropping it would break them.
     #[error(
-        "key {kid} may have signed tokens that are still valid until {until}; retiring it now breaks them. Pass --now if the key is compromised"
+        "key {kid} may have signed tokens that are still valid until {}; retiring it now breaks them. Pass --now if the key is compromised",
+        instant(*until)
     )]
     TokensMayBeValid {
         /// The key.
@@ -169,6 +171,34 @@ pub enum PlanError {
     /// The key is already retired.
     #[error("key {0} is already retired")]
     AlreadyRetired(String),
+}
+
+/// An instant for people: RFC 3339, or the Unix seconds when out of range.
+fn instant(t: i64) -> String {
+    crate::clock::rfc3339(t).unwrap_or_else(|| t.to_string())
+}
+
+/// The rotation of `alg` already under way, if a key is waiting: the waiting key's schedule and
+/// the current key's end of signing, as they stand. What `keys rotate --plan` shows instead of
+/// refusing.
+pub fn pending_rotation(keys: &[KeyTimes], alg: Algorithm, now: i64) -> Option<RotationPlan> {
+    let waiting = pending(keys, alg, now);
+    let first = waiting.first()?;
+    let as_change = |k: &KeyTimes| Reschedule {
+        kid: k.kid.clone(),
+        activates_at: k.activates_at,
+        deactivates_at: k.deactivates_at,
+        retires_at: k.retires_at,
+    };
+    let mut reschedule = vec![as_change(first)];
+    if let Some(current) = signing_key(keys, alg, now) {
+        reschedule.push(as_change(current));
+    }
+    Some(RotationPlan {
+        alg: alg.as_str(),
+        new_key_activates_at: None,
+        reschedule,
+    })
 }
 
 /// Plan a rotation of `alg`.
@@ -432,6 +462,12 @@ mod tests {
         apply(&mut keys, &plan, "new", T0 + 1);
         let again = plan_rotation(&keys, Algorithm::ES256, T0 + 2, &SCHED, false);
         assert!(matches!(again, Err(PlanError::AlreadyPending { ref kid, .. }) if kid == "new"));
+        // A plan shows the waiting change instead.
+        let shown = pending_rotation(&keys, Algorithm::ES256, T0 + 2)
+            .ok_or(PlanError::UnknownKey("pending".into()))?;
+        assert_eq!(shown.new_key_activates_at, None);
+        assert_eq!(shown.reschedule.len(), 2, "{shown:?}");
+        assert!(pending_rotation(&keys, Algorithm::RS256, T0 + 2).is_none());
         // --now activates the waiting key instead of making a third.
         let now_plan = plan_rotation(&keys, Algorithm::ES256, T0 + 2, &SCHED, true)?;
         assert_eq!(now_plan.new_key_activates_at, None);

@@ -20,6 +20,12 @@ pub enum MasterKeyError {
         "no master key: the database already holds encrypted signing keys but neither SIGIL_MASTER_KEY nor {0} is present. Restore the master key that encrypted them; Sigil will not create a new key set over an existing one"
     )]
     MissingForExistingKeys(PathBuf),
+    /// Neither configured nor on disk, and this command may not create one (only `serve` and
+    /// `migrate` do).
+    #[error(
+        "no master key: neither SIGIL_MASTER_KEY nor {0} is present. `sigil migrate` or `sigil serve` creates one for a new database; for an existing one, set the master key it was created with"
+    )]
+    Missing(PathBuf),
     /// Not base64 of 32 bytes.
     #[error("master key from {source_name} is invalid: {reason}")]
     Invalid {
@@ -56,11 +62,13 @@ fn decode(text: &str, source_name: String) -> Result<MasterKey, MasterKeyError> 
     })
 }
 
-/// Resolve the master key. `db_has_keys` says whether generating one is allowed.
+/// Resolve the master key. A missing one is created only when `may_create` (`serve`, `migrate`)
+/// and the database holds no keys yet (`db_has_keys`).
 pub fn resolve(
     configured: Option<&SecretString>,
     data_dir: &Path,
     db_has_keys: bool,
+    may_create: bool,
 ) -> Result<MasterKey, MasterKeyError> {
     if let Some(secret) = configured {
         return decode(secret.expose_secret(), "SIGIL_MASTER_KEY".into());
@@ -71,6 +79,9 @@ pub fn resolve(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if db_has_keys {
                 return Err(MasterKeyError::MissingForExistingKeys(path));
+            }
+            if !may_create {
+                return Err(MasterKeyError::Missing(path));
             }
             create(&path)
         }
@@ -118,7 +129,15 @@ mod tests {
     #[test]
     fn generated_file_is_private_and_reused() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let a = resolve(None, dir.path(), false)?;
+        assert!(matches!(
+            resolve(None, dir.path(), false, false),
+            Err(MasterKeyError::Missing(_))
+        ));
+        assert!(
+            !key_file(dir.path()).exists(),
+            "only serve and migrate create one"
+        );
+        let a = resolve(None, dir.path(), false, true)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -127,7 +146,7 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let b = resolve(None, dir.path(), true)?;
+        let b = resolve(None, dir.path(), true, false)?;
         let sealed = a.seal("k", b"x");
         assert!(b.open("k", &sealed).is_ok(), "the same key is read back");
         Ok(())
@@ -136,7 +155,7 @@ mod tests {
     #[test]
     fn missing_key_for_existing_database_is_an_error() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let err = resolve(None, dir.path(), true);
+        let err = resolve(None, dir.path(), true, true);
         assert!(matches!(
             err,
             Err(MasterKeyError::MissingForExistingKeys(_))
@@ -149,7 +168,7 @@ mod tests {
     fn configured_key_must_be_32_bytes_of_base64() {
         let bad = SecretString::from("c2hvcnQ=");
         assert!(matches!(
-            resolve(Some(&bad), Path::new("/nonexistent"), true),
+            resolve(Some(&bad), Path::new("/nonexistent"), true, true),
             Err(MasterKeyError::Invalid { .. })
         ));
     }

@@ -117,6 +117,8 @@ pub struct Applied {
     pub plan: RotationPlan,
     /// The new key's id, when one was generated.
     pub new_kid: Option<String>,
+    /// A plan (`--plan`) that shows a rotation already waiting rather than a new one.
+    pub pending: bool,
 }
 
 /// Database-side key operations: used by the CLI, the jobs and `serve` start-up.
@@ -197,6 +199,7 @@ impl KeyService {
         Ok(Applied {
             plan: plan.clone(),
             new_kid,
+            pending: false,
         })
     }
 
@@ -228,7 +231,8 @@ impl KeyService {
         Ok(algs)
     }
 
-    /// Plan (and unless `dry_run`, apply) a rotation of each of `algs`. All or nothing.
+    /// Plan (and unless `dry_run`, apply) a rotation of each of `algs`. All or nothing. A dry
+    /// run of a staged rotation while one is already waiting shows that waiting change.
     pub fn rotate(
         &self,
         algs: &[Algorithm],
@@ -241,12 +245,24 @@ impl KeyService {
                 let (_, times) = Self::load_times(c)?;
                 let mut out = Vec::new();
                 for alg in algs {
+                    if dry_run
+                        && !immediate
+                        && let Some(plan) = lifecycle::pending_rotation(&times, *alg, now)
+                    {
+                        out.push(Applied {
+                            plan,
+                            new_kid: None,
+                            pending: true,
+                        });
+                        continue;
+                    }
                     let plan =
                         lifecycle::plan_rotation(&times, *alg, now, &self.schedule, immediate)?;
                     if dry_run {
                         out.push(Applied {
                             plan,
                             new_kid: None,
+                            pending: false,
                         });
                     } else {
                         out.push(self.apply(c, &plan, now)?);

@@ -3,17 +3,27 @@
 //! drops them all when the database's `clients_version` moves (polled by the jobs). It also holds
 //! the set of every client's web origins, reloaded on the same signal, so a CORS preflight (which
 //! names no client) is answered from memory.
+//!
+//! Found clients live in a bounded `quick_cache` (sharded, so lookups on the `/token` path take no
+//! global lock; when full, its scan-resistant eviction drops the least useful entries, so clients
+//! in use stay). Unknown ids are remembered apart, in a small cache of their own: a flood of random
+//! `client_id`s churns only that one and never evicts a real client.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use arc_swap::ArcSwap;
+use quick_cache::sync::Cache;
 use sigil_verify::Verifier;
 
 use crate::domain::WebOrigin;
 use crate::domain::client::Client;
 use crate::store::{Store, StoreError, clients as client_store};
+
+/// How many unknown ids are remembered (so a client retrying with a wrong id does not query the
+/// database each time).
+const MISS_CAPACITY: usize = 1024;
 
 /// A client plus what is derived from it once.
 #[derive(Debug)]
@@ -33,24 +43,39 @@ impl RegisteredClient {
     }
 }
 
-/// Cached lookups, including misses (so unknown ids do not hit the database each time).
-#[derive(Debug)]
+/// Cached lookups: found clients, and apart from them, recent misses.
 pub struct ClientCache {
-    map: RwLock<HashMap<String, Option<Arc<RegisteredClient>>>>,
+    found: Cache<String, Arc<RegisteredClient>>,
+    missing: Cache<String, ()>,
     generation: AtomicU64,
-    capacity: usize,
+    misses: prometheus::IntCounter,
     issuer: String,
     token_endpoint: String,
     origins: ArcSwap<HashSet<String>>,
 }
 
+impl std::fmt::Debug for ClientCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCache")
+            .field("found", &self.found.len())
+            .field("missing", &self.missing.len())
+            .finish()
+    }
+}
+
 impl ClientCache {
-    /// An empty cache holding up to `capacity` lookups.
-    pub fn new(capacity: usize, issuer: String, token_endpoint: String) -> ClientCache {
+    /// An empty cache holding up to `capacity` clients; `misses` counts database look-ups.
+    pub fn new(
+        capacity: usize,
+        issuer: String,
+        token_endpoint: String,
+        misses: prometheus::IntCounter,
+    ) -> ClientCache {
         ClientCache {
-            map: RwLock::new(HashMap::new()),
+            found: Cache::new(capacity.max(1)),
+            missing: Cache::new(MISS_CAPACITY),
             generation: AtomicU64::new(0),
-            capacity,
+            misses,
             issuer,
             token_endpoint,
             origins: ArcSwap::from_pointee(HashSet::new()),
@@ -77,23 +102,23 @@ impl ClientCache {
         store: &Store,
         id: &str,
     ) -> Result<Option<Arc<RegisteredClient>>, StoreError> {
-        if let Ok(map) = self.map.read()
-            && let Some(hit) = map.get(id)
-        {
-            return Ok(hit.clone());
+        if let Some(hit) = self.found.get(id) {
+            return Ok(Some(hit));
         }
+        if self.missing.get(id).is_some() {
+            return Ok(None);
+        }
+        self.misses.inc();
         let generation = self.generation.load(Ordering::Acquire);
         let owned = id.to_owned();
         let found = store.run(move |c| client_store::find(c, &owned)).await?;
         let entry = found.map(|client| Arc::new(self.prepare(client)));
-        if let Ok(mut map) = self.map.write()
-            // A change seen while we were loading makes what we loaded stale: do not keep it.
-            && self.generation.load(Ordering::Acquire) == generation
-        {
-            if map.len() >= self.capacity {
-                map.clear();
+        // A change seen while we were loading makes what we loaded stale: do not keep it.
+        if self.generation.load(Ordering::Acquire) == generation {
+            match &entry {
+                Some(reg) => self.found.insert(id.to_owned(), reg.clone()),
+                None => self.missing.insert(id.to_owned(), ()),
             }
-            map.insert(id.to_owned(), entry.clone());
         }
         Ok(entry)
     }
@@ -120,8 +145,75 @@ impl ClientCache {
     /// Forget everything (called when `clients_version` changes).
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if let Ok(mut map) = self.map.write() {
-            map.clear();
+        self.found.clear();
+        self.missing.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ClientId;
+
+    fn cache(capacity: usize) -> ClientCache {
+        ClientCache::new(
+            capacity,
+            "https://id.example".into(),
+            "https://id.example/token".into(),
+            prometheus::IntCounter::new("m", "m").unwrap_or_else(|_| unreachable!()),
+        )
+    }
+
+    fn registered(id: &str) -> Arc<RegisteredClient> {
+        let client = Client {
+            id: ClientId::parse(id).unwrap_or_else(|_| unreachable!()),
+            name: "test".into(),
+            public: false,
+            secret_hash: None,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            grants: vec![],
+            scopes: crate::domain::ScopeSet::default(),
+            audiences: vec![],
+            roles: vec![],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            pkce: crate::domain::client::PkceMode::Required,
+            jwks: None,
+            created_at: 0,
+            updated_at: 0,
+            first_party: false,
+            id_token_alg: sigil_verify::Algorithm::RS256,
+            web_origins: vec![],
+        };
+        Arc::new(RegisteredClient {
+            cors_origins: client.cors_origins(),
+            client,
+            assertion_verifier: None,
+        })
+    }
+
+    #[test]
+    fn misses_never_evict_found_clients() {
+        let c = cache(100);
+        c.found.insert("sgl_real".into(), registered("sgl_real"));
+        for i in 0..10_000 {
+            c.missing.insert(format!("sgl_random{i}"), ());
         }
+        assert!(c.found.get("sgl_real").is_some());
+        assert!(c.missing.len() <= MISS_CAPACITY);
+    }
+
+    #[test]
+    fn a_full_cache_keeps_clients_in_use() {
+        let c = cache(100);
+        c.found.insert("sgl_hot".into(), registered("sgl_hot"));
+        for i in 0..1_000 {
+            // The hot client is used between every new one: it stays while others make room.
+            assert!(c.found.get("sgl_hot").is_some(), "evicted after {i}");
+            let id = format!("sgl_cold{i}");
+            c.found.insert(id.clone(), registered(&id));
+        }
+        assert!(c.found.len() <= 110, "bounded: {}", c.found.len());
     }
 }

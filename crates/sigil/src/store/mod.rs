@@ -70,6 +70,9 @@ pub enum StoreError {
     /// expect, not an outage (HTTP 500, never 503 with `Retry-After`).
     #[error("query failed")]
     Query(#[source] diesel::result::Error),
+    /// The database, or its schema, is not there or not up to date (the CLI never makes it).
+    #[error("{0}")]
+    NotReady(String),
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -198,7 +201,84 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Open a pool for `url`. Does not connect yet; the first query (or [`Store::migrate`]) does.
+    /// Open `url` for `serve` and `migrate`, which may create it: a missing SQLite file is
+    /// created 0600 in a private (0700) directory. Then as [`Store::open`].
+    pub fn create(
+        url: &str,
+        pool_size: u32,
+        connect_timeout: Duration,
+        statement_timeout: Duration,
+    ) -> Result<Store, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://")
+            && !path.is_empty()
+        {
+            create_private_file(Path::new(path))
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {path}: {e}")))?;
+        }
+        Store::open(url, pool_size, connect_timeout, statement_timeout)
+    }
+
+    /// Open `url` for the admin CLI, which never creates or migrates: a missing SQLite file, a
+    /// database without Sigil's schema, or a schema older than this binary is
+    /// [`StoreError::NotReady`] naming what is missing and saying to run `sigil migrate`.
+    pub fn open_existing(
+        url: &str,
+        pool_size: u32,
+        connect_timeout: Duration,
+        statement_timeout: Duration,
+    ) -> Result<Store, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://")
+            && !path.is_empty()
+            && !Path::new(path).exists()
+        {
+            return Err(StoreError::NotReady(format!(
+                "no database at {path}: run `sigil migrate` (or start `sigil serve`) to create it, or point --database-url / SIGIL_DATABASE_URL / --data-dir at the right one"
+            )));
+        }
+        let store = Store::open(url, pool_size, connect_timeout, statement_timeout)?;
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// Fail unless every migration this binary knows has been applied. Reads only: the CLI
+    /// must not migrate under running servers.
+    pub fn check_schema(&self) -> Result<(), StoreError> {
+        #[derive(QueryableByName)]
+        struct Applied {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        let mut conn = self.conn()?;
+        let applied: Vec<Applied> = match diesel::sql_query(
+            "SELECT version FROM __diesel_schema_migrations",
+        )
+        .load(&mut *conn)
+        {
+            Ok(rows) => rows,
+            Err(diesel::result::Error::DatabaseError(..)) => {
+                return Err(StoreError::NotReady(
+                        "the database has no Sigil schema: run `sigil migrate` (or start `sigil serve`) first".into(),
+                    ));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let applied: std::collections::HashSet<String> =
+            applied.into_iter().map(|a| a.version).collect();
+        let known: Vec<String> = match &mut *conn {
+            DbConn::Pg(_) => migration_versions::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS)?,
+            DbConn::Sqlite(_) => migration_versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?,
+        };
+        let missing = known.iter().filter(|v| !applied.contains(*v)).count();
+        if missing > 0 {
+            return Err(StoreError::NotReady(format!(
+                "the database schema is older than this sigil binary ({missing} migration(s) pending): run `sigil migrate` first (running servers of the older version keep working until they are upgraded)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Open a pool for `url`, creating nothing. Does not connect yet; the first query (or
+    /// [`Store::migrate`]) does.
     pub fn open(
         url: &str,
         pool_size: u32,
@@ -210,13 +290,6 @@ impl Store {
                 return Err(StoreError::Unavailable(
                     "sqlite:// URL names no file".into(),
                 ));
-            }
-            if let Some(parent) = Path::new(path).parent()
-                && !parent.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
-                })?;
             }
             (Backend::Sqlite, path.to_owned())
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -330,6 +403,59 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(dir)
+}
+
+/// The versions of the embedded migrations for backend `DB`.
+fn migration_versions<DB: diesel::backend::Backend>(
+    source: &EmbeddedMigrations,
+) -> Result<Vec<String>, StoreError> {
+    use diesel::migration::MigrationSource;
+    let migrations = MigrationSource::<DB>::migrations(source)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(migrations
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect())
+}
+
+/// Create the SQLite file `path` (and its directory, private) with mode 0600 unless it exists,
+/// before SQLite opens it: SQLite creates a missing file 0644, and gives the `-wal` and `-shm`
+/// files the database file's mode.
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        create_private_dir(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(drop)
+}
+
+/// Files and directories under `paths` (those that exist) that group or others can read, with
+/// their modes: what start-up warns about. Directories count when they are more than 0700.
+pub fn exposed(paths: &[std::path::PathBuf]) -> Vec<(std::path::PathBuf, u32)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        paths
+            .iter()
+            .filter_map(|p| {
+                let mode = std::fs::metadata(p).ok()?.permissions().mode() & 0o777;
+                (mode & 0o077 != 0).then(|| (p.clone(), mode))
+            })
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = paths;
+        Vec::new()
+    }
 }
 
 /// Encode a list as the JSON text stored in list columns.
