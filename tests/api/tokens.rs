@@ -337,3 +337,45 @@ backend_test!(
         assert_eq!(introspect(&app, &stranger, svc_at).await["active"], false);
     }
 );
+
+// #21 -----------------------------------------------------------------------------------------
+
+backend_test!(clients_choose_their_access_token_algorithm, |app| {
+    create_user(&app, "ines");
+    let svc = app.create_client(&[
+        "--grant",
+        "client_credentials",
+        "--access-token-alg",
+        "PS256",
+    ]);
+    let web = web_client(&app, &["--access-token-alg", "EdDSA"]);
+    let shown = app.cli_json(&["clients", "show", &svc.id]);
+    assert_eq!(shown["access_token_alg"], "PS256", "{shown}");
+    assert_eq!(
+        app.cli_json(&["clients", "show", &web.id])["access_token_alg"],
+        "EdDSA"
+    );
+    wait_for_alg(&app, "PS256").await;
+    wait_for_alg(&app, "EdDSA").await;
+
+    let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
+    let at = body["access_token"].as_str().expect("access token");
+    assert_eq!(jwt_header(at)["alg"], "PS256");
+    assert_eq!(jwt_header(at)["typ"], "at+jwt");
+    verify_with_jsonwebtoken(&app, at, app.address.as_str()).await;
+
+    let t = code_tokens(&app, &web, "ines", "openid", &browser()).await;
+    let at = t["access_token"].as_str().expect("access token");
+    assert_eq!(jwt_header(at)["alg"], "EdDSA");
+    verify_with_jsonwebtoken(&app, at, app.address.as_str()).await;
+    // The ID token keeps the client's ID-token algorithm, and userinfo takes the token.
+    assert_eq!(jwt_header(t["id_token"].as_str().unwrap())["alg"], "RS256");
+    assert_eq!(userinfo_status(&app, at).await, 200);
+    // A client without a choice keeps the server's algorithm.
+    let plain = app.service_client();
+    let body: Value = app.token_for(&plain, None).await.json().await.unwrap();
+    assert_eq!(
+        jwt_header(body["access_token"].as_str().unwrap())["alg"],
+        "ES256"
+    );
+});

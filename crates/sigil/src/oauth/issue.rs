@@ -21,6 +21,8 @@ pub struct AccessTokenRequest<'a> {
     pub scope: String,
     /// Roles claim.
     pub roles: Vec<String>,
+    /// Signing algorithm (the client's, or the server's `tokens.access_token_alg`).
+    pub alg: sigil_verify::Algorithm,
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1).
@@ -49,18 +51,15 @@ pub struct TokenResponse {
     pub exp: i64,
 }
 
-/// Sign an access token with the key that signs `ctx.access_token_alg` now.
+/// Sign an access token with the key that signs `req.alg` now.
 pub fn access_token(
     ctx: &Context,
     req: AccessTokenRequest<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = ctx.now();
     let ttl = crate::clock::secs(ctx.settings.tokens.access_token_ttl);
-    let key = ctx.ring.signer(ctx.access_token_alg, now).ok_or_else(|| {
-        OAuthError::Unavailable(format!(
-            "no active {} signing key",
-            ctx.access_token_alg.as_str()
-        ))
+    let key = ctx.ring.signer(req.alg, now).ok_or_else(|| {
+        OAuthError::Unavailable(format!("no active {} signing key", req.alg.as_str()))
     })?;
     let aud = if req.aud.len() == 1 {
         Audience::One(req.aud.into_iter().next().unwrap_or_default())
@@ -228,6 +227,7 @@ pub fn user_access_token(
             aud,
             scope: scopes.to_param(),
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            alg: client.access_token_alg_or(ctx.access_token_alg),
         },
     )
 }

@@ -30,6 +30,7 @@ pub struct ClientRow {
     updated_at: i64,
     first_party: bool,
     id_token_alg: String,
+    access_token_alg: Option<String>,
 }
 
 impl From<&Client> for ClientRow {
@@ -53,6 +54,7 @@ impl From<&Client> for ClientRow {
             updated_at: c.updated_at,
             first_party: c.first_party,
             id_token_alg: c.id_token_alg.as_str().to_owned(),
+            access_token_alg: c.access_token_alg.map(|a| a.as_str().to_owned()),
         }
     }
 }
@@ -91,6 +93,12 @@ impl TryFrom<ClientRow> for Client {
                 .id_token_alg
                 .parse()
                 .map_err(|_| corrupt("id_token_alg"))?,
+            access_token_alg: r
+                .access_token_alg
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| corrupt("access_token_alg"))?,
         })
     }
 }

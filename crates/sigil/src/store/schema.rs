@@ -35,6 +35,7 @@ diesel::table! {
         updated_at -> BigInt,
         first_party -> Bool,
         id_token_alg -> Text,
+        access_token_alg -> Nullable<Text>,
     }
 }
 
