@@ -8,7 +8,9 @@ use std::time::Duration;
 use crate::backend_test;
 use crate::helpers::*;
 use crate::login::refresh::{code_tokens, refresh};
-use crate::login::{PASSWORD, authorize_url, browser, create_user, login, pkce, web_client};
+use crate::login::{
+    CALLBACK, PASSWORD, authorize_url, browser, create_user, login, pkce, web_client,
+};
 use base64::Engine;
 use serde_json::{Value, json};
 
@@ -335,5 +337,266 @@ backend_test!(
         let svc_at = body["access_token"].as_str().unwrap();
         assert_eq!(introspect(&app, &rs, svc_at).await["active"], true);
         assert_eq!(introspect(&app, &stranger, svc_at).await["active"], false);
+    }
+);
+
+// #21 -----------------------------------------------------------------------------------------
+
+backend_test!(clients_choose_their_access_token_algorithm, |app| {
+    create_user(&app, "ines");
+    let svc = app.create_client(&[
+        "--grant",
+        "client_credentials",
+        "--access-token-alg",
+        "PS256",
+    ]);
+    let web = web_client(&app, &["--access-token-alg", "EdDSA"]);
+    let shown = app.cli_json(&["clients", "show", &svc.id]);
+    assert_eq!(shown["access_token_alg"], "PS256", "{shown}");
+    assert_eq!(
+        app.cli_json(&["clients", "show", &web.id])["access_token_alg"],
+        "EdDSA"
+    );
+    wait_for_alg(&app, "PS256").await;
+    wait_for_alg(&app, "EdDSA").await;
+
+    let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
+    let at = body["access_token"].as_str().expect("access token");
+    assert_eq!(jwt_header(at)["alg"], "PS256");
+    assert_eq!(jwt_header(at)["typ"], "at+jwt");
+    verify_with_jsonwebtoken(&app, at, app.address.as_str()).await;
+
+    let t = code_tokens(&app, &web, "ines", "openid", &browser()).await;
+    let at = t["access_token"].as_str().expect("access token");
+    assert_eq!(jwt_header(at)["alg"], "EdDSA");
+    verify_with_jsonwebtoken(&app, at, app.address.as_str()).await;
+    // The ID token keeps the client's ID-token algorithm, and userinfo takes the token.
+    assert_eq!(jwt_header(t["id_token"].as_str().unwrap())["alg"], "RS256");
+    assert_eq!(userinfo_status(&app, at).await, 200);
+    // A client without a choice keeps the server's algorithm.
+    let plain = app.service_client();
+    let body: Value = app.token_for(&plain, None).await.json().await.unwrap();
+    assert_eq!(
+        jwt_header(body["access_token"].as_str().unwrap())["alg"],
+        "ES256"
+    );
+});
+// #17 -----------------------------------------------------------------------------------------
+
+/// Log in with a fresh browser and return (code, verifier).
+async fn code_for(app: &TestApp, c: &TestClient, username: &str, extra: &str) -> (String, String) {
+    let p = pkce();
+    let done = login(
+        app,
+        &browser(),
+        &authorize_url(app, &c.id, &p.challenge, extra),
+        username,
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let code = query_param(&location(&done), "code").expect("code");
+    (code, p.verifier)
+}
+
+backend_test!(a_missing_code_verifier_is_invalid_grant, |app| {
+    create_user(&app, "gwen");
+    let c = web_client(&app, &[]);
+    let (code, _) = code_for(&app, &c, "gwen", "").await;
+    let resp = app
+        .post_token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ],
+            Some((&c.id, c.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+});
+
+backend_test!(request_objects_are_refused_with_their_own_errors, |app| {
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    for (param, error) in [
+        ("request", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+    ] {
+        let url = authorize_url(&app, &c.id, &p.challenge, &format!("&{param}=eyJhbGciOi"));
+        let resp = browser().get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 303, "{param}");
+        let loc = location(&resp);
+        assert!(loc.starts_with(CALLBACK), "{loc}");
+        assert_eq!(query_param(&loc, "error").as_deref(), Some(error));
+        assert_eq!(query_param(&loc, "state").as_deref(), Some("st-1"));
+        // An unknown client is never redirected to.
+        let resp = browser()
+            .get(url.replace(&c.id, "sgl_nobody"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert!(resp.headers().get("location").is_none());
+    }
+});
+
+backend_test!(head_works_wherever_get_works, |app| {
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let authorize = authorize_url(&app, &c.id, &p.challenge, "")
+        .strip_prefix(&app.address)
+        .unwrap()
+        .to_owned();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+        "/jwks.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/userinfo",
+        "/assets/sigil.css",
+        authorize.as_str(),
+    ] {
+        let url = format!("{}{path}", app.address);
+        let get = app.client.get(&url).send().await.unwrap();
+        let head = app.client.head(&url).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_ne!(head.status(), 404, "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+    }
+});
+
+backend_test!(discovery_lists_exactly_the_prompt_values_accepted, |app| {
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    let disco: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<String> = disco["prompt_values_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let refused = |resp: &reqwest::Response| {
+        resp.status() == 303
+            && query_param(&location(resp), "error").as_deref() == Some("invalid_request")
+    };
+    for value in [
+        "none",
+        "login",
+        "consent",
+        "select_account",
+        "create",
+        "bogus",
+    ] {
+        let url = authorize_url(&app, &c.id, &p.challenge, &format!("&prompt={value}"));
+        let resp = browser().get(&url).send().await.unwrap();
+        assert_eq!(
+            listed.iter().any(|l| l == value),
+            !refused(&resp),
+            "prompt={value} is listed exactly when it is accepted ({listed:?})"
+        );
+    }
+});
+
+backend_test!(
+    resource_and_audience_narrow_access_tokens_on_the_code_and_refresh_grants,
+    |app| {
+        create_user(&app, "hugo");
+        let c = refresh_client(
+            &app,
+            &[
+                "--audience",
+                "https://a.example",
+                "--audience",
+                "https://b.example",
+            ],
+        );
+        let exchange = |code: String,
+                        verifier: String,
+                        extra: Vec<(&'static str, &'static str)>| {
+            let app = &app;
+            let c = &c;
+            async move {
+                let mut form = vec![
+                    ("grant_type", "authorization_code".to_owned()),
+                    ("code", code),
+                    ("redirect_uri", CALLBACK.to_owned()),
+                    ("code_verifier", verifier),
+                ];
+                form.extend(extra.into_iter().map(|(k, v)| (k, v.to_owned())));
+                let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let resp = app
+                    .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
+                    .await;
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            }
+        };
+        let (code, verifier) = code_for(&app, &c, "hugo", "").await;
+        let (s, body) = exchange(code, verifier, vec![("resource", "https://a.example")]).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(
+            claims(body["access_token"].as_str().unwrap())["aud"],
+            "https://a.example"
+        );
+        let rt = body["refresh_token"].as_str().unwrap().to_owned();
+
+        let (code, verifier) = code_for(&app, &c, "hugo", "").await;
+        let (s, body) = exchange(code, verifier, vec![("resource", "https://evil.example")]).await;
+        assert_eq!((s, body["error"].as_str()), (400, Some("invalid_target")));
+
+        let rt_form = |extra: (&'static str, &'static str), rt: String| {
+            let app = &app;
+            let c = &c;
+            async move {
+                let resp = app
+                    .post_token(
+                        &[
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", rt.as_str()),
+                            extra,
+                        ],
+                        Some((&c.id, c.secret.as_deref().unwrap())),
+                    )
+                    .await;
+                (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+            }
+        };
+        let (s, body) = rt_form(("audience", "https://b.example"), rt).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(
+            claims(body["access_token"].as_str().unwrap())["aud"],
+            "https://b.example"
+        );
+        let rt = body["refresh_token"].as_str().unwrap().to_owned();
+        let (s, body) = rt_form(("resource", "https://evil.example"), rt.clone()).await;
+        assert_eq!((s, body["error"].as_str()), (400, Some("invalid_target")));
+        // Without a resource the token has every registered audience (and the issuer for openid).
+        let (s, body) = refresh(&app, &c, &rt, None).await;
+        assert_eq!(s, 200, "{body}");
+        let aud = claims(body["access_token"].as_str().unwrap())["aud"].clone();
+        for a in [
+            "https://a.example",
+            "https://b.example",
+            app.address.as_str(),
+        ] {
+            assert!(aud.as_array().unwrap().iter().any(|v| v == a), "{aud}");
+        }
     }
 );

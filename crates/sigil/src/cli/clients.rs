@@ -99,6 +99,10 @@ pub struct CreateArgs {
     /// for it is created if none exists.
     #[arg(long, value_enum, default_value = "RS256")]
     pub id_token_alg: AlgArg,
+    /// Algorithm of this client's access tokens, for resource servers that accept only some
+    /// (default: the server's tokens.access_token_alg); a key for it is created if none exists.
+    #[arg(long, value_enum)]
+    pub access_token_alg: Option<AlgArg>,
 }
 
 /// `clients` subcommands.
@@ -137,9 +141,11 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
     match cmd {
         ClientsCommand::Create(args) => {
             let (client, secret) = build(args, &keys.master, now)?;
-            // The ID-token algorithm needs a signing key; a missing one is created signing at
-            // once (relying parties fetch the JWKS again on an unknown kid).
-            keys.ensure(&[client.id_token_alg], now)?;
+            // The ID- and access-token algorithms need a signing key; a missing one is created
+            // signing at once (relying parties fetch the JWKS again on an unknown kid).
+            let mut algs = vec![client.id_token_alg];
+            algs.extend(client.access_token_alg);
+            keys.ensure(&algs, now)?;
             store.run_blocking(|c| client_store::insert(c, &client))?;
             super::audit(
                 &keys,
@@ -371,6 +377,7 @@ fn build(
         updated_at: now,
         first_party: args.first_party,
         id_token_alg: args.id_token_alg.into(),
+        access_token_alg: args.access_token_alg.map(Into::into),
     };
     Ok((client, secret))
 }

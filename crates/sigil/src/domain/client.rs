@@ -77,6 +77,9 @@ pub struct Client {
     pub first_party: bool,
     /// The algorithm of this client's ID tokens (RS256 unless registered otherwise).
     pub id_token_alg: Algorithm,
+    /// The algorithm of this client's access tokens; `None`: the server's
+    /// `tokens.access_token_alg`.
+    pub access_token_alg: Option<Algorithm>,
 }
 
 impl Client {
@@ -101,6 +104,7 @@ impl Client {
             "pkce": self.pkce,
             "first_party": self.first_party,
             "id_token_signed_response_alg": self.id_token_alg.as_str(),
+            "access_token_alg": self.access_token_alg.map(Algorithm::as_str),
             "token_endpoint_auth_method": self.auth_method(),
             "jwks": self.jwks,
             "secret_overlap_until": self.previous_secret_expires_at.and_then(crate::clock::rfc3339),
@@ -117,6 +121,11 @@ impl Client {
             .filter_map(RedirectUri::origin)
             .chain(self.web_origins.iter().cloned())
             .collect()
+    }
+
+    /// The algorithm that signs this client's access tokens, given the server's default.
+    pub fn access_token_alg_or(&self, default: Algorithm) -> Algorithm {
+        self.access_token_alg.unwrap_or(default)
     }
 
     /// The registered authentication method.

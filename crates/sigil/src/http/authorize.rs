@@ -79,6 +79,8 @@ fn params_of(form: &Form) -> AuthorizeParams {
         login_hint: get("login_hint"),
         id_token_hint: get("id_token_hint"),
         response_mode: get("response_mode"),
+        request: get("request"),
+        request_uri: get("request_uri"),
     }
 }
 

@@ -17,37 +17,43 @@ pub mod userinfo;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::{HttpMessage, HttpResponse, web};
+use actix_web::{HttpMessage, HttpResponse, guard, web};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
+
+/// A route for GET and HEAD: HEAD works wherever GET does (RFC 9110 §9.3.2); actix sends the
+/// headers of the GET response without its body.
+fn get() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
 
 /// Register every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/.well-known/openid-configuration",
-        web::get().to(discovery::discovery),
+        get().to(discovery::discovery),
     )
     .route(
         "/.well-known/oauth-authorization-server",
-        web::get().to(discovery::discovery),
+        get().to(discovery::discovery),
     )
-    .route("/jwks.json", web::get().to(jwks::jwks))
+    .route("/jwks.json", get().to(jwks::jwks))
     .route("/token", web::post().to(token::token))
-    .route("/authorize", web::get().to(authorize::authorize_get))
+    .route("/authorize", get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
     .route("/login", web::post().to(authorize::login))
     .route("/logout", web::get().to(logout::logout_get))
     .route("/logout", web::post().to(logout::logout_post))
-    .route("/consent", web::get().to(authorize::consent_page))
+    .route("/consent", get().to(authorize::consent_page))
     .route("/consent", web::post().to(authorize::consent_decision))
     .route("/revoke", web::post().to(revocation::revoke))
     .route("/introspect", web::post().to(revocation::introspect))
-    .route("/userinfo", web::get().to(userinfo::userinfo))
+    .route("/userinfo", get().to(userinfo::userinfo))
     .route("/userinfo", web::post().to(userinfo::userinfo))
-    .route("/assets/sigil.css", web::get().to(pages::stylesheet))
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route("/metrics", web::get().to(metrics::metrics))
+    .route("/assets/sigil.css", get().to(pages::stylesheet))
+    .route("/healthz", get().to(health::healthz))
+    .route("/readyz", get().to(health::readyz))
+    .route("/metrics", get().to(metrics::metrics))
     .default_service(web::to(not_found));
 }
 

@@ -29,6 +29,12 @@ pub async fn token(
         Some(g) => GrantType::parse(g).ok_or(OAuthError::UnsupportedGrantType)?,
     };
     root.record("grant", grant.as_str());
+    // `resource` (RFC 8707, may repeat) and `audience` narrow the access token on every grant.
+    let audiences: Vec<String> = form
+        .all("resource")
+        .into_iter()
+        .chain(form.get("audience").map(str::to_owned))
+        .collect();
     let creds = credentials(&req, &form)?;
     let reg = client_auth::authenticate(&ctx, creds).await?;
     cors::allow_client(&req, &reg);
@@ -39,11 +45,7 @@ pub async fn token(
             &reg,
             ClientCredentialsRequest {
                 scope: form.get("scope").map(str::to_owned),
-                audiences: form
-                    .all("resource")
-                    .into_iter()
-                    .chain(form.get("audience").map(str::to_owned))
-                    .collect(),
+                audiences,
             },
         )?,
         GrantType::AuthorizationCode => {
@@ -54,12 +56,20 @@ pub async fn token(
                     code: form.get("code").map(str::to_owned),
                     redirect_uri: form.get("redirect_uri").map(str::to_owned),
                     code_verifier: form.get("code_verifier").map(str::to_owned),
+                    audiences,
                 },
             )
             .await?
         }
         GrantType::RefreshToken => {
-            refresh::grant(&ctx, &reg, form.get("refresh_token"), form.get("scope")).await?
+            refresh::grant(
+                &ctx,
+                &reg,
+                form.get("refresh_token"),
+                form.get("scope"),
+                &audiences,
+            )
+            .await?
         }
     };
     root.record("outcome", "issued");

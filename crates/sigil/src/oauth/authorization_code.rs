@@ -21,6 +21,8 @@ pub struct CodeRequest {
     pub redirect_uri: Option<String>,
     /// `code_verifier`
     pub code_verifier: Option<String>,
+    /// `resource` (RFC 8707, may repeat) and `audience` values narrowing the access token.
+    pub audiences: Vec<String>,
 }
 
 fn bad(desc: &'static str) -> OAuthError {
@@ -60,7 +62,8 @@ pub async fn grant(
     }
     match (&grant.code_challenge, req.code_verifier.as_deref()) {
         (None, None) => {}
-        (Some(_), None) => return Err(OAuthError::InvalidRequest("code_verifier is required")),
+        // RFC 7636 §4.6: a verifier that does not match, missing included, is invalid_grant.
+        (Some(_), None) => return Err(bad("code_verifier is required")),
         (None, Some(_)) => {
             return Err(bad(
                 "no code_challenge was sent with the authorization request",
@@ -90,7 +93,7 @@ pub async fn grant(
     let scopes = ScopeSet::parse_param(&grant.scope)
         .map_err(|_| OAuthError::Internal("stored scope".into()))?;
     let has = |s: &str| scopes.iter().any(|x| x.as_str() == s);
-    let mut response = user_access_token(ctx, client, &user, &scopes)?;
+    let mut response = user_access_token(ctx, client, &user, &scopes, &req.audiences)?;
     if has("openid") {
         let extra = user.scoped_claims(has);
         response.id_token = Some(id_token(

@@ -58,7 +58,15 @@ pub struct AuthorizeParams {
     pub id_token_hint: Option<String>,
     /// `response_mode` (only `query` is supported)
     pub response_mode: Option<String>,
+    /// `request` (a request object: not supported, OIDC Core §6)
+    pub request: Option<String>,
+    /// `request_uri` (not supported, OIDC Core §6)
+    pub request_uri: Option<String>,
 }
+
+/// The `prompt` values `/authorize` accepts, as discovery advertises them (`select_account`: the
+/// browser's one session is the account).
+pub const PROMPT_VALUES: [&str; 4] = ["none", "login", "consent", "select_account"];
 
 /// A validated authorization request (storable while the user logs in).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +179,18 @@ pub async fn validate(
         description,
         state: state.clone(),
     };
+    if p.request.is_some() {
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if p.request_uri.is_some() {
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
     if p.response_mode.as_deref().is_some_and(|m| m != "query") {
         return Err(fail(
             "invalid_request",
@@ -253,10 +273,7 @@ pub async fn validate(
             "prompt=none cannot be combined with other values",
         ));
     }
-    if prompts
-        .iter()
-        .any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account"))
-    {
+    if prompts.iter().any(|p| !PROMPT_VALUES.contains(p)) {
         return Err(fail("invalid_request", "unsupported prompt value"));
     }
     let max_age =

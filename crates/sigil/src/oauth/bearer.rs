@@ -1,5 +1,6 @@
-//! Checking Sigil's own access tokens (userinfo, later introspection) with `sigil-verify`, the
-//! same verifier services embed. The verifier is rebuilt only when the published key set changes
+//! Checking Sigil's own tokens (userinfo, the refresh grant, introspection and revocation) with
+//! `sigil-verify`, the same verifier services embed, and whether their user still stands behind
+//! them ([`user_may_hold`]). The verifier is rebuilt only when the published key set changes
 //! (keyed by the JWKS ETag) and swapped without locks.
 
 use std::sync::Arc;

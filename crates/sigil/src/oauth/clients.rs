@@ -185,6 +185,7 @@ mod tests {
             first_party: false,
             id_token_alg: sigil_verify::Algorithm::RS256,
             web_origins: vec![],
+            access_token_alg: None,
         };
         Arc::new(RegisteredClient {
             cors_origins: client.cors_origins(),

@@ -21,6 +21,8 @@ pub struct AccessTokenRequest<'a> {
     pub scope: String,
     /// Roles claim.
     pub roles: Vec<String>,
+    /// Signing algorithm (the client's, or the server's `tokens.access_token_alg`).
+    pub alg: sigil_verify::Algorithm,
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1).
@@ -49,18 +51,15 @@ pub struct TokenResponse {
     pub exp: i64,
 }
 
-/// Sign an access token with the key that signs `ctx.access_token_alg` now.
+/// Sign an access token with the key that signs `req.alg` now.
 pub fn access_token(
     ctx: &Context,
     req: AccessTokenRequest<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = ctx.now();
     let ttl = crate::clock::secs(ctx.settings.tokens.access_token_ttl);
-    let key = ctx.ring.signer(ctx.access_token_alg, now).ok_or_else(|| {
-        OAuthError::Unavailable(format!(
-            "no active {} signing key",
-            ctx.access_token_alg.as_str()
-        ))
+    let key = ctx.ring.signer(req.alg, now).ok_or_else(|| {
+        OAuthError::Unavailable(format!("no active {} signing key", req.alg.as_str()))
     })?;
     let aud = if req.aud.len() == 1 {
         Audience::One(req.aud.into_iter().next().unwrap_or_default())
@@ -199,14 +198,36 @@ pub fn at_hash(alg: sigil_verify::Algorithm, access_token: &str) -> String {
     crate::keys::material::b64(&bytes[..bytes.len() / 2])
 }
 
+/// Narrow a token's audiences to those `requested` (RFC 8707 `resource`, or `audience`): each
+/// must be one the token would carry anyway (`available`), else `invalid_target`. Nothing
+/// requested: all of `available`. Sorted, without duplicates.
+pub fn narrow_audience(
+    mut available: Vec<String>,
+    requested: &[String],
+) -> Result<Vec<String>, OAuthError> {
+    if !requested.is_empty() {
+        if let Some(bad) = requested.iter().find(|r| !available.contains(r)) {
+            tracing::info!(audience = %bad, "requested audience not available to the client");
+            return Err(OAuthError::InvalidTarget(
+                "a requested audience is not registered for this client",
+            ));
+        }
+        available = requested.to_vec();
+    }
+    available.sort();
+    available.dedup();
+    Ok(available)
+}
+
 /// An access token for a signed-in user: `aud` is the client's registered audiences (or the
 /// default audience) plus the issuer when `openid` is granted (userinfo is Sigil's own
-/// resource); `roles` are the user's.
+/// resource), narrowed to `requested` ([`narrow_audience`]); `roles` are the user's.
 pub fn user_access_token(
     ctx: &Context,
     client: &crate::domain::client::Client,
     user: &crate::domain::user::User,
     scopes: &crate::domain::ScopeSet,
+    requested: &[String],
 ) -> Result<TokenResponse, OAuthError> {
     let mut aud: Vec<String> = client
         .audiences
@@ -219,7 +240,7 @@ pub fn user_access_token(
     if scopes.iter().any(|s| s.as_str() == "openid") && !aud.contains(&ctx.issuer) {
         aud.push(ctx.issuer.clone());
     }
-    aud.sort();
+    let aud = narrow_audience(aud, requested)?;
     access_token(
         ctx,
         AccessTokenRequest {
@@ -228,6 +249,7 @@ pub fn user_access_token(
             aud,
             scope: scopes.to_param(),
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            alg: client.access_token_alg_or(ctx.access_token_alg),
         },
     )
 }
@@ -236,6 +258,22 @@ pub fn user_access_token(
 mod tests {
     use super::at_hash;
     use sigil_verify::Algorithm;
+
+    #[test]
+    fn audiences_narrow_to_what_is_available() -> Result<(), super::OAuthError> {
+        use super::narrow_audience;
+        let avail = || vec!["https://b".to_owned(), "https://a".to_owned()];
+        assert_eq!(narrow_audience(avail(), &[])?, ["https://a", "https://b"]);
+        assert_eq!(
+            narrow_audience(avail(), &["https://b".into(), "https://b".into()])?,
+            ["https://b"]
+        );
+        assert!(matches!(
+            narrow_audience(avail(), &["https://a".into(), "https://evil".into()]),
+            Err(super::OAuthError::InvalidTarget(_))
+        ));
+        Ok(())
+    }
 
     #[test]
     fn at_hash_follows_the_algorithm() {

@@ -107,6 +107,7 @@ pub async fn grant(
     reg: &RegisteredClient,
     token: Option<&str>,
     scope: Option<&str>,
+    audiences: &[String],
 ) -> Result<TokenResponse, OAuthError> {
     let client = &reg.client;
     if !client.has_grant(GrantType::RefreshToken) {
@@ -205,7 +206,7 @@ pub async fn grant(
             asked
         }
     };
-    let mut response = user_access_token(ctx, client, &user, &scopes)?;
+    let mut response = user_access_token(ctx, client, &user, &scopes, audiences)?;
     response.refresh_token = Some(sign(ctx, &successor_id, &successor)?);
     Ok(response)
 }

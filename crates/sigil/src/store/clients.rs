@@ -31,6 +31,7 @@ pub struct ClientRow {
     first_party: bool,
     id_token_alg: String,
     web_origins: String,
+    access_token_alg: Option<String>,
 }
 
 impl From<&Client> for ClientRow {
@@ -55,6 +56,7 @@ impl From<&Client> for ClientRow {
             first_party: c.first_party,
             id_token_alg: c.id_token_alg.as_str().to_owned(),
             web_origins: to_json_list(&c.web_origins),
+            access_token_alg: c.access_token_alg.map(|a| a.as_str().to_owned()),
         }
     }
 }
@@ -94,6 +96,12 @@ impl TryFrom<ClientRow> for Client {
                 .parse()
                 .map_err(|_| corrupt("id_token_alg"))?,
             web_origins: from_json_list::<WebOrigin>(&r.web_origins, "web_origins")?,
+            access_token_alg: r
+                .access_token_alg
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|_| corrupt("access_token_alg"))?,
         })
     }
 }

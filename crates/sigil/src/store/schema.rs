@@ -36,6 +36,7 @@ diesel::table! {
         first_party -> Bool,
         id_token_alg -> Text,
         web_origins -> Text,
+        access_token_alg -> Nullable<Text>,
     }
 }
 
