@@ -643,3 +643,128 @@ async fn random_client_ids_do_not_evict_real_clients_sqlite() {
 async fn random_client_ids_do_not_evict_real_clients_postgres() {
     random_client_ids_do_not_evict_real_clients(Backend::Postgres).await;
 }
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn authorize_status(app: &TestApp, client_id: &str, redirect_uri: &str) -> u16 {
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        app.address,
+        enc(redirect_uri)
+    );
+    app.client.get(url).send().await.unwrap().status().as_u16()
+}
+
+backend_test!(
+    clients_update_keeps_the_id_and_secret_and_reaches_running_servers,
+    |app| {
+        let (a, b) = ("https://app.example/cb", "https://app.example/new-cb");
+        let c = app.create_client(&[
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "client_credentials",
+            "--redirect-uri",
+            a,
+            "--scope",
+            "openid",
+            "--scope",
+            "invoices:read",
+        ]);
+        assert_eq!(app.token_for(&c, Some("invoices:read")).await.status(), 200);
+        assert_eq!(authorize_status(&app, &c.id, a).await, 200);
+        assert_eq!(authorize_status(&app, &c.id, b).await, 400);
+
+        let updated = app.cli_json(&[
+            "clients",
+            "update",
+            &c.id,
+            "--name",
+            "renamed",
+            "--add-redirect-uri",
+            b,
+            "--remove-redirect-uri",
+            a,
+            "--add-scope",
+            "invoices:write",
+            "--remove-scope",
+            "invoices:read",
+            "--add-audience",
+            "https://api.example",
+            "--role",
+            "billing",
+        ]);
+        assert_eq!(updated["client_id"], c.id.as_str(), "{updated}");
+        assert!(
+            updated.get("client_secret").is_none(),
+            "no new secret: {updated}"
+        );
+        let shown = app.cli_json(&["clients", "show", &c.id]);
+        assert_eq!(shown["name"], "renamed", "{shown}");
+        assert_eq!(shown["redirect_uris"], serde_json::json!([b]), "{shown}");
+        assert!(
+            shown.to_string().contains("invoices:write")
+                && !shown.to_string().contains("invoices:read"),
+            "{shown}"
+        );
+        assert!(
+            shown.to_string().contains("https://api.example")
+                && shown.to_string().contains("billing"),
+            "{shown}"
+        );
+
+        // A running server sees it within 10 s; the same secret keeps working.
+        assert!(
+            app.eventually(Duration::from_secs(10), || async {
+                authorize_status(&app, &c.id, b).await == 200
+            })
+            .await
+        );
+        assert_eq!(authorize_status(&app, &c.id, a).await, 400);
+        assert_eq!(
+            app.token_for(&c, Some("invoices:write")).await.status(),
+            200
+        );
+        assert_eq!(app.token_for(&c, Some("invoices:read")).await.status(), 400);
+
+        // In the audit trail.
+        let events = app.cli_json(&["audit", "tail", "-n", "1"]);
+        assert_eq!(events[0]["kind"], "client.update", "{events}");
+        assert_eq!(events[0]["subject"], c.id.as_str());
+
+        // Refused: the last redirect URI of an authorization_code client, a URI not registered, an
+        // unknown client.
+        for args in [
+            vec!["clients", "update", &c.id, "--remove-redirect-uri", b],
+            vec![
+                "clients",
+                "update",
+                &c.id,
+                "--remove-redirect-uri",
+                "https://app.example/none",
+            ],
+            vec!["clients", "update", "sgl_nope", "--name", "x"],
+        ] {
+            let out = app.cli(&args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert!(!stderr(&out).is_empty());
+        }
+        assert_eq!(
+            app.cli_json(&["clients", "show", &c.id])["redirect_uris"],
+            serde_json::json!([b])
+        );
+    }
+);
+
+#[test]
+fn a_missing_config_file_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        run(sigil(dir.path()).args(["config", "check", "--config", "/nonexistent/sigil.toml"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("/nonexistent/sigil.toml"), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}

@@ -49,7 +49,7 @@ pub enum Command {
     /// Signing keys: list, generate, rotate, retire, export.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// OAuth clients: create, list, show, delete, rotate-secret.
+    /// OAuth clients: create, list, show, update, delete, rotate-secret.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
     /// End users: create, list, show, disable, enable, set-roles, delete, export, reset-password.
