@@ -768,3 +768,104 @@ fn a_missing_config_file_is_reported_once() {
     assert!(err.contains("/nonexistent/sigil.toml"), "{err}");
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
+
+async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable(
+    backend: Backend,
+) {
+    use crate::login::{authorize_url, browser, login, pkce, web_client};
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            env: vec![(
+                "SIGIL_PASSWORDS_MAX_LOGINS_PER_IP_MINUTE".into(),
+                "1000".into(),
+            )],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let c = web_client(&app, &[]);
+    let before = app
+        .cli_json(&["audit", "tail", "-n", "1000"])
+        .as_array()
+        .unwrap()
+        .len();
+    let p = pkce();
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    let b = browser();
+    const N: usize = 25;
+    for i in 0..N {
+        let resp = login(&app, &b, &url, &format!("nobody{i}"), "wrong password").await;
+        assert_eq!(resp.status(), 401);
+    }
+    let events = app.cli_json(&["audit", "tail", "-n", "1000"]);
+    let added: Vec<&Value> = events.as_array().unwrap()[before..].iter().collect();
+    assert!(
+        !added.is_empty() && added.len() <= 3,
+        "{N} unknown-name failures added {} rows: {added:?}",
+        added.len()
+    );
+    assert_eq!(added[0]["kind"], "login.failure");
+    assert!(
+        added
+            .iter()
+            .any(|e| e["kind"] == "login.failure.summary" && e["details"]["count"] == 10),
+        "a summary counts them: {added:?}"
+    );
+    assert_eq!(
+        metric(&app, r#"sigil_logins_total{outcome="failure"}"#).await,
+        N as f64
+    );
+
+    // Retention: prune everything older than a second; verify still passes from the anchor.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let pruned = app.cli_json(&["audit", "prune", "--before", "1s"]);
+    assert!(pruned["deleted"].as_i64().unwrap() >= 3, "{pruned}");
+    let anchor = pruned["anchor_seq"].as_i64().unwrap();
+    let verdict = app.cli_json(&["audit", "verify"]);
+    assert_eq!(verdict["status"], "intact", "{verdict}");
+    assert_eq!(verdict["events"], 1, "only the anchor is left: {verdict}");
+    let tail = app.cli_json(&["audit", "tail", "-n", "10"]);
+    assert_eq!(tail[0]["kind"], "audit.anchor", "{tail}");
+    crate::login::create_user(&app, "after");
+    assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
+
+    // Tampering after a prune is still caught: an edit...
+    raw_sql(
+        &app,
+        &format!(
+            "UPDATE audit_events SET details = '{{}}' WHERE seq = {}",
+            anchor + 1
+        ),
+    );
+    let out = app.cli(&["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    // ...and removing the start of what is left (the anchor), so nothing accounts for the gap.
+    raw_sql(
+        &app,
+        &format!("DELETE FROM audit_events WHERE seq > {anchor}"),
+    );
+    assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
+    crate::login::create_user(&app, "later");
+    assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
+    raw_sql(
+        &app,
+        &format!("DELETE FROM audit_events WHERE seq = {anchor}"),
+    );
+    let out = app.cli(&["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "broken", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable_sqlite() {
+    unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable(Backend::Sqlite)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable_postgres() {
+    unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable(Backend::Postgres)
+        .await;
+}

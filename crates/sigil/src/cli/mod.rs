@@ -61,7 +61,7 @@ pub enum Command {
     /// Tokens: verify one as a resource server would.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// The audit trail: verify its hash chain, show the newest events.
+    /// The audit trail: verify its hash chain, show the newest events, prune old ones.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
 }
@@ -148,9 +148,7 @@ pub fn audit(
     subject: Option<String>,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let who = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+    let who = login_name();
     let event = crate::store::audit::NewEvent {
         at: crate::clock::unix_now(&crate::clock::SystemClock),
         kind,
@@ -165,6 +163,13 @@ pub fn audit(
             anyhow::anyhow!("the change was made, but its audit event could not be written: {e}")
         })?;
     Ok(())
+}
+
+/// The operator's login name, for `cli:<name>` actors.
+pub fn login_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// Print `value` as JSON with `--json`, else the human text.
