@@ -758,6 +758,53 @@ backend_test!(
     }
 );
 
+/// Every subcommand, by walking `--help` (the "Commands:" lists).
+fn subcommands(path: &[String]) -> Vec<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = path.to_vec();
+    args.push("--help".into());
+    let out = run(sigil(dir.path()).args(&args));
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    let text = stdout(&out);
+    let mut found = vec![path.to_vec()];
+    let Some(list) = text.split("Commands:\n").nth(1) else {
+        return found;
+    };
+    for line in list.lines() {
+        if !line.starts_with("  ") || line.starts_with("   ") {
+            break;
+        }
+        let name = line.split_whitespace().next().unwrap().to_owned();
+        if name == "help" {
+            continue;
+        }
+        let mut sub = path.to_vec();
+        sub.push(name);
+        found.extend(subcommands(&sub));
+    }
+    found
+}
+
+#[test]
+fn every_command_help_has_examples() {
+    let all = subcommands(&[]);
+    assert!(all.len() > 25, "{all:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for path in all {
+        for flag in ["--help", "-h"] {
+            let mut args = path.clone();
+            args.push(flag.into());
+            let out = run(sigil(dir.path()).args(&args));
+            let text = stdout(&out);
+            let examples = text.split("Examples:\n").nth(1);
+            assert!(
+                examples.is_some_and(|e| e.lines().next().is_some_and(|l| l.contains("sigil "))),
+                "sigil {args:?} has no Examples block:\n{text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_missing_config_file_is_reported_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod config;
+pub mod examples;
 pub mod keys;
 pub mod serve;
 pub mod token;
@@ -64,6 +65,16 @@ pub enum Command {
     /// The audit trail: verify its hash chain, show the newest events, prune old ones.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+}
+
+/// Parse the process's command line, with every command's examples in its `--help`.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = examples::with_examples(Cli::command()).get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
 }
 
 /// Global options every command needs.
