@@ -643,3 +643,276 @@ async fn random_client_ids_do_not_evict_real_clients_sqlite() {
 async fn random_client_ids_do_not_evict_real_clients_postgres() {
     random_client_ids_do_not_evict_real_clients(Backend::Postgres).await;
 }
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn authorize_status(app: &TestApp, client_id: &str, redirect_uri: &str) -> u16 {
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&state=s&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        app.address,
+        enc(redirect_uri)
+    );
+    app.client.get(url).send().await.unwrap().status().as_u16()
+}
+
+backend_test!(
+    clients_update_keeps_the_id_and_secret_and_reaches_running_servers,
+    |app| {
+        let (a, b) = ("https://app.example/cb", "https://app.example/new-cb");
+        let c = app.create_client(&[
+            "--grant",
+            "authorization_code",
+            "--grant",
+            "client_credentials",
+            "--redirect-uri",
+            a,
+            "--scope",
+            "openid",
+            "--scope",
+            "invoices:read",
+        ]);
+        assert_eq!(app.token_for(&c, Some("invoices:read")).await.status(), 200);
+        assert_eq!(authorize_status(&app, &c.id, a).await, 200);
+        assert_eq!(authorize_status(&app, &c.id, b).await, 400);
+
+        let updated = app.cli_json(&[
+            "clients",
+            "update",
+            &c.id,
+            "--name",
+            "renamed",
+            "--add-redirect-uri",
+            b,
+            "--remove-redirect-uri",
+            a,
+            "--add-scope",
+            "invoices:write",
+            "--remove-scope",
+            "invoices:read",
+            "--add-audience",
+            "https://api.example",
+            "--role",
+            "billing",
+        ]);
+        assert_eq!(updated["client_id"], c.id.as_str(), "{updated}");
+        assert!(
+            updated.get("client_secret").is_none(),
+            "no new secret: {updated}"
+        );
+        let shown = app.cli_json(&["clients", "show", &c.id]);
+        assert_eq!(shown["name"], "renamed", "{shown}");
+        assert_eq!(shown["redirect_uris"], serde_json::json!([b]), "{shown}");
+        assert!(
+            shown.to_string().contains("invoices:write")
+                && !shown.to_string().contains("invoices:read"),
+            "{shown}"
+        );
+        assert!(
+            shown.to_string().contains("https://api.example")
+                && shown.to_string().contains("billing"),
+            "{shown}"
+        );
+
+        // A running server sees it within 10 s; the same secret keeps working.
+        assert!(
+            app.eventually(Duration::from_secs(10), || async {
+                authorize_status(&app, &c.id, b).await == 200
+            })
+            .await
+        );
+        assert_eq!(authorize_status(&app, &c.id, a).await, 400);
+        assert_eq!(
+            app.token_for(&c, Some("invoices:write")).await.status(),
+            200
+        );
+        assert_eq!(app.token_for(&c, Some("invoices:read")).await.status(), 400);
+
+        // In the audit trail.
+        let events = app.cli_json(&["audit", "tail", "-n", "1"]);
+        assert_eq!(events[0]["kind"], "client.update", "{events}");
+        assert_eq!(events[0]["subject"], c.id.as_str());
+
+        // Refused: the last redirect URI of an authorization_code client, a URI not registered, an
+        // unknown client.
+        for args in [
+            vec!["clients", "update", &c.id, "--remove-redirect-uri", b],
+            vec![
+                "clients",
+                "update",
+                &c.id,
+                "--remove-redirect-uri",
+                "https://app.example/none",
+            ],
+            vec!["clients", "update", "sgl_nope", "--name", "x"],
+        ] {
+            let out = app.cli(&args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert!(!stderr(&out).is_empty());
+        }
+        assert_eq!(
+            app.cli_json(&["clients", "show", &c.id])["redirect_uris"],
+            serde_json::json!([b])
+        );
+    }
+);
+
+/// Every subcommand, by walking `--help` (the "Commands:" lists).
+fn subcommands(path: &[String]) -> Vec<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = path.to_vec();
+    args.push("--help".into());
+    let out = run(sigil(dir.path()).args(&args));
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    let text = stdout(&out);
+    let mut found = vec![path.to_vec()];
+    let Some(list) = text.split("Commands:\n").nth(1) else {
+        return found;
+    };
+    for line in list.lines() {
+        if !line.starts_with("  ") || line.starts_with("   ") {
+            break;
+        }
+        let name = line.split_whitespace().next().unwrap().to_owned();
+        if name == "help" {
+            continue;
+        }
+        let mut sub = path.to_vec();
+        sub.push(name);
+        found.extend(subcommands(&sub));
+    }
+    found
+}
+
+#[test]
+fn every_command_help_has_examples() {
+    let all = subcommands(&[]);
+    assert!(all.len() > 25, "{all:?}");
+    let dir = tempfile::tempdir().unwrap();
+    for path in all {
+        for flag in ["--help", "-h"] {
+            let mut args = path.clone();
+            args.push(flag.into());
+            let out = run(sigil(dir.path()).args(&args));
+            let text = stdout(&out);
+            let examples = text.split("Examples:\n").nth(1);
+            assert!(
+                examples.is_some_and(|e| e.lines().next().is_some_and(|l| l.contains("sigil "))),
+                "sigil {args:?} has no Examples block:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out =
+        run(sigil(dir.path()).args(["config", "check", "--config", "/nonexistent/sigil.toml"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("/nonexistent/sigil.toml"), "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}
+
+async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable(
+    backend: Backend,
+) {
+    use crate::login::{authorize_url, browser, login, pkce, web_client};
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            env: vec![(
+                "SIGIL_PASSWORDS_MAX_LOGINS_PER_IP_MINUTE".into(),
+                "1000".into(),
+            )],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let c = web_client(&app, &[]);
+    let before = app
+        .cli_json(&["audit", "tail", "-n", "1000"])
+        .as_array()
+        .unwrap()
+        .len();
+    let p = pkce();
+    let url = authorize_url(&app, &c.id, &p.challenge, "");
+    let b = browser();
+    const N: usize = 25;
+    for i in 0..N {
+        let resp = login(&app, &b, &url, &format!("nobody{i}"), "wrong password").await;
+        assert_eq!(resp.status(), 401);
+    }
+    let events = app.cli_json(&["audit", "tail", "-n", "1000"]);
+    let added: Vec<&Value> = events.as_array().unwrap()[before..].iter().collect();
+    assert!(
+        !added.is_empty() && added.len() <= 3,
+        "{N} unknown-name failures added {} rows: {added:?}",
+        added.len()
+    );
+    assert_eq!(added[0]["kind"], "login.failure");
+    assert!(
+        added
+            .iter()
+            .any(|e| e["kind"] == "login.failure.summary" && e["details"]["count"] == 10),
+        "a summary counts them: {added:?}"
+    );
+    assert_eq!(
+        metric(&app, r#"sigil_logins_total{outcome="failure"}"#).await,
+        N as f64
+    );
+
+    // Retention: prune everything older than a second; verify still passes from the anchor.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let pruned = app.cli_json(&["audit", "prune", "--before", "1s"]);
+    assert!(pruned["deleted"].as_i64().unwrap() >= 3, "{pruned}");
+    let anchor = pruned["anchor_seq"].as_i64().unwrap();
+    let verdict = app.cli_json(&["audit", "verify"]);
+    assert_eq!(verdict["status"], "intact", "{verdict}");
+    assert_eq!(verdict["events"], 1, "only the anchor is left: {verdict}");
+    let tail = app.cli_json(&["audit", "tail", "-n", "10"]);
+    assert_eq!(tail[0]["kind"], "audit.anchor", "{tail}");
+    crate::login::create_user(&app, "after");
+    assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
+
+    // Tampering after a prune is still caught: an edit...
+    raw_sql(
+        &app,
+        &format!(
+            "UPDATE audit_events SET details = '{{}}' WHERE seq = {}",
+            anchor + 1
+        ),
+    );
+    let out = app.cli(&["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    // ...and removing the start of what is left (the anchor), so nothing accounts for the gap.
+    raw_sql(
+        &app,
+        &format!("DELETE FROM audit_events WHERE seq > {anchor}"),
+    );
+    assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
+    crate::login::create_user(&app, "later");
+    assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
+    raw_sql(
+        &app,
+        &format!("DELETE FROM audit_events WHERE seq = {anchor}"),
+    );
+    let out = app.cli(&["audit", "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "broken", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable_sqlite() {
+    unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable(Backend::Sqlite)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable_postgres() {
+    unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable(Backend::Postgres)
+        .await;
+}

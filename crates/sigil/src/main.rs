@@ -1,8 +1,6 @@
 //! The `sigil` binary: parse the command line and dispatch. Everything else is in the library.
 
-use clap::Parser;
-
 fn main() {
-    let cli = sigil::cli::Cli::parse();
+    let cli = sigil::cli::parse();
     std::process::exit(sigil::cli::run(cli));
 }

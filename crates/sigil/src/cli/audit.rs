@@ -1,4 +1,5 @@
-//! `sigil audit verify | tail [-n N]`: check and read the audit trail.
+//! `sigil audit verify | tail [-n N] | prune --before DURATION`: check, read and trim the
+//! audit trail.
 
 use clap::Subcommand;
 
@@ -12,6 +13,13 @@ use crate::store::audit::{self, Verdict};
 pub enum AuditCommand {
     /// Check the whole hash chain; exit 1 when an event was altered, inserted or removed.
     Verify,
+    /// Delete events older than DURATION (e.g. 400d), leaving an anchor event so that
+    /// `audit verify` still checks what is left.
+    Prune {
+        /// Age of the oldest event to keep: 30s, 10m, 12h, 90d.
+        #[arg(long)]
+        before: String,
+    },
     /// The newest events, oldest first.
     Tail {
         /// How many.
@@ -46,6 +54,29 @@ pub fn run(g: &Globals, cmd: AuditCommand) -> anyhow::Result<()> {
                     anyhow::bail!("the audit trail does not verify (event {seq})")
                 }
             }
+        }
+        AuditCommand::Prune { before } => {
+            let age = crate::domain::parse_duration(&before).map_err(anyhow::Error::msg)?;
+            let now = crate::clock::unix_now(&crate::clock::SystemClock);
+            let cutoff = now.saturating_sub(crate::clock::secs(age));
+            let actor = format!("cli:{}", super::login_name());
+            let pruned = keys
+                .store
+                .run_blocking(|c| audit::prune(c, &keys.master, cutoff, now, actor))?;
+            let value = serde_json::json!({
+                "deleted": pruned.deleted,
+                "before": rfc3339(cutoff),
+                "anchor_seq": pruned.anchor_seq,
+            });
+            print(g, &value, || match pruned.anchor_seq {
+                Some(seq) => format!(
+                    "deleted {} events older than {}; anchor event {seq} records where the chain now starts",
+                    pruned.deleted,
+                    rfc3339(cutoff).unwrap_or_default()
+                ),
+                None => "no event is that old; nothing deleted".to_owned(),
+            });
+            Ok(())
         }
         AuditCommand::Tail { n } => {
             let rows = keys.store.run_blocking(|c| audit::tail(c, i64::from(n)))?;

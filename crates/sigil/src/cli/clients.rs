@@ -105,6 +105,37 @@ pub struct CreateArgs {
     pub access_token_alg: Option<AlgArg>,
 }
 
+/// Options of `clients update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Client id.
+    pub id: String,
+    /// New display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Register another redirect URI (repeatable).
+    #[arg(long = "add-redirect-uri")]
+    pub add_redirect_uris: Vec<String>,
+    /// Remove a registered redirect URI (repeatable).
+    #[arg(long = "remove-redirect-uri")]
+    pub remove_redirect_uris: Vec<String>,
+    /// Allow another scope (repeatable).
+    #[arg(long = "add-scope")]
+    pub add_scopes: Vec<String>,
+    /// Stop allowing a scope (repeatable).
+    #[arg(long = "remove-scope")]
+    pub remove_scopes: Vec<String>,
+    /// Allow another audience (repeatable).
+    #[arg(long = "add-audience")]
+    pub add_audiences: Vec<String>,
+    /// Stop allowing an audience (repeatable).
+    #[arg(long = "remove-audience")]
+    pub remove_audiences: Vec<String>,
+    /// Replace the client's roles with these (repeatable; none given: roles unchanged).
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+}
+
 /// `clients` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -122,6 +153,8 @@ pub enum ClientsCommand {
         /// Client id.
         id: String,
     },
+    /// Change a client's name, redirect URIs, scopes, audiences or roles; its id and secret stay.
+    Update(UpdateArgs),
     /// Issue a new secret; the old one stays valid for the overlap.
     RotateSecret {
         /// Client id.
@@ -217,6 +250,25 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
                 format!("deleted {id}")
             });
         }
+        ClientsCommand::Update(args) => {
+            let id = args.id.clone();
+            let client = store
+                .run_blocking(|c| client_store::find(c, &id))?
+                .with_context(|| format!("no client with id {id}"))?;
+            let (client, changes) = apply_update(client, args, now)?;
+            match store.run_blocking(|c| client_store::update(c, &client)) {
+                Err(StoreError::NotFound) => bail!("no client with id {id}"),
+                other => other?,
+            }
+            super::audit(&keys, "client.update", Some(id.clone()), changes)?;
+            let value = client.public_view();
+            print(g, &value, || {
+                format!(
+                    "updated {id} (same id and secret; running servers see it within 10 s)\n{}",
+                    serde_json::to_string_pretty(&value).unwrap_or_default()
+                )
+            });
+        }
         ClientsCommand::RotateSecret { id, overlap } => {
             let overlap = match overlap {
                 Some(o) => parse_duration(&o).map_err(anyhow::Error::msg)?,
@@ -256,6 +308,103 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Apply `update` arguments to `client`; returns it and the changes (for the audit event).
+fn apply_update(
+    mut client: Client,
+    args: UpdateArgs,
+    now: i64,
+) -> anyhow::Result<(Client, serde_json::Value)> {
+    let mut changes = serde_json::Map::new();
+    if let Some(name) = &args.name {
+        client.name = Name::parse(name, "--name")
+            .map_err(anyhow::Error::msg)?
+            .as_str()
+            .to_owned();
+        changes.insert("name".into(), serde_json::json!(client.name));
+    }
+    let parse_uri = |flag: &str, u: &String| {
+        RedirectUri::parse(u).map_err(|e| anyhow::anyhow!("{flag} {u}: {e}"))
+    };
+    for u in &args.remove_redirect_uris {
+        let uri = parse_uri("--remove-redirect-uri", u)?;
+        let before = client.redirect_uris.len();
+        client.redirect_uris.retain(|r| r != &uri);
+        if client.redirect_uris.len() == before {
+            bail!("--remove-redirect-uri {u}: not registered for this client");
+        }
+    }
+    for u in &args.add_redirect_uris {
+        let uri = parse_uri("--add-redirect-uri", u)?;
+        if !client.redirect_uris.contains(&uri) {
+            client.redirect_uris.push(uri);
+        }
+    }
+    if client.grants.contains(&GrantType::AuthorizationCode) && client.redirect_uris.is_empty() {
+        bail!(
+            "the authorization_code grant needs at least one redirect URI; add one before removing the last"
+        );
+    }
+    let mut scopes: Vec<Scope> = client.scopes.iter().cloned().collect();
+    for s in &args.remove_scopes {
+        let scope = Scope::parse(s).map_err(|e| anyhow::anyhow!("--remove-scope {s}: {e}"))?;
+        let before = scopes.len();
+        scopes.retain(|x| x != &scope);
+        if scopes.len() == before {
+            bail!("--remove-scope {s}: not allowed for this client");
+        }
+    }
+    for s in &args.add_scopes {
+        let scope = Scope::parse(s).map_err(|e| anyhow::anyhow!("--add-scope {s}: {e}"))?;
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    client.scopes = ScopeSet::from_scopes(scopes);
+    for a in &args.remove_audiences {
+        let aud = Name::parse(a, "--remove-audience").map_err(anyhow::Error::msg)?;
+        let before = client.audiences.len();
+        client.audiences.retain(|x| x != &aud);
+        if client.audiences.len() == before {
+            bail!("--remove-audience {a}: not allowed for this client");
+        }
+    }
+    for a in &args.add_audiences {
+        let aud = Name::parse(a, "--add-audience").map_err(anyhow::Error::msg)?;
+        client.audiences.push(aud);
+    }
+    client.audiences.sort();
+    client.audiences.dedup();
+    if !args.roles.is_empty() {
+        let mut roles = args
+            .roles
+            .iter()
+            .map(|r| Name::parse(r, "--role").map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        roles.sort();
+        roles.dedup();
+        client.roles = roles;
+        changes.insert("roles".into(), serde_json::json!(client.roles));
+    }
+    if !(args.add_redirect_uris.is_empty() && args.remove_redirect_uris.is_empty()) {
+        changes.insert(
+            "redirect_uris".into(),
+            serde_json::json!(client.redirect_uris),
+        );
+    }
+    if !(args.add_scopes.is_empty() && args.remove_scopes.is_empty()) {
+        let names: Vec<&str> = client.scopes.iter().map(|s| s.as_str()).collect();
+        changes.insert("scopes".into(), serde_json::json!(names));
+    }
+    if !(args.add_audiences.is_empty() && args.remove_audiences.is_empty()) {
+        changes.insert("audiences".into(), serde_json::json!(client.audiences));
+    }
+    if changes.is_empty() {
+        bail!("nothing to change: give --name, --add-…/--remove-… or --role");
+    }
+    client.updated_at = now;
+    Ok((client, serde_json::Value::Object(changes)))
 }
 
 /// A new client secret: the prefix and 256 random bits.

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod config;
+pub mod examples;
 pub mod keys;
 pub mod serve;
 pub mod token;
@@ -49,7 +50,7 @@ pub enum Command {
     /// Signing keys: list, generate, rotate, retire, export.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// OAuth clients: create, list, show, delete, rotate-secret.
+    /// OAuth clients: create, list, show, update, delete, rotate-secret.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
     /// End users: create, list, show, disable, enable, set-roles, delete, export, reset-password.
@@ -61,9 +62,19 @@ pub enum Command {
     /// Tokens: verify one as a resource server would.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// The audit trail: verify its hash chain, show the newest events.
+    /// The audit trail: verify its hash chain, show the newest events, prune old ones.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+}
+
+/// Parse the process's command line, with every command's examples in its `--help`.
+pub fn parse() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = examples::with_examples(Cli::command()).get_matches();
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
 }
 
 /// Global options every command needs.
@@ -148,9 +159,7 @@ pub fn audit(
     subject: Option<String>,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let who = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+    let who = login_name();
     let event = crate::store::audit::NewEvent {
         at: crate::clock::unix_now(&crate::clock::SystemClock),
         kind,
@@ -165,6 +174,13 @@ pub fn audit(
             anyhow::anyhow!("the change was made, but its audit event could not be written: {e}")
         })?;
     Ok(())
+}
+
+/// The operator's login name, for `cli:<name>` actors.
+pub fn login_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// Print `value` as JSON with `--json`, else the human text.

@@ -25,6 +25,32 @@ pub const FAILURE_WINDOW: i64 = 15 * 60;
 /// well under 2 KiB; a longer one is refused before any parsing, with Sigil's own page (no
 /// redirect: the client is not known yet).
 pub const MAX_AUTHORIZE_REQUEST: usize = 8 * 1024;
+
+/// Count a failed login of an unknown name (per network and overall, in the shared cache) and
+/// say what the audit trail gets for it. When the counters cannot be reached the event is
+/// recorded: better a row too many than a failure forgotten.
+async fn anonymous_failure_record(
+    ctx: &Context,
+    ip: &str,
+    now: i64,
+) -> crate::oauth::anonymous::Record {
+    use crate::oauth::anonymous::{Record, WINDOW, bucket, decide, window_start};
+    let start = window_start(now);
+    let end = start + WINDOW;
+    let network = ctx
+        .cache
+        .incr(&format!("anon_fail:{}:{start}", bucket(ip)), end, now)
+        .await;
+    let overall = ctx
+        .cache
+        .incr(&format!("anon_fail:*:{start}"), end, now)
+        .await;
+    match (network, overall) {
+        (Ok(n), Ok(all)) => decide(n, all),
+        _ => Record::Event,
+    }
+}
+
 /// The one message for every login failure.
 pub const LOGIN_FAILED: &str =
     "Incorrect username or password, or this account cannot sign in right now.";
@@ -357,11 +383,43 @@ pub async fn login(
                 Some(_) => "wrong_password",
             };
             let user_id = user.as_ref().map(|u| u.id.clone());
-            let mut event = ctx.event("login.failure", "anonymous".to_owned());
-            event.subject = user_id.clone();
-            event.client_id = Some(pending.request.client_id.as_str().to_owned());
-            event.details = serde_json::json!({ "reason": reason, "ip": ip });
-            ctx.audit(event).await;
+            let client_id = pending.request.client_id.as_str().to_owned();
+            let record = if user.is_some() {
+                crate::oauth::anonymous::Record::Event
+            } else {
+                anonymous_failure_record(&ctx, &ip.to_string(), now).await
+            };
+            use crate::oauth::anonymous::Record;
+            match record {
+                Record::Event => {
+                    let mut event = ctx.event("login.failure", "anonymous".to_owned());
+                    event.subject = user_id.clone();
+                    event.client_id = Some(client_id);
+                    event.details = serde_json::json!({ "reason": reason, "ip": ip });
+                    ctx.audit(event).await;
+                }
+                Record::NetworkSummary { count } => {
+                    let mut event = ctx.event("login.failure.summary", "anonymous".to_owned());
+                    event.details = serde_json::json!({
+                        "reason": "unknown_user",
+                        "network": crate::oauth::anonymous::bucket(&ip.to_string()),
+                        "count": count,
+                        "since": crate::oauth::anonymous::window_start(now),
+                    });
+                    ctx.audit(event).await;
+                }
+                Record::OverallSummary { count } => {
+                    let mut event = ctx.event("login.failure.summary", "anonymous".to_owned());
+                    event.details = serde_json::json!({
+                        "reason": "unknown_user",
+                        "network": "all",
+                        "count": count,
+                        "since": crate::oauth::anonymous::window_start(now),
+                    });
+                    ctx.audit(event).await;
+                }
+                Record::Nothing => {}
+            }
             ctx.metrics.logins.with_label_values(&["failure"]).inc();
             if let Some(k) = &fail_key {
                 match ctx.cache.incr(k, now + FAILURE_WINDOW, now).await {

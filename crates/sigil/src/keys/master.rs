@@ -35,7 +35,7 @@ pub enum MasterKeyError {
         reason: String,
     },
     /// File I/O.
-    #[error("master key file {path}: {source}")]
+    #[error("master key file {path}")]
     Io {
         /// Path.
         path: PathBuf,

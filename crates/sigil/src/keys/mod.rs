@@ -52,7 +52,7 @@ pub enum KeyError {
         reason: String,
     },
     /// Writing exported keys failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// File.
         path: String,

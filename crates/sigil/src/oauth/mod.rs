@@ -3,6 +3,7 @@
 //! **Invariant:** nothing in `oauth` sees an `HttpRequest`; `http` parses requests into the types
 //! here and maps [`OAuthError`] back to HTTP.
 
+pub mod anonymous;
 pub mod authorization_code;
 pub mod authorize;
 pub mod bearer;

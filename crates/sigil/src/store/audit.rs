@@ -7,6 +7,11 @@
 //! cutting events off the end, which only an external copy of the head hash reveals; `sigil
 //! audit verify` prints it for that purpose). Appends take the `audit` lease row's lock, so
 //! processes sharing one database keep one chain.
+//!
+//! Retention ([`prune`]) deletes a prefix of the chain and appends an `audit.anchor` event that
+//! records the seq and hash of the last event deleted; [`verify`] then starts from the anchor
+//! whose `through_seq` is just before the oldest event left, so the chain stays checkable and
+//! removing more from its start (or editing the anchor) is still caught.
 
 use diesel::prelude::*;
 use serde::Serialize;
@@ -139,11 +144,125 @@ pub enum Verdict {
     },
 }
 
-/// Walk the whole chain in order, a page at a time.
+/// Kind of the event [`prune`] leaves.
+pub const ANCHOR: &str = "audit.anchor";
+
+/// What [`prune`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Events deleted.
+    pub deleted: i64,
+    /// The anchor event written (none when nothing was old enough).
+    pub anchor_seq: Option<i64>,
+}
+
+/// Delete every event older than `before` (Unix seconds) — the oldest events, a prefix of the
+/// chain — and append an anchor recording where the chain now starts, in one transaction under
+/// the audit lock.
+pub fn prune(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    before: i64,
+    now: i64,
+    actor: String,
+) -> Result<Pruned, StoreError> {
+    meta::locked(conn, AUDIT_LOCK, |c| {
+        // The prefix ends at the first event not older than `before`: seq order is time order.
+        let first_kept: Option<i64> = audit_events::table
+            .select(audit_events::seq)
+            .filter(audit_events::at.ge(before))
+            .order(audit_events::seq.asc())
+            .first(c)
+            .optional()?;
+        let last: Option<(i64, String)> = match first_kept {
+            Some(k) => audit_events::table
+                .select((audit_events::seq, audit_events::hash))
+                .filter(audit_events::seq.lt(k))
+                .order(audit_events::seq.desc())
+                .first(c)
+                .optional()?,
+            None => audit_events::table
+                .select((audit_events::seq, audit_events::hash))
+                .order(audit_events::seq.desc())
+                .first(c)
+                .optional()?,
+        };
+        let Some((through_seq, through_hash)) = last else {
+            return Ok(Pruned {
+                deleted: 0,
+                anchor_seq: None,
+            });
+        };
+        let deleted = diesel::delete(audit_events::table.filter(audit_events::seq.le(through_seq)))
+            .execute(c)?;
+        let anchor_seq = append(
+            c,
+            master,
+            NewEvent {
+                at: now,
+                kind: ANCHOR,
+                actor,
+                subject: None,
+                client_id: None,
+                details: serde_json::json!({
+                    "deleted": deleted,
+                    "before": before,
+                    "through_seq": through_seq,
+                    "through_hash": through_hash,
+                }),
+            },
+        )?;
+        Ok(Pruned {
+            deleted: i64::try_from(deleted).unwrap_or(i64::MAX),
+            anchor_seq: Some(anchor_seq),
+        })
+    })
+}
+
+/// Where the chain starts: seq 1 with no previous hash, or after a prune the oldest event left
+/// and the hash an anchor recorded for the event before it. `Err` carries a broken verdict.
+fn chain_start(conn: &mut DbConn) -> Result<Result<(i64, String), Verdict>, StoreError> {
+    let oldest: Option<i64> = audit_events::table
+        .select(audit_events::seq)
+        .order(audit_events::seq.asc())
+        .first(conn)
+        .optional()?;
+    let oldest = match oldest {
+        None | Some(1) => return Ok(Ok((1, String::new()))),
+        Some(s) => s,
+    };
+    let anchors: Vec<String> = audit_events::table
+        .select(audit_events::details)
+        .filter(audit_events::kind.eq(ANCHOR))
+        .order(audit_events::seq.desc())
+        .load(conn)?;
+    for details in anchors {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&details) else {
+            continue;
+        };
+        if v["through_seq"].as_i64() == Some(oldest - 1)
+            && let Some(hash) = v["through_hash"].as_str()
+        {
+            return Ok(Ok((oldest, hash.to_owned())));
+        }
+    }
+    Ok(Err(Verdict::Broken {
+        seq: oldest - 1,
+        reason: format!(
+            "events 1 to {} are missing and no anchor (`sigil audit prune`) accounts for them",
+            oldest - 1
+        ),
+    }))
+}
+
+/// Walk the whole chain in order, a page at a time, from its start (see [`prune`]).
 pub fn verify(conn: &mut DbConn, master: &MasterKey) -> Result<Verdict, StoreError> {
     const PAGE: i64 = 1000;
-    let mut expected_seq = 1;
-    let mut prev = String::new();
+    let (mut expected_seq, mut prev) = match chain_start(conn)? {
+        Ok(start) => start,
+        Err(broken) => return Ok(broken),
+    };
+    let first_seq = expected_seq;
     loop {
         let page: Vec<EventRow> = audit_events::table
             .select(EventRow::as_select())
@@ -180,7 +299,7 @@ pub fn verify(conn: &mut DbConn, master: &MasterKey) -> Result<Verdict, StoreErr
         }
     }
     Ok(Verdict::Intact {
-        events: expected_seq - 1,
+        events: expected_seq - first_seq,
         head_hash: prev,
     })
 }

@@ -142,6 +142,28 @@ pub fn all_cors_origins(conn: &mut DbConn) -> Result<Vec<WebOrigin>, StoreError>
     Ok(all)
 }
 
+/// Replace the registration of an existing client (id, secrets and creation time kept: only
+/// the fields an operator may change are written). Bumps `clients_version`.
+pub fn update(conn: &mut DbConn, client: &Client) -> Result<(), StoreError> {
+    let row = ClientRow::from(client);
+    conn.transaction(|c| {
+        let n = diesel::update(clients::table.find(&row.client_id))
+            .set((
+                clients::name.eq(&row.name),
+                clients::scopes.eq(&row.scopes),
+                clients::audiences.eq(&row.audiences),
+                clients::roles.eq(&row.roles),
+                clients::redirect_uris.eq(&row.redirect_uris),
+                clients::updated_at.eq(row.updated_at),
+            ))
+            .execute(c)?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        meta::bump(c, meta::CLIENTS_VERSION)
+    })
+}
+
 /// Delete a client. Bumps `clients_version`. False when it did not exist.
 pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
     let n = diesel::delete(clients::table.find(id)).execute(conn)?;
