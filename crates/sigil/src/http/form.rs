@@ -2,59 +2,19 @@
 //! [`MAX_PARAMS`] parameters with names of at most [`MAX_KEY_LEN`] bytes, valid UTF-8 after
 //! percent-decoding (never lossy), and no parameter twice (RFC 6749 §3.2) except those a spec lets
 //! repeat (`resource`, RFC 8707). Parsing is linear in the input: a hostile form costs no more
-//! than reading it.
-
-use std::collections::HashSet;
+//! than reading it. The parser itself is `form/parser.rs` (no actix, so it can be fuzzed alone).
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
 use actix_web::web::{self, BytesMut};
 use futures_util::StreamExt;
-use percent_encoding::percent_decode;
 
 use super::error::ApiError;
 use crate::oauth::OAuthError;
 
-/// Parameters that may appear more than once.
-const REPEATABLE: &[&str] = &["resource"];
+mod parser;
 
-/// The most parameters one form or query may carry. An authorization request has about 15
-/// defined ones, a token request fewer; the rest is room for extensions.
-pub const MAX_PARAMS: usize = 64;
-
-/// The longest parameter name, in bytes after decoding (the longest defined one,
-/// `client_assertion_type`, has 21).
-pub const MAX_KEY_LEN: usize = 64;
-
-/// A parsed form.
-#[derive(Debug, Default)]
-pub struct Form {
-    pairs: Vec<(String, String)>,
-}
-
-impl Form {
-    /// The single value of `name`; empty values count as absent (RFC 6749 §3.1).
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every parameter in the order sent, empty values included.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-
-    /// Every non-empty value of a repeatable parameter.
-    pub fn all(&self, name: &str) -> Vec<String> {
-        self.pairs
-            .iter()
-            .filter(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-}
+pub use parser::{Form, MAX_KEY_LEN, MAX_PARAMS};
 
 /// Read the body (at most `max` bytes) of a form POST.
 pub async fn read(
@@ -97,49 +57,12 @@ pub async fn read(
 
 /// Parse a form body or query string.
 pub fn parse(body: &[u8]) -> Result<Form, OAuthError> {
-    let mut form = Form::default();
-    let mut seen: HashSet<String> = HashSet::new();
-    for part in body.split(|b| *b == b'&') {
-        if part.is_empty() {
-            continue;
-        }
-        if form.pairs.len() == MAX_PARAMS {
-            return Err(OAuthError::InvalidRequest(
-                "the request has too many parameters",
-            ));
-        }
-        let (k, v) = match part.iter().position(|b| *b == b'=') {
-            Some(i) => (&part[..i], &part[i + 1..]),
-            None => (part, &b""[..]),
-        };
-        // Encoded, a name is at most three times its decoded length.
-        if k.len() > 3 * MAX_KEY_LEN {
-            return Err(OAuthError::InvalidRequest("a parameter name is too long"));
-        }
-        let k = decode(k)?;
-        if k.len() > MAX_KEY_LEN {
-            return Err(OAuthError::InvalidRequest("a parameter name is too long"));
-        }
-        let v = decode(v)?;
-        if !REPEATABLE.contains(&k.as_str()) && !seen.insert(k.clone()) {
-            return Err(OAuthError::InvalidRequest(
-                "a parameter was sent more than once",
-            ));
-        }
-        form.pairs.push((k, v));
-    }
-    Ok(form)
+    parser::parse(body).map_err(|e| OAuthError::InvalidRequest(e.0))
 }
 
 /// Decode one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
 pub fn decode(raw: &[u8]) -> Result<String, OAuthError> {
-    let plus: Vec<u8> = raw
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
-    let bytes: Vec<u8> = percent_decode(&plus).collect();
-    String::from_utf8(bytes)
-        .map_err(|_| OAuthError::InvalidRequest("the request is not valid UTF-8"))
+    parser::decode(raw).map_err(|e| OAuthError::InvalidRequest(e.0))
 }
 
 #[cfg(test)]
