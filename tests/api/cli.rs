@@ -916,3 +916,40 @@ async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiab
     unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable(Backend::Postgres)
         .await;
 }
+
+/// `--password-stdin` on a terminal prompts and does not echo (the terminal comes from
+/// `script(1)`; skipped where it is not installed).
+#[test]
+fn password_stdin_from_a_terminal_prompts_without_echo() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("script(1) not installed; skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(sigil(dir.path()).arg("migrate"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bin = env!("CARGO_BIN_EXE_sigil");
+    let mut c = Command::new("script");
+    c.env("SIGIL_DATA_DIR", dir.path())
+        .args([
+            "-qec",
+            &format!("{bin} users create --username tty --password-stdin"),
+            "/dev/null",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    use std::io::Write;
+    stdin.write_all(b"correct horse battery staple\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("Password:"), "a prompt: {text}");
+    assert!(!text.contains("correct horse"), "no echo: {text}");
+    let out = run(sigil(dir.path()).args(["users", "show", "tty", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+}

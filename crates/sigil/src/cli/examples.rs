@@ -73,7 +73,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "users create",
-        "sigil users create --username alice --email alice@example.com --password-stdin\n  printf '%s\\n' \"$PASSWORD\" | sigil users create --username bob --role reader --password-stdin",
+        "sigil users create --username alice --email alice@example.com --password-stdin    # prompts on a terminal, no echo\n  printf '%s\\n' \"$PASSWORD\" | sigil users create --username bob --role reader --password-stdin",
     ),
     ("users list", "sigil users list\n  sigil users list --json"),
     (

@@ -102,7 +102,14 @@ pub enum UsersCommand {
     },
 }
 
+/// The password for `--password-stdin`: from a terminal, a prompt without echo; otherwise one
+/// line of standard input (the trailing newline is not part of it).
 fn read_password_line() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password("Password: ")
+            .context("cannot read the password from the terminal");
+    }
     let mut line = String::new();
     std::io::stdin()
         .lock()
