@@ -30,7 +30,7 @@ pub const SESSION_IDLE: i64 = 8 * 3600;
 pub const SESSION_ABSOLUTE: i64 = 24 * 3600;
 
 /// Raw parameters (query string or form).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct AuthorizeParams {
     /// `client_id`
     pub client_id: Option<String>,

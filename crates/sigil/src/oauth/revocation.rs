@@ -16,16 +16,10 @@ use crate::store::refresh_tokens as rt_store;
 
 fn kind_of(token: &str, hint: Option<&str>) -> Kind {
     // The header's typ decides; the hint only breaks a tie for tokens without one.
-    let typ = token
-        .split('.')
-        .next()
-        .and_then(|h| sigil_verify::base64url::decode(h).ok())
-        .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
-        .and_then(|h| {
-            h.get("typ")
-                .and_then(Value::as_str)
-                .map(str::to_ascii_lowercase)
-        });
+    // Unverified, only to choose the verifier; the token is verified before anything is done.
+    let typ = sigil_verify::dangerous::insecure_decode(token)
+        .ok()
+        .and_then(|t| t.header_str("typ").map(str::to_ascii_lowercase));
     match (typ.as_deref(), hint) {
         (Some("refresh+jwt"), _) => Kind::Refresh,
         (Some(_), _) => Kind::Access,
