@@ -1,4 +1,5 @@
 //! Logging setup: `tracing` to stderr, text or JSON, filtered by `log.level` (or `RUST_LOG`).
+//! The text format is coloured only when stderr is a terminal.
 //!
 //! `sigil serve` writes its log through a buffer ([`init_server`]): each formatted line is
 //! appended in memory and the buffer goes to stderr in one `write(2)` when it holds
@@ -7,7 +8,7 @@
 //! rate of a busy server this saves one system call per request line. The CLI commands log
 //! straight to stderr ([`init`]), so their messages are never late.
 
-use std::io::{self, BufWriter, Stderr, Write};
+use std::io::{self, BufWriter, IsTerminal, Stderr, Write};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -103,6 +104,9 @@ where
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours for a person at a terminal only: a log file or collector gets plain text,
+        // which is also cheaper to render.
+        .with_ansi(io::stderr().is_terminal())
         .with_writer(writer);
     if json {
         builder.json().with_current_span(true).try_init().is_ok()
