@@ -66,7 +66,7 @@ run_wrk() {
   non200=$(awk -F= '/non200=/ {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx or 3xx responses/ {print $5}' <<<"$out")
   requests=$(awk '/requests in/ {print $1}' <<<"$out")
-  per_cpu=$(awk -v n="$requests" -v d="$((t1 - t0))" -v hz="$TICKS" 'BEGIN {printf "%.0f", d > 0 ? n * hz / d : 0}')
+  per_cpu=$(awk -v n="$requests" -v d="$((t1 - t0))" -v hz="$TICKS" 'BEGIN {printf "%.0f", (d > 0 ? n * hz / d : 0)}')
   echo "$rps $p50 $p99 ${non200:-${non2xx:-0}} $per_cpu"
 }
 
@@ -84,7 +84,7 @@ row() { # name sigil_result floor_result
   read -r s_rps s_p50 s_p99 s_err s_cpu <<<"$2"
   read -r f_rps f_p50 f_p99 f_err f_cpu <<<"$3"
   ratio=$(awk -v a="$s_rps" -v b="$f_rps" 'BEGIN {printf "%.2f", a/b}')
-  cpu_ratio=$(awk -v a="$s_cpu" -v b="$f_cpu" 'BEGIN {printf "%.2f", b > 0 ? a/b : 0}')
+  cpu_ratio=$(awk -v a="$s_cpu" -v b="$f_cpu" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
   printf "| %s | %.0f | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s |\n" "$1" "$s_rps" "$(to_ms "$s_p50")" "$(to_ms "$s_p99")" "$s_err" "$s_cpu" "$f_rps" "$(to_ms "$f_p50")" "$(to_ms "$f_p99")" "$f_cpu" "$ratio" "$cpu_ratio"
 }
 
