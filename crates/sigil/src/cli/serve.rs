@@ -37,6 +37,8 @@ pub fn run(g: &Globals, args: ServeArgs) -> anyhow::Result<()> {
             database = if settings.database_url().starts_with("sqlite") { "sqlite" } else { "postgres" },
             "sigil is serving"
         );
+        // Start-up lines (warnings included) are on disk before the first request is answered.
+        crate::telemetry::flush();
         app.run_until_signal().await?;
         Ok(())
     });
