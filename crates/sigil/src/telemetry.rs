@@ -4,7 +4,7 @@
 //! `sigil serve` writes its log through a buffer ([`init_server`]): each formatted line is
 //! appended in memory and the buffer goes to stderr in one `write(2)` when it holds
 //! [`BUFFER_BYTES`], at the latest [`FLUSH_EVERY`] after a line was logged (a flusher thread),
-//! and on exit ([`flush`], also called by the panic hook). Every line is kept; at the request
+//! once start-up is done and on exit ([`flush`], also called by the panic hook). Every line is kept; at the request
 //! rate of a busy server this saves one system call per request line. The CLI commands log
 //! straight to stderr ([`init`]), so their messages are never late.
 
