@@ -273,6 +273,7 @@ impl Application {
         jobs.abort();
         std::thread::spawn(|| {
             std::thread::sleep(SHUTDOWN_GRACE + Duration::from_secs(5));
+            crate::telemetry::flush();
             eprintln!("sigil: shutdown did not finish in time; exiting");
             std::process::exit(1);
         });

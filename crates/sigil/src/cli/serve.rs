@@ -24,11 +24,11 @@ pub fn run(g: &Globals, args: ServeArgs) -> anyhow::Result<()> {
     g.overrides.listen = args.listen;
     g.overrides.issuer = args.issuer;
     let settings = g.settings()?;
-    crate::telemetry::init(
+    crate::telemetry::init_server(
         &settings.log.level,
         settings.log.format == crate::config::LogFormat::Json,
     );
-    actix_web::rt::System::new().block_on(async move {
+    let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings.clone()).await?;
         tracing::info!(
             listen = %settings.listen,
@@ -37,7 +37,12 @@ pub fn run(g: &Globals, args: ServeArgs) -> anyhow::Result<()> {
             database = if settings.database_url().starts_with("sqlite") { "sqlite" } else { "postgres" },
             "sigil is serving"
         );
+        // Start-up lines (warnings included) are on disk before the first request is answered.
+        crate::telemetry::flush();
         app.run_until_signal().await?;
         Ok(())
-    })
+    });
+    // Before the caller prints an error, so the log comes first, and before the process exits.
+    crate::telemetry::flush();
+    result
 }

@@ -68,16 +68,13 @@ pub struct SigilRootSpan;
 
 impl RootSpanBuilder for SigilRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.to_string())
-            .unwrap_or_default();
+        // `RequestId` is `Copy` and formats itself into the span: no String per request.
+        let request_id = request.extensions().get::<RequestId>().copied();
         tracing::info_span!(
             "request",
             method = %request.method(),
             path = %request.path(),
-            request_id = %request_id,
+            request_id = tracing::field::display(OptionalId(request_id)),
             client_id = tracing::field::Empty,
             grant = tracing::field::Empty,
             outcome = tracing::field::Empty,
@@ -95,5 +92,17 @@ impl RootSpanBuilder for SigilRootSpan {
         };
         span.record("status", status);
         span.in_scope(|| tracing::info!(status, "request completed"));
+    }
+}
+
+/// The request id as the span shows it (empty if the middleware set none).
+struct OptionalId(Option<RequestId>);
+
+impl std::fmt::Display for OptionalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(id) => std::fmt::Display::fmt(&*id, f),
+            None => Ok(()),
+        }
     }
 }
