@@ -4,11 +4,10 @@
 
 use crate::backend_test;
 use crate::helpers::*;
+use crate::login::refresh::code_tokens;
 use crate::login::{
-    CALLBACK, PASSWORD, authorize_url, browser, create_user, hidden, location, login, pkce,
-    query_param, urlencode, web_client,
+    authorize_url, browser, create_user, hidden, location, pkce, query_param, urlencode, web_client,
 };
-use serde_json::Value;
 
 const BYE: &str = "https://app.example/bye";
 
@@ -16,31 +15,8 @@ const BYE: &str = "https://app.example/bye";
 async fn signed_in(app: &TestApp, user: &str) -> (reqwest::Client, TestClient, String) {
     create_user(app, user);
     let c = web_client(app, &["--post-logout-redirect-uri", BYE]);
-    let p = pkce();
     let b = browser();
-    let done = login(
-        app,
-        &b,
-        &authorize_url(app, &c.id, &p.challenge, ""),
-        user,
-        PASSWORD,
-    )
-    .await;
-    let code = query_param(&location(&done), "code").unwrap();
-    let tokens: Value = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &p.verifier),
-            ],
-            Some((&c.id, c.secret.as_deref().unwrap())),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = code_tokens(app, &c, user, "openid", &b).await;
     let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     (b, c, id_token)
 }

@@ -77,6 +77,10 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     ("users list", "sigil users list\n  sigil users list --json"),
     (
+        "users update",
+        "sigil users update alice --email alice@example.org    # the new address is unverified\n  sigil users update alice --email-verified true\n  sigil users update alice --no-email",
+    ),
+    (
         "users show",
         "sigil users show alice\n  sigil users show alice --json",
     ),
