@@ -86,10 +86,24 @@ pub struct TestApp {
     pub db: TestDb,
     pub clock: Arc<OffsetClock>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    handle: actix_web::dev::ServerHandle,
 }
 
 impl Drop for TestApp {
+    /// Stop the server for real: aborting its task alone leaves actix's worker threads, and the
+    /// database pool they hold, running after the test (a pool whose database was dropped keeps
+    /// reconnecting, which starves the rest of the suite of CPU).
     fn drop(&mut self) {
+        let stop = self.handle.stop(false);
+        if let Ok(rt) = tokio::runtime::Handle::try_current()
+            && rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            tokio::task::block_in_place(|| {
+                rt.block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), stop).await;
+                })
+            });
+        }
         self.server.abort();
     }
 }
@@ -164,6 +178,7 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         }
     };
     let port = app.port();
+    let handle = app.handle();
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -176,6 +191,7 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         db,
         clock,
         server,
+        handle,
     }
 }
 

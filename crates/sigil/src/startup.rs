@@ -240,6 +240,12 @@ impl Application {
         self.port
     }
 
+    /// A handle that stops the server (and with it its workers, their state and the database
+    /// pool) from outside, e.g. when a test ends.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Start the background jobs and serve until stopped (SIGINT/SIGTERM).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let jobs = jobs::spawn(self.ctx.clone().into_inner(), self.keys, self.timings);
