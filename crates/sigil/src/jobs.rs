@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::crypto::random_b64;
 use crate::keys::{KeyService, load_snapshot};
-use crate::oauth::Context;
+use crate::state::AppState;
 use crate::store::meta;
 
 /// How often each job runs.
@@ -50,7 +50,7 @@ impl Jobs {
 }
 
 /// Start the jobs on the current runtime.
-pub fn spawn(ctx: Arc<Context>, keys: KeyService, timings: JobTimings) -> Jobs {
+pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs {
     let holder = random_b64(12);
     let mut handles = Vec::new();
     {
@@ -168,7 +168,7 @@ pub fn spawn(ctx: Arc<Context>, keys: KeyService, timings: JobTimings) -> Jobs {
 }
 
 /// One sync pass: pick up changes made by other processes.
-pub async fn sync_once(ctx: &Context, keys: &KeyService, seen: &mut Option<(i64, i64)>) {
+pub async fn sync_once(ctx: &AppState, keys: &KeyService, seen: &mut Option<(i64, i64)>) {
     let now = ctx.now();
     let versions = match ctx.store.run(meta::versions).await {
         Ok(v) => v,

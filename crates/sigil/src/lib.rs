@@ -14,5 +14,6 @@ pub mod metrics;
 pub mod oauth;
 pub mod passwords;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;

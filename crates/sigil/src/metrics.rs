@@ -1,6 +1,6 @@
 //! Prometheus metrics, served as text at `GET /metrics`.
 //!
-//! One [`Metrics`] per process, in the request [`Context`](crate::oauth::Context). Counters only
+//! One [`Metrics`] per process, in the request [`AppState`](crate::state::AppState). Counters only
 //! grow; they are per process, so sum them across replicas in queries.
 
 use crate::domain::GrantType;

@@ -20,15 +20,15 @@ use crate::http::{self, SigilRootSpan, discovery};
 use crate::jobs::{self, JobTimings};
 use crate::keys::lifecycle::Schedule;
 use crate::keys::{KeyRing, KeyService, load_snapshot, master};
-use crate::oauth::Context;
 use crate::oauth::clients::ClientCache;
+use crate::state::AppState;
 use crate::store::{Store, keys as key_store};
 
 /// A built, bound, not yet running server.
 pub struct Application {
     port: u16,
     server: Server,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     keys: KeyService,
     timings: JobTimings,
 }
@@ -174,7 +174,7 @@ impl Application {
             .clone()
             .unwrap_or_else(|| issuer.clone());
         let metrics = crate::metrics::Metrics::new()?;
-        let ctx = web::Data::new(Context {
+        let ctx = web::Data::new(AppState {
             clients: Arc::new(ClientCache::new(
                 settings.clients.cache_size,
                 issuer.clone(),

@@ -10,11 +10,11 @@ use super::form::{self, Form};
 use super::pages::{self, LoginPage};
 use crate::crypto::ct_eq;
 use crate::domain::user::Username;
-use crate::oauth::Context;
 use crate::oauth::authorize::{
     self, AuthorizationRequest, AuthorizeError, AuthorizeParams, PENDING_TTL, SESSION_ABSOLUTE,
     hash_id, with_query,
 };
+use crate::state::AppState;
 use crate::store::users as user_store;
 
 /// Failed logins per account within the window before it locks.
@@ -30,7 +30,7 @@ pub const MAX_AUTHORIZE_REQUEST: usize = 8 * 1024;
 /// say what the audit trail gets for it. When the counters cannot be reached the event is
 /// recorded: better a row too many than a failure forgotten.
 async fn anonymous_failure_record(
-    ctx: &Context,
+    ctx: &AppState,
     ip: &str,
     now: i64,
 ) -> crate::oauth::anonymous::Record {
@@ -55,12 +55,12 @@ async fn anonymous_failure_record(
 pub const LOGIN_FAILED: &str =
     "Incorrect username or password, or this account cannot sign in right now.";
 
-fn secure_cookies(ctx: &Context) -> bool {
+fn secure_cookies(ctx: &AppState) -> bool {
     ctx.issuer.starts_with("https://")
 }
 
 /// Session cookie name (`__Host-` under https).
-pub fn session_cookie_name(ctx: &Context) -> &'static str {
+pub fn session_cookie_name(ctx: &AppState) -> &'static str {
     if secure_cookies(ctx) {
         "__Host-sigil_session"
     } else {
@@ -68,7 +68,7 @@ pub fn session_cookie_name(ctx: &Context) -> &'static str {
     }
 }
 
-fn binding_cookie_name(ctx: &Context) -> &'static str {
+fn binding_cookie_name(ctx: &AppState) -> &'static str {
     if secure_cookies(ctx) {
         "__Host-sigil_login"
     } else {
@@ -79,7 +79,7 @@ fn binding_cookie_name(ctx: &Context) -> &'static str {
 /// SameSite=Lax: the browser sends the session cookie on the top-level GET navigation from the
 /// application to `/authorize` (so an existing session and `prompt=none` work), but not on
 /// cross-site subrequests or POSTs. Strict would drop it on that navigation.
-pub(super) fn cookie<'a>(ctx: &Context, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {
+pub(super) fn cookie<'a>(ctx: &AppState, name: &'a str, value: String, max_age: i64) -> Cookie<'a> {
     let mut c = Cookie::new(name, value);
     c.set_path("/");
     c.set_http_only(true);
@@ -124,7 +124,7 @@ pub(super) fn see_other(location: &str) -> HttpResponse {
 }
 
 fn error_redirect(
-    ctx: &Context,
+    ctx: &AppState,
     redirect_uri: &str,
     error: &str,
     description: &str,
@@ -154,7 +154,7 @@ pub(super) fn unavailable(cause: &str) -> HttpResponse {
 /// `GET /authorize`
 pub async fn authorize_get(
     req: HttpRequest,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     root: RootSpan,
 ) -> HttpResponse {
     if req.query_string().len() > MAX_AUTHORIZE_REQUEST {
@@ -178,7 +178,7 @@ pub async fn authorize_get(
 pub async fn authorize_post(
     req: HttpRequest,
     payload: web::Payload,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     root: RootSpan,
 ) -> HttpResponse {
     let max = ctx.settings.http.max_body.min(MAX_AUTHORIZE_REQUEST);
@@ -192,7 +192,12 @@ pub async fn authorize_post(
     }
 }
 
-async fn authorize(req: &HttpRequest, ctx: &Context, root: &RootSpan, form: &Form) -> HttpResponse {
+async fn authorize(
+    req: &HttpRequest,
+    ctx: &AppState,
+    root: &RootSpan,
+    form: &Form,
+) -> HttpResponse {
     let (reg, request) = match authorize::validate(ctx, params_of(form)).await {
         Ok(v) => v,
         Err(AuthorizeError::Page { code, message }) => {
@@ -237,7 +242,7 @@ async fn authorize(req: &HttpRequest, ctx: &Context, root: &RootSpan, form: &For
 }
 
 async fn show_login(
-    ctx: &Context,
+    ctx: &AppState,
     client_name: &str,
     request: AuthorizationRequest,
     username: &str,
@@ -268,7 +273,7 @@ async fn show_login(
 pub async fn login(
     req: HttpRequest,
     payload: web::Payload,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     root: RootSpan,
 ) -> HttpResponse {
     let form = match form::read(&req, payload, ctx.settings.http.max_body).await {
@@ -524,7 +529,7 @@ pub async fn login(
 /// After authentication: a code, or first the consent screen (303 to `/consent`), or for
 /// `prompt=none` the `consent_required` error.
 async fn after_authentication(
-    ctx: &Context,
+    ctx: &AppState,
     reg: &crate::oauth::clients::RegisteredClient,
     request: &AuthorizationRequest,
     user: &crate::domain::user::User,
@@ -569,7 +574,12 @@ fn consent_expired() -> HttpResponse {
     )
 }
 
-fn consent_browser_ok(req: &HttpRequest, ctx: &Context, binding: &str, session_hash: &str) -> bool {
+fn consent_browser_ok(
+    req: &HttpRequest,
+    ctx: &AppState,
+    binding: &str,
+    session_hash: &str,
+) -> bool {
     let binding_ok = req
         .cookie(binding_cookie_name(ctx))
         .is_some_and(|c| ct_eq(hash_id(c.value()).as_bytes(), binding.as_bytes()));
@@ -580,7 +590,7 @@ fn consent_browser_ok(req: &HttpRequest, ctx: &Context, binding: &str, session_h
 }
 
 /// `GET /consent`: the consent screen for a pending request.
-pub async fn consent_page(req: HttpRequest, ctx: web::Data<Context>) -> HttpResponse {
+pub async fn consent_page(req: HttpRequest, ctx: web::Data<AppState>) -> HttpResponse {
     let form = form::parse(req.query_string().as_bytes()).unwrap_or_default();
     let Some(authz) = form.get("authz") else {
         return consent_expired();
@@ -629,7 +639,7 @@ pub async fn consent_page(req: HttpRequest, ctx: web::Data<Context>) -> HttpResp
 pub async fn consent_decision(
     req: HttpRequest,
     payload: web::Payload,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     root: RootSpan,
 ) -> HttpResponse {
     let form = match form::read(&req, payload, ctx.settings.http.max_body).await {

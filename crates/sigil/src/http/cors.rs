@@ -23,8 +23,8 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
-use crate::oauth::Context;
 use crate::oauth::clients::RegisteredClient;
+use crate::state::AppState;
 
 /// How long a browser may cache a preflight answer, seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
@@ -105,7 +105,7 @@ fn preflight(req: &ServiceRequest, policy: Policy) -> HttpResponse {
         Policy::Client(methods) => {
             resp.insert_header((header::VARY, "Origin"));
             let registered = origin_of(req).is_some_and(|origin| {
-                req.app_data::<web::Data<Context>>()
+                req.app_data::<web::Data<AppState>>()
                     .is_some_and(|ctx| ctx.clients.any_client_allows_origin(&origin))
             });
             if !registered {

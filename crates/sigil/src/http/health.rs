@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 
-use crate::oauth::Context;
+use crate::state::AppState;
 
 /// Liveness.
 pub async fn healthz() -> HttpResponse {
@@ -13,7 +13,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Readiness.
-pub async fn readyz(ctx: web::Data<Context>) -> HttpResponse {
+pub async fn readyz(ctx: web::Data<AppState>) -> HttpResponse {
     let limit = ctx.settings.database.connect_timeout + Duration::from_secs(1);
     let db = matches!(
         tokio::time::timeout(limit, ctx.store.ping()).await,

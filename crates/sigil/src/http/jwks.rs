@@ -5,7 +5,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::oauth::Context;
+use crate::state::AppState;
 
 /// The `Cache-Control` value, rendered once at start-up.
 #[derive(Debug, Clone)]
@@ -24,7 +24,7 @@ impl JwksCacheControl {
 /// The JWKS.
 pub async fn jwks(
     req: HttpRequest,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     cache_control: web::Data<JwksCacheControl>,
 ) -> HttpResponse {
     let snap = ctx.ring.load();

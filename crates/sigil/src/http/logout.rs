@@ -8,9 +8,9 @@ use tracing_actix_web::RootSpan;
 use super::authorize::{cookie, see_other, session_cookie_name, unavailable};
 use super::form::{self, Form};
 use super::pages;
-use crate::oauth::Context;
 use crate::oauth::authorize::{self, hash_id};
 use crate::oauth::logout::{self, LogoutDecision, LogoutError, LogoutRequest};
+use crate::state::AppState;
 
 fn request_of(form: &Form) -> LogoutRequest {
     let get = |k: &str| form.get(k).map(str::to_owned);
@@ -33,7 +33,11 @@ fn malformed() -> HttpResponse {
 /// `GET /logout`: ends the session at once when a valid `id_token_hint` names this session's
 /// user (or there is no session), else asks the user to confirm. A hint that does not verify is
 /// an error and ends nothing.
-pub async fn logout_get(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan) -> HttpResponse {
+pub async fn logout_get(
+    req: HttpRequest,
+    ctx: web::Data<AppState>,
+    root: RootSpan,
+) -> HttpResponse {
     let Ok(form) = form::parse(req.query_string().as_bytes()) else {
         return malformed();
     };
@@ -92,7 +96,7 @@ pub async fn logout_get(req: HttpRequest, ctx: web::Data<Context>, root: RootSpa
 pub async fn logout_post(
     req: HttpRequest,
     payload: web::Payload,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     root: RootSpan,
 ) -> HttpResponse {
     let Ok(form) = form::read(&req, payload, ctx.settings.http.max_body).await else {
@@ -121,7 +125,7 @@ pub async fn logout_post(
 
 /// Delete the session (if any), clear its cookie, then redirect or show the signed-out page.
 async fn end_session(
-    ctx: &Context,
+    ctx: &AppState,
     root: &RootSpan,
     cookie_value: Option<&str>,
     return_to: Option<String>,

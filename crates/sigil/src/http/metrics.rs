@@ -7,10 +7,10 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 
-use crate::oauth::Context;
+use crate::state::AppState;
 
 /// Render the counters.
-pub async fn metrics(ctx: web::Data<Context>) -> HttpResponse {
+pub async fn metrics(ctx: web::Data<AppState>) -> HttpResponse {
     match ctx.metrics.render() {
         Ok(body) => HttpResponse::Ok()
             .insert_header((

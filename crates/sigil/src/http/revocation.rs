@@ -9,13 +9,14 @@ use super::cors;
 use super::error::ApiError;
 use super::form;
 use super::token::credentials;
-use crate::oauth::{Context, OAuthError, client_auth, revocation};
+use crate::oauth::{OAuthError, client_auth, revocation};
+use crate::state::AppState;
 
 /// The revocation endpoint: 200 for any token, valid or not.
 pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     root: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
     let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
@@ -36,7 +37,7 @@ pub async fn revoke(
 pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     root: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
     let form = form::read(&req, payload, ctx.settings.http.max_body).await?;

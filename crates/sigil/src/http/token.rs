@@ -10,17 +10,18 @@ use super::cors;
 use super::error::ApiError;
 use super::form::{self, Form};
 use crate::domain::GrantType;
+use crate::oauth::OAuthError;
 use crate::oauth::authorization_code::{self, CodeRequest};
 use crate::oauth::client_auth::{self, Credentials, JWT_BEARER};
 use crate::oauth::client_credentials::{self, ClientCredentialsRequest};
 use crate::oauth::refresh;
-use crate::oauth::{Context, OAuthError};
+use crate::state::AppState;
 
 /// The token endpoint.
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
-    ctx: web::Data<Context>,
+    ctx: web::Data<AppState>,
     root: RootSpan,
 ) -> Result<HttpResponse, ApiError> {
     let form = form::read(&req, payload, ctx.settings.http.max_body).await?;

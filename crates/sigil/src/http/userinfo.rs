@@ -4,8 +4,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use tracing_actix_web::RootSpan;
 
-use crate::oauth::Context;
 use crate::oauth::bearer::BearerError;
+use crate::state::AppState;
 use crate::store::users as user_store;
 
 fn challenge(error: Option<&str>, status: actix_web::http::StatusCode) -> HttpResponse {
@@ -35,7 +35,7 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 /// The userinfo endpoint.
-pub async fn userinfo(req: HttpRequest, ctx: web::Data<Context>, root: RootSpan) -> HttpResponse {
+pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan) -> HttpResponse {
     use actix_web::http::StatusCode;
     let Some(token) = bearer(&req) else {
         return challenge(None, StatusCode::UNAUTHORIZED);

@@ -4,12 +4,13 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::digest;
 
+use super::OAuthError;
 use super::authorize::{CodeGrant, hash_id};
 use super::clients::RegisteredClient;
 use super::issue::{IdTokenRequest, TokenResponse, id_token, user_access_token};
-use super::{Context, OAuthError};
 use crate::crypto::ct_eq;
 use crate::domain::{GrantType, ScopeSet};
+use crate::state::AppState;
 use crate::store::users as user_store;
 
 /// Parameters of the grant.
@@ -31,7 +32,7 @@ fn bad(desc: &'static str) -> OAuthError {
 
 /// Redeem a code (once) for tokens.
 pub async fn grant(
-    ctx: &Context,
+    ctx: &AppState,
     reg: &RegisteredClient,
     req: CodeRequest,
 ) -> Result<TokenResponse, OAuthError> {
@@ -150,7 +151,7 @@ struct Spent {
 
 /// A code presented again after its redemption: revoke everything the first redemption issued
 /// (OAuth 2.0 §4.1.2, Security BCP §4.5).
-async fn replayed(ctx: &Context, code_hash: &str, client_id: &str) -> Result<(), OAuthError> {
+async fn replayed(ctx: &AppState, code_hash: &str, client_id: &str) -> Result<(), OAuthError> {
     let now = ctx.now();
     let Some(bytes) = ctx
         .cache

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use ring::digest;
 use serde::{Deserialize, Serialize};
 
+use super::OAuthError;
 use super::clients::RegisteredClient;
-use super::{Context, OAuthError};
 use crate::crypto::random_b64;
 use crate::domain::client::PkceMode;
 use crate::domain::user::User;
 use crate::domain::{GrantType, ScopeSet};
 use crate::keys::material::b64;
+use crate::state::AppState;
 use crate::store::sessions::{self as session_store, SessionRow};
 use crate::store::users as user_store;
 
@@ -142,7 +143,7 @@ fn page(code: &'static str, message: &'static str) -> AuthorizeError {
 
 /// Validate a request. Returns the client too.
 pub async fn validate(
-    ctx: &Context,
+    ctx: &AppState,
     p: AuthorizeParams,
 ) -> Result<(Arc<RegisteredClient>, AuthorizationRequest), AuthorizeError> {
     let client_id = p
@@ -336,7 +337,7 @@ pub fn hash_id(value: &str) -> String {
 
 /// Store a pending login; returns (pending id, csrf token, binding cookie value).
 pub async fn start_login(
-    ctx: &Context,
+    ctx: &AppState,
     request: AuthorizationRequest,
 ) -> Result<(String, String, String), OAuthError> {
     let id = random_b64(24);
@@ -356,7 +357,7 @@ pub async fn start_login(
 }
 
 /// Load a pending login.
-pub async fn pending(ctx: &Context, id: &str) -> Result<Option<Pending>, OAuthError> {
+pub async fn pending(ctx: &AppState, id: &str) -> Result<Option<Pending>, OAuthError> {
     if id.len() > 64 {
         return Ok(None);
     }
@@ -369,7 +370,7 @@ pub async fn pending(ctx: &Context, id: &str) -> Result<Option<Pending>, OAuthEr
 }
 
 /// Forget a pending login (after success).
-pub async fn finish_login(ctx: &Context, id: &str) -> Result<(), OAuthError> {
+pub async fn finish_login(ctx: &AppState, id: &str) -> Result<(), OAuthError> {
     let now = ctx.now();
     ctx.cache.take(&format!("pending:{id}"), now).await?;
     Ok(())
@@ -385,7 +386,7 @@ pub struct LiveSession {
 }
 
 /// Resolve a session cookie value to a live session of an enabled user.
-pub async fn session(ctx: &Context, cookie: &str) -> Result<Option<LiveSession>, OAuthError> {
+pub async fn session(ctx: &AppState, cookie: &str) -> Result<Option<LiveSession>, OAuthError> {
     if cookie.is_empty() || cookie.len() > 64 {
         return Ok(None);
     }
@@ -409,7 +410,7 @@ pub async fn session(ctx: &Context, cookie: &str) -> Result<Option<LiveSession>,
 /// Start a new session for `user` (a new id every login: no fixation); ends `previous` if given.
 /// Returns the cookie value.
 pub async fn create_session(
-    ctx: &Context,
+    ctx: &AppState,
     user: &User,
     previous: Option<String>,
 ) -> Result<(String, SessionRow), OAuthError> {
@@ -458,7 +459,7 @@ pub struct CodeGrant {
 
 /// Issue a code and build the success redirect.
 pub async fn issue_code(
-    ctx: &Context,
+    ctx: &AppState,
     req: &AuthorizationRequest,
     user: &User,
     session: &SessionRow,
@@ -544,7 +545,7 @@ pub struct PendingConsent {
 /// clients; otherwise when asked to (`prompt=consent`) or when a requested scope was never
 /// granted.
 pub async fn needs_consent(
-    ctx: &Context,
+    ctx: &AppState,
     client: &crate::domain::client::Client,
     req: &AuthorizationRequest,
     user_id: &str,
@@ -570,7 +571,7 @@ pub async fn needs_consent(
 
 /// Store a pending consent; returns (id, csrf, binding cookie value).
 pub async fn start_consent(
-    ctx: &Context,
+    ctx: &AppState,
     request: AuthorizationRequest,
     user_id: &str,
     session_hash: &str,
@@ -595,7 +596,7 @@ pub async fn start_consent(
 
 /// Load (or with `take`, consume) a pending consent.
 pub async fn pending_consent(
-    ctx: &Context,
+    ctx: &AppState,
     id: &str,
     take: bool,
 ) -> Result<Option<PendingConsent>, OAuthError> {
@@ -614,7 +615,7 @@ pub async fn pending_consent(
 
 /// Record the user's grant (the union with what they granted before).
 pub async fn record_consent(
-    ctx: &Context,
+    ctx: &AppState,
     user_id: &str,
     client_id: &str,
     scope: &str,

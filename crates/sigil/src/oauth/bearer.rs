@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use sigil_verify::{Claims, Verifier};
 
-use super::Context;
+use crate::state::AppState;
 
 /// A verifier for the JWKS with this ETag.
 #[derive(Debug)]
@@ -43,7 +43,7 @@ pub enum BearerError {
 }
 
 impl OwnTokens {
-    fn verifier(&self, ctx: &Context) -> Result<Arc<OwnVerifier>, BearerError> {
+    fn verifier(&self, ctx: &AppState) -> Result<Arc<OwnVerifier>, BearerError> {
         let snap = ctx.ring.load();
         if let Some(v) = self.0.load_full()
             && v.etag == snap.jwks.etag
@@ -69,7 +69,7 @@ impl OwnTokens {
     }
 
     /// Verify an access token Sigil issued for itself (`aud` contains the issuer).
-    pub fn verify(&self, ctx: &Context, token: &str) -> Result<Claims, BearerError> {
+    pub fn verify(&self, ctx: &AppState, token: &str) -> Result<Claims, BearerError> {
         self.verify_kind(ctx, token, Kind::Access)
     }
 
@@ -77,7 +77,7 @@ impl OwnTokens {
     /// refresh token's is [`crate::domain::refresh_audience`]).
     pub fn verify_kind(
         &self,
-        ctx: &Context,
+        ctx: &AppState,
         token: &str,
         kind: Kind,
     ) -> Result<Claims, BearerError> {
@@ -96,7 +96,7 @@ impl OwnTokens {
     /// Check header and signature only (any `aud`), returning the claims; the caller checks
     /// what else it needs. For introspection and revocation, where the token's audience is
     /// some resource server, not Sigil.
-    pub fn signed_claims(&self, ctx: &Context, token: &str, kind: Kind) -> Option<Claims> {
+    pub fn signed_claims(&self, ctx: &AppState, token: &str, kind: Kind) -> Option<Claims> {
         let v = self.verifier(ctx).ok()?;
         let verifier = match kind {
             Kind::Access => &v.access,
@@ -115,7 +115,7 @@ pub fn revoked_key(jti: &str) -> String {
 
 /// Whether an access token id was revoked (fails closed: an unreachable cache counts as
 /// revoked).
-pub async fn is_revoked(ctx: &Context, claims: &Claims) -> bool {
+pub async fn is_revoked(ctx: &AppState, claims: &Claims) -> bool {
     match &claims.jti {
         Some(jti) => !matches!(ctx.cache.get(&revoked_key(jti), ctx.now()).await, Ok(None)),
         None => false,
@@ -131,7 +131,7 @@ pub fn user_may_hold(user: &crate::domain::user::User, iat: i64) -> bool {
 /// Whether the subject of a Sigil token still stands behind it: for a user's token, the user
 /// exists and [`user_may_hold`] it; a client's own token (`sub` = `client_id`) has no user.
 pub async fn subject_is_current(
-    ctx: &Context,
+    ctx: &AppState,
     claims: &Claims,
 ) -> Result<bool, crate::store::StoreError> {
     if claims.client_id.as_deref() == Some(claims.sub.as_str()) {

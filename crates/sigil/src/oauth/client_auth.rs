@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use super::OAuthError;
 use super::clients::RegisteredClient;
-use super::{Context, OAuthError};
+use crate::state::AppState;
 
 /// `client_assertion_type` for JWT assertions.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -52,7 +53,7 @@ fn invalid(basic: bool) -> OAuthError {
 
 /// Authenticate the client. Returns the registration on success.
 pub async fn authenticate(
-    ctx: &Context,
+    ctx: &AppState,
     creds: Credentials,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
     match creds {
@@ -79,7 +80,7 @@ pub async fn authenticate(
 }
 
 async fn by_secret(
-    ctx: &Context,
+    ctx: &AppState,
     id: &str,
     secret: &str,
     basic: bool,
@@ -119,7 +120,7 @@ fn peek_subject(assertion: &str) -> Option<String> {
 }
 
 async fn by_assertion(
-    ctx: &Context,
+    ctx: &AppState,
     assertion: &str,
     id: Option<&str>,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {

@@ -1,9 +1,10 @@
 //! The `client_credentials` grant (RFC 6749 §4.4).
 
+use super::OAuthError;
 use super::clients::RegisteredClient;
 use super::issue::{AccessTokenRequest, TokenResponse, access_token};
-use super::{Context, OAuthError};
 use crate::domain::{GrantType, ScopeSet};
+use crate::state::AppState;
 
 /// Parameters of the grant, parsed by `http`.
 #[derive(Debug, Default)]
@@ -16,7 +17,7 @@ pub struct ClientCredentialsRequest {
 
 /// Issue a token to an authenticated client for itself.
 pub fn grant(
-    ctx: &Context,
+    ctx: &AppState,
     reg: &RegisteredClient,
     req: ClientCredentialsRequest,
 ) -> Result<TokenResponse, OAuthError> {

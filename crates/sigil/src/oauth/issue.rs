@@ -4,9 +4,10 @@
 use serde::Serialize;
 use sigil_verify::{Audience, Claims};
 
-use super::{Context, OAuthError};
+use super::OAuthError;
 use crate::crypto::random_b64;
 use crate::keys::material::compact_jws;
+use crate::state::AppState;
 
 /// What goes into one access token.
 #[derive(Debug)]
@@ -53,7 +54,7 @@ pub struct TokenResponse {
 
 /// Sign an access token with the key that signs `req.alg` now.
 pub fn access_token(
-    ctx: &Context,
+    ctx: &AppState,
     req: AccessTokenRequest<'_>,
 ) -> Result<TokenResponse, OAuthError> {
     let now = ctx.now();
@@ -158,7 +159,7 @@ pub struct IdTokenRequest<'a> {
 
 /// Sign an ID token with the key that signs the client's ID-token algorithm now (RS256, OIDC's
 /// default, unless the client registered another).
-pub fn id_token(ctx: &Context, req: IdTokenRequest<'_>) -> Result<String, OAuthError> {
+pub fn id_token(ctx: &AppState, req: IdTokenRequest<'_>) -> Result<String, OAuthError> {
     let now = ctx.now();
     let ttl = crate::clock::secs(ctx.settings.tokens.access_token_ttl);
     let key = ctx.ring.signer(req.alg, now).ok_or_else(|| {
@@ -223,7 +224,7 @@ pub fn narrow_audience(
 /// default audience) plus the issuer when `openid` is granted (userinfo is Sigil's own
 /// resource), narrowed to `requested` ([`narrow_audience`]); `roles` are the user's.
 pub fn user_access_token(
-    ctx: &Context,
+    ctx: &AppState,
     client: &crate::domain::client::Client,
     user: &crate::domain::user::User,
     scopes: &crate::domain::ScopeSet,

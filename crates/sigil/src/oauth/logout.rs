@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use sigil_verify::Verifier;
 
-use super::{Context, OAuthError};
+use super::OAuthError;
+use crate::state::AppState;
 
 /// An ID token presented as `id_token_hint` may have expired long ago; it still names the client
 /// and user. Beyond this age it is refused.
@@ -67,7 +68,7 @@ pub enum LogoutDecision {
 
 /// Decide a `GET /logout`. `session_user` is the user of the browser's live session, if any.
 pub async fn decide(
-    ctx: &Context,
+    ctx: &AppState,
     req: &LogoutRequest,
     session_user: Option<&str>,
 ) -> Result<LogoutDecision, LogoutError> {
@@ -100,7 +101,7 @@ pub async fn decide(
 
 /// After the user confirmed: where to go (the client is named by `client_id` only).
 pub async fn confirmed_return_to(
-    ctx: &Context,
+    ctx: &AppState,
     req: &LogoutRequest,
 ) -> Result<Option<String>, OAuthError> {
     return_to(ctx, req, req.client_id.as_deref()).await
@@ -108,12 +109,12 @@ pub async fn confirmed_return_to(
 
 /// The anti-CSRF token of the confirmation form for the session whose cookie hashes to
 /// `session_hash`.
-pub fn confirmation_token(ctx: &Context, session_hash: &str) -> String {
+pub fn confirmation_token(ctx: &AppState, session_hash: &str) -> String {
     ctx.master.form_token(CONFIRM_PURPOSE, session_hash)
 }
 
 /// Whether `token` is the confirmation token of that session (constant time).
-pub fn confirmation_token_ok(ctx: &Context, session_hash: &str, token: &str) -> bool {
+pub fn confirmation_token_ok(ctx: &AppState, session_hash: &str, token: &str) -> bool {
     ctx.master
         .verify_form_token(CONFIRM_PURPOSE, session_hash, token)
 }
@@ -121,7 +122,7 @@ pub fn confirmation_token_ok(ctx: &Context, session_hash: &str, token: &str) -> 
 /// The registered `post_logout_redirect_uri` of `client_id` (exact match) with `state`, or
 /// nowhere.
 async fn return_to(
-    ctx: &Context,
+    ctx: &AppState,
     req: &LogoutRequest,
     client_id: Option<&str>,
 ) -> Result<Option<String>, OAuthError> {
@@ -148,7 +149,7 @@ async fn return_to(
 
 /// The client (`aud`) and user (`sub`) of an ID token Sigil signed, expired up to
 /// [`HINT_MAX_AGE`] ago.
-pub fn verified_id_token_hint(ctx: &Context, hint: &str) -> Option<(String, String)> {
+pub fn verified_id_token_hint(ctx: &AppState, hint: &str) -> Option<(String, String)> {
     // Only to choose the audience to verify against; verified below.
     let unverified = sigil_verify::dangerous::insecure_decode(hint).ok()?;
     let aud = unverified.claim_str("aud")?.to_owned();

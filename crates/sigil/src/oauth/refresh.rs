@@ -13,14 +13,15 @@
 use serde::Serialize;
 use sigil_verify::Audience;
 
+use super::OAuthError;
 use super::authorize::hash_id;
 use super::bearer::Kind;
 use super::clients::RegisteredClient;
 use super::issue::{TokenResponse, user_access_token};
-use super::{Context, OAuthError};
 use crate::crypto::random_b64;
 use crate::domain::{GrantType, ScopeSet};
 use crate::keys::material::compact_jws;
+use crate::state::AppState;
 use crate::store::refresh_tokens::{self as rt_store, RefreshRow, RotateRequest, Rotation};
 use crate::store::users as user_store;
 
@@ -51,7 +52,7 @@ struct RefreshClaims<'a> {
     scope: &'a str,
 }
 
-fn sign(ctx: &Context, id: &str, row: &RefreshRow) -> Result<String, OAuthError> {
+fn sign(ctx: &AppState, id: &str, row: &RefreshRow) -> Result<String, OAuthError> {
     let now = ctx.now();
     let key = ctx
         .ring
@@ -74,7 +75,7 @@ fn sign(ctx: &Context, id: &str, row: &RefreshRow) -> Result<String, OAuthError>
 
 /// Start a family after a login; returns the first refresh token and the family id.
 pub async fn issue_new_family(
-    ctx: &Context,
+    ctx: &AppState,
     new: NewFamily<'_>,
 ) -> Result<(String, String), OAuthError> {
     let now = ctx.now();
@@ -103,7 +104,7 @@ pub async fn issue_new_family(
 
 /// The `refresh_token` grant.
 pub async fn grant(
-    ctx: &Context,
+    ctx: &AppState,
     reg: &RegisteredClient,
     token: Option<&str>,
     scope: Option<&str>,

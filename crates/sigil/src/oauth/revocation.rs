@@ -7,11 +7,12 @@ use serde_json::{Value, json};
 use super::authorize::hash_id;
 use sigil_verify::Claims;
 
+use super::OAuthError;
 use super::bearer::{Kind, is_revoked, revoked_key, subject_is_current};
 use super::clients::RegisteredClient;
-use super::{Context, OAuthError};
 use crate::domain::client::Client;
 use crate::domain::refresh_audience;
+use crate::state::AppState;
 use crate::store::refresh_tokens as rt_store;
 
 fn kind_of(token: &str, hint: Option<&str>) -> Kind {
@@ -31,7 +32,7 @@ fn kind_of(token: &str, hint: Option<&str>) -> Kind {
 /// Revoke `token` if it is a Sigil token issued to `reg`. Unknown, invalid or foreign tokens are
 /// ignored (RFC 7009 §2.2: the response is the same).
 pub async fn revoke(
-    ctx: &Context,
+    ctx: &AppState,
     reg: &RegisteredClient,
     token: &str,
     hint: Option<&str>,
@@ -90,7 +91,7 @@ pub fn entitled(caller: &Client, claims: &Claims, kind: Kind) -> bool {
 /// Introspect `token` (RFC 7662) for `caller`. Anything not active, or not the caller's to know
 /// about ([`entitled`]), is exactly `{"active": false}`. A refresh token's id is never shown.
 pub async fn introspect(
-    ctx: &Context,
+    ctx: &AppState,
     caller: &RegisteredClient,
     token: &str,
     hint: Option<&str>,
