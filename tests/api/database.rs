@@ -85,6 +85,7 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
     // (within the 200 ms sync of these tests), which would race with the cut below.
     let known = app.service_client();
     let unknown = app.service_client();
+    let web = crate::login::web_client(&app, &[]);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         app.token_for(&known, None).await.status(),
@@ -108,6 +109,28 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
     assert!(
         !body.to_string().contains("5432") && !body.to_string().contains("connect"),
         "no internals: {body}"
+    );
+    // The browser surface answers with Sigil's error page, in the same terms.
+    let p = crate::login::pkce();
+    let resp = app
+        .client
+        .get(crate::login::authorize_url(&app, &web.id, &p.challenge, ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("temporarily_unavailable"), "{page}");
+    assert!(
+        !page.contains("5432") && !page.contains("connect"),
+        "no internals"
     );
     // A client already in memory keeps working; JWKS and discovery are served from memory.
     assert_eq!(app.token_for(&known, None).await.status(), 200);

@@ -26,6 +26,15 @@ pub fn random_b64(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(random_bytes(n))
 }
 
+/// The SHA-256 (base64url) of a secret value, as stored in place of the value (session
+/// cookies, browser bindings, codes, refresh-token ids).
+pub fn hash_id(value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        value.as_bytes(),
+    ))
+}
+
 /// The 32-byte master key. It encrypts private keys at rest and derives the secret-hashing key.
 pub struct MasterKey {
     aead: aead::LessSafeKey,

@@ -139,7 +139,7 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
                         crate::store::sessions::prune(
                             c,
                             now,
-                            now - crate::oauth::authorize::SESSION_IDLE,
+                            now - crate::oauth::session::SESSION_IDLE,
                         )
                     })?;
                     Ok((kids, secrets + sessions + refresh))

@@ -238,6 +238,35 @@ impl IssuerUrl {
     }
 }
 
+/// Everything but RFC 3986 unreserved characters is percent-encoded in query values.
+const UNRESERVED_KEPT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Append query parameters to a URI that may already have a query (a registered redirect or
+/// post-logout URI: the parameters Sigil adds come after the registered ones).
+pub fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut out = uri.to_owned();
+    let mut sep = if uri.contains('?') { '&' } else { '?' };
+    for (k, v) in params {
+        out.push(sep);
+        sep = '&';
+        out.push_str(k);
+        out.push('=');
+        out.extend(percent_encoding::utf8_percent_encode(v, UNRESERVED_KEPT));
+    }
+    out
+}
+
+impl RedirectUri {
+    /// This URI with `params` appended to its query ([`with_query`]).
+    pub fn with_query(&self, params: &[(&str, &str)]) -> String {
+        with_query(self.as_str(), params)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ pub fn render(issuer: &str) -> Discovery {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "preferred_username", "updated_at", "email", "email_verified"],
-        "prompt_values_supported": crate::oauth::authorize::PROMPT_VALUES,
+        "prompt_values_supported": crate::oauth::request::PROMPT_VALUES,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

@@ -1,5 +1,7 @@
-//! `ApiError`: the single place that turns errors into HTTP. OAuth endpoints answer in the RFC 6749
-//! JSON shape; internal causes are logged here and never shown.
+//! The single place that turns errors into HTTP, one type per surface: [`ApiError`] for the
+//! OAuth and JSON endpoints (the RFC 6749 shape), [`PageError`] for the browser endpoints
+//! (Sigil's error page, never a redirect). Internal causes are logged here, once, and never
+//! shown.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -21,6 +23,15 @@ pub enum ApiError {
     NotFound,
 }
 
+/// Log what a client is never shown: why Sigil could not answer.
+fn log_cause(e: &OAuthError) {
+    match e {
+        OAuthError::Unavailable(cause) => tracing::warn!(cause = %cause, "service unavailable"),
+        OAuthError::Internal(cause) => tracing::error!(cause = %cause, "internal error"),
+        _ => {}
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -38,15 +49,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (code, description) = match self {
             ApiError::OAuth(e) => {
-                match e {
-                    OAuthError::Unavailable(cause) => {
-                        tracing::warn!(cause = %cause, "service unavailable")
-                    }
-                    OAuthError::Internal(cause) => {
-                        tracing::error!(cause = %cause, "internal error")
-                    }
-                    _ => {}
-                }
+                log_cause(e);
                 (e.code(), e.description())
             }
             ApiError::PayloadTooLarge(max) => (
@@ -72,5 +75,81 @@ impl ResponseError for ApiError {
             _ => {}
         }
         resp.json(serde_json::json!({ "error": code, "error_description": description }))
+    }
+}
+
+/// An error on a browser endpoint (`/authorize`, `/login`, `/consent`, `/logout`), shown on
+/// Sigil's own error page with a fixed message.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// A request Sigil will not act on (400 unless said otherwise).
+    #[error("{code}: {message}")]
+    Refused {
+        /// Status of the page.
+        status: StatusCode,
+        /// OAuth-style code shown on the page.
+        code: &'static str,
+        /// Fixed text (never request input).
+        message: &'static str,
+    },
+    /// Sigil could not answer: `temporarily_unavailable` (503, `Retry-After`) when a
+    /// dependency is unreachable, `server_error` (500) for a bug.
+    #[error(transparent)]
+    Failed(#[from] OAuthError),
+}
+
+impl PageError {
+    /// A 400 page.
+    pub fn bad_request(code: &'static str, message: &'static str) -> PageError {
+        PageError::Refused {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PageError::Failed(e.into())
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::Refused { status, .. } => *status,
+            PageError::Failed(OAuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            PageError::Refused {
+                status,
+                code,
+                message,
+            } => super::pages::error_page(*status, code, message),
+            PageError::Failed(e) => {
+                log_cause(e);
+                let (code, message) = match e {
+                    OAuthError::Unavailable(_) => (
+                        "temporarily_unavailable",
+                        "Sigil cannot complete this right now. Please try again in a moment.",
+                    ),
+                    _ => (
+                        "server_error",
+                        "Something went wrong at Sigil. Please try again later.",
+                    ),
+                };
+                let mut resp = super::pages::error_page(self.status_code(), code, message);
+                if matches!(e, OAuthError::Unavailable(_)) {
+                    resp.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                }
+                resp
+            }
+        }
     }
 }

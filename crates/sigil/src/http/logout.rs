@@ -5,11 +5,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use tracing_actix_web::RootSpan;
 
-use super::authorize::{cookie, see_other, session_cookie_name, unavailable};
+use super::cookies::{self, see_other};
+use super::error::PageError;
 use super::form::{self, Form};
 use super::pages;
-use crate::oauth::authorize::{self, hash_id};
+use crate::crypto::hash_id;
 use crate::oauth::logout::{self, LogoutDecision, LogoutError, LogoutRequest};
+use crate::oauth::session;
 use crate::state::AppState;
 
 fn request_of(form: &Form) -> LogoutRequest {
@@ -22,12 +24,8 @@ fn request_of(form: &Form) -> LogoutRequest {
     }
 }
 
-fn malformed() -> HttpResponse {
-    pages::error_page(
-        StatusCode::BAD_REQUEST,
-        "invalid_request",
-        "The sign-out request is malformed.",
-    )
+fn malformed() -> PageError {
+    PageError::bad_request("invalid_request", "The sign-out request is malformed.")
 }
 
 /// `GET /logout`: ends the session at once when a valid `id_token_hint` names this session's
@@ -37,19 +35,12 @@ pub async fn logout_get(
     req: HttpRequest,
     ctx: web::Data<AppState>,
     root: RootSpan,
-) -> HttpResponse {
-    let Ok(form) = form::parse(req.query_string().as_bytes()) else {
-        return malformed();
-    };
+) -> Result<HttpResponse, PageError> {
+    let form = form::parse(req.query_string().as_bytes()).map_err(|_| malformed())?;
     let request = request_of(&form);
-    let cookie_value = req
-        .cookie(session_cookie_name(&ctx))
-        .map(|c| c.value().to_owned());
+    let cookie_value = cookies::session_value(&req, &ctx);
     let live = match cookie_value.as_deref() {
-        Some(value) => match authorize::session(&ctx, value).await {
-            Ok(live) => live,
-            Err(e) => return unavailable(&e.to_string()),
-        },
+        Some(value) => session::find(&ctx, value).await?,
         None => None,
     };
     match logout::decide(&ctx, &request, live.as_ref().map(|l| l.user.id.as_str())).await {
@@ -74,21 +65,20 @@ pub async fn logout_get(
             };
             // Browsers apply form-action to the redirect that follows the POST.
             let csp = return_to.as_deref().map(pages::login_csp);
-            pages::html(StatusCode::OK, &page, |b| {
+            Ok(pages::html(StatusCode::OK, &page, |b| {
                 if let Some(csp) = csp {
                     b.insert_header((actix_web::http::header::CONTENT_SECURITY_POLICY, csp));
                 }
-            })
+            }))
         }
         Err(e @ (LogoutError::InvalidHint | LogoutError::ClientMismatch)) => {
             tracing::info!(reason = %e, "logout refused");
-            pages::error_page(
-                StatusCode::BAD_REQUEST,
+            Err(PageError::bad_request(
                 "invalid_request",
                 "This sign-out request is not valid, so you are still signed in. Return to the application and try again.",
-            )
+            ))
         }
-        Err(LogoutError::Unavailable(e)) => unavailable(&e.to_string()),
+        Err(LogoutError::Unavailable(e)) => Err(e.into()),
     }
 }
 
@@ -98,28 +88,22 @@ pub async fn logout_post(
     payload: web::Payload,
     ctx: web::Data<AppState>,
     root: RootSpan,
-) -> HttpResponse {
-    let Ok(form) = form::read(&req, payload, ctx.settings.http.max_body).await else {
-        return malformed();
-    };
-    let cookie_value = req
-        .cookie(session_cookie_name(&ctx))
-        .map(|c| c.value().to_owned());
+) -> Result<HttpResponse, PageError> {
+    let form = form::read(&req, payload, ctx.settings.http.max_body)
+        .await
+        .map_err(|_| malformed())?;
+    let cookie_value = cookies::session_value(&req, &ctx);
     let token_ok = match (cookie_value.as_deref(), form.get("csrf")) {
         (Some(value), Some(token)) => logout::confirmation_token_ok(&ctx, &hash_id(value), token),
         _ => false,
     };
     if !token_ok {
-        return pages::error_page(
-            StatusCode::BAD_REQUEST,
+        return Err(PageError::bad_request(
             "invalid_request",
             "This sign-out page has expired or was not opened in this browser, so you are still signed in.",
-        );
+        ));
     }
-    let return_to = match logout::confirmed_return_to(&ctx, &request_of(&form)).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&e.to_string()),
-    };
+    let return_to = logout::confirmed_return_to(&ctx, &request_of(&form)).await?;
     end_session(&ctx, &root, cookie_value.as_deref(), return_to).await
 }
 
@@ -129,22 +113,13 @@ async fn end_session(
     root: &RootSpan,
     cookie_value: Option<&str>,
     return_to: Option<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     if let Some(value) = cookie_value {
-        let id_hash = hash_id(value);
-        if let Err(e) = ctx
-            .store
-            .run(move |c| crate::store::sessions::delete(c, &id_hash))
-            .await
-        {
-            return unavailable(&e.to_string());
-        }
+        session::end(ctx, value).await?;
     }
     root.record("outcome", "logged_out");
-    let mut clear = cookie(ctx, session_cookie_name(ctx), String::new(), 0);
-    clear.make_removal();
     let mut resp = match return_to {
-        Some(location) => see_other(&location),
+        Some(location) => see_other(&location)?,
         None => pages::html(
             StatusCode::OK,
             &pages::SignedOutPage {
@@ -153,6 +128,6 @@ async fn end_session(
             |_| {},
         ),
     };
-    let _ = resp.add_cookie(&clear);
-    resp
+    let _ = resp.add_cookie(&cookies::removal(ctx, cookies::session_name(ctx)));
+    Ok(resp)
 }

@@ -1,6 +1,8 @@
 //! HTTP: the only module that knows actix, HTTP and JSON shapes. One file per endpoint.
 
 pub mod authorize;
+pub mod consent;
+pub mod cookies;
 pub mod cors;
 pub mod discovery;
 pub mod error;
@@ -8,6 +10,7 @@ pub mod form;
 pub mod headers;
 pub mod health;
 pub mod jwks;
+pub mod login;
 pub mod logout;
 pub mod metrics;
 pub mod pages;
@@ -41,11 +44,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/token", web::post().to(token::token))
     .route("/authorize", get().to(authorize::authorize_get))
     .route("/authorize", web::post().to(authorize::authorize_post))
-    .route("/login", web::post().to(authorize::login))
+    .route("/login", web::post().to(login::login))
     .route("/logout", web::get().to(logout::logout_get))
     .route("/logout", web::post().to(logout::logout_post))
-    .route("/consent", get().to(authorize::consent_page))
-    .route("/consent", web::post().to(authorize::consent_decision))
+    .route("/consent", get().to(consent::consent_page))
+    .route("/consent", web::post().to(consent::consent_decision))
     .route("/revoke", web::post().to(revocation::revoke))
     .route("/introspect", web::post().to(revocation::introspect))
     .route("/userinfo", get().to(userinfo::userinfo))

@@ -4,6 +4,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use tracing_actix_web::RootSpan;
 
+use super::error::ApiError;
+use crate::oauth::OAuthError;
 use crate::oauth::bearer::BearerError;
 use crate::state::AppState;
 use crate::store::users as user_store;
@@ -35,24 +37,26 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 /// The userinfo endpoint.
-pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan) -> HttpResponse {
+///
+/// A refused token gets the RFC 6750 challenge; when Sigil cannot answer, the API error
+/// (`ApiError`: 503 with `Retry-After`, or 500).
+pub async fn userinfo(
+    req: HttpRequest,
+    ctx: web::Data<AppState>,
+    root: RootSpan,
+) -> Result<HttpResponse, ApiError> {
     use actix_web::http::StatusCode;
     let Some(token) = bearer(&req) else {
-        return challenge(None, StatusCode::UNAUTHORIZED);
+        return Ok(challenge(None, StatusCode::UNAUTHORIZED));
     };
     let claims = match ctx.own_tokens.verify(&ctx, token) {
         Ok(c) => c,
         Err(BearerError::InvalidToken(reason)) => {
             tracing::info!(reason = %reason, "userinfo: token refused");
             root.record("outcome", "invalid_token");
-            return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED);
+            return Ok(challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED));
         }
-        Err(BearerError::Unavailable(cause)) => {
-            tracing::warn!(cause = %cause, "userinfo unavailable");
-            return HttpResponse::ServiceUnavailable()
-                .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
-                .json(serde_json::json!({"error": "temporarily_unavailable"}));
-        }
+        Err(BearerError::Unavailable(cause)) => return Err(OAuthError::Unavailable(cause).into()),
     };
     if let Some(c) = &claims.client_id {
         root.record("client_id", c.as_str());
@@ -64,10 +68,10 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan
         }
     }
     if crate::oauth::bearer::is_revoked(&ctx, &claims).await {
-        return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED);
+        return Ok(challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED));
     }
     if !claims.has_scope("openid") {
-        return challenge(Some("insufficient_scope"), StatusCode::FORBIDDEN);
+        return Ok(challenge(Some("insufficient_scope"), StatusCode::FORBIDDEN));
     }
     let sub = claims.sub.clone();
     let user = match ctx
@@ -76,19 +80,14 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan
         .await
     {
         Ok(Some(u)) if crate::oauth::bearer::user_may_hold(&u, claims.iat) => u,
-        Ok(_) => return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED),
-        Err(e) => {
-            tracing::warn!(cause = %e, "userinfo unavailable");
-            return HttpResponse::ServiceUnavailable()
-                .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
-                .json(serde_json::json!({"error": "temporarily_unavailable"}));
-        }
+        Ok(_) => return Ok(challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED)),
+        Err(e) => return Err(OAuthError::from(e).into()),
     };
     let mut body = serde_json::Map::new();
     body.insert("sub".into(), user.id.clone().into());
     body.extend(user.scoped_claims(|s| claims.has_scope(s)));
     root.record("outcome", "ok");
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(body)
+        .json(body))
 }

@@ -1,17 +1,80 @@
-//! The `authorization_code` grant (RFC 6749 §4.1.3, PKCE RFC 7636, OIDC Core §3.1.3).
+//! Authorization codes: issuing one at the end of `/authorize` (RFC 6749 §4.1.2), and the
+//! `authorization_code` grant that redeems it once (RFC 6749 §4.1.3, PKCE RFC 7636, OIDC Core
+//! §3.1.3). A replayed code revokes what its first redemption issued.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::digest;
+use serde::{Deserialize, Serialize};
 
 use super::OAuthError;
-use super::authorize::{CodeGrant, hash_id};
 use super::clients::RegisteredClient;
 use super::issue::{IdTokenRequest, TokenResponse, id_token, user_access_token};
-use crate::crypto::ct_eq;
-use crate::domain::{GrantType, ScopeSet};
+use super::request::AuthorizationRequest;
+use crate::crypto::{hash_id, random_b64};
+use crate::domain::user::User;
+use crate::domain::{ClientId, GrantType, RedirectUri, ScopeSet};
 use crate::state::AppState;
+use crate::store::sessions::SessionRow;
 use crate::store::users as user_store;
+
+/// Lifetime of an authorization code, seconds.
+pub const CODE_TTL: i64 = 60;
+
+/// What a code stands for until it is redeemed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CodeGrant {
+    /// Client it was issued to.
+    pub client_id: ClientId,
+    /// Redirect URI it was issued for.
+    pub redirect_uri: RedirectUri,
+    /// PKCE challenge.
+    pub code_challenge: Option<String>,
+    /// Nonce for the ID token.
+    pub nonce: Option<String>,
+    /// The user.
+    pub user_id: String,
+    /// Granted scope.
+    pub scope: ScopeSet,
+    /// When the user authenticated.
+    pub auth_time: i64,
+    /// The login session (refresh tokens without offline_access end with it).
+    pub session_hash: String,
+}
+
+/// Issue a code for `req` to the signed-in `user` and return the success redirect
+/// (`code`, `state`, `iss`).
+pub async fn issue(
+    ctx: &AppState,
+    req: &AuthorizationRequest,
+    user: &User,
+    session: &SessionRow,
+) -> Result<String, OAuthError> {
+    let code = random_b64(32);
+    let grant = CodeGrant {
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        nonce: req.nonce.clone(),
+        user_id: user.id.clone(),
+        scope: req.scope.clone(),
+        auth_time: session.auth_time,
+        session_hash: session.id_hash.clone(),
+    };
+    let now = ctx.now();
+    let bytes = serde_json::to_vec(&grant).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    ctx.cache
+        .put(
+            &format!("code:{}", hash_id(&code)),
+            bytes,
+            now + CODE_TTL,
+            now,
+        )
+        .await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", ctx.issuer.as_str()));
+    Ok(req.redirect_uri.with_query(&params))
+}
 
 /// Parameters of the grant.
 #[derive(Debug, Default)]
@@ -55,35 +118,16 @@ pub async fn grant(
     };
     let grant: CodeGrant = serde_json::from_slice(&record)
         .map_err(|e| OAuthError::Internal(format!("stored code: {e}")))?;
-    if grant.client_id != client.id.as_str() {
+    if grant.client_id != client.id {
         return Err(bad("the code was issued to another client"));
     }
     if req.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
         return Err(bad("redirect_uri does not match the authorization request"));
     }
-    match (&grant.code_challenge, req.code_verifier.as_deref()) {
-        (None, None) => {}
-        // RFC 7636 §4.6: a verifier that does not match, missing included, is invalid_grant.
-        (Some(_), None) => return Err(bad("code_verifier is required")),
-        (None, Some(_)) => {
-            return Err(bad(
-                "no code_challenge was sent with the authorization request",
-            ));
-        }
-        (Some(challenge), Some(verifier)) => {
-            let ok_chars = verifier
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-            if !(43..=128).contains(&verifier.len()) || !ok_chars {
-                return Err(OAuthError::InvalidRequest("code_verifier is malformed"));
-            }
-            let computed =
-                URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
-            if !ct_eq(computed.as_bytes(), challenge.as_bytes()) {
-                return Err(bad("code_verifier does not match the code_challenge"));
-            }
-        }
-    }
+    super::policy::pkce_verify(
+        grant.code_challenge.as_deref(),
+        req.code_verifier.as_deref(),
+    )?;
     let user_id = grant.user_id.clone();
     let user = ctx
         .store
@@ -91,10 +135,9 @@ pub async fn grant(
         .await?
         .filter(|u| !u.disabled)
         .ok_or(bad("the user can no longer sign in"))?;
-    let scopes = ScopeSet::parse_param(&grant.scope)
-        .map_err(|_| OAuthError::Internal("stored scope".into()))?;
+    let scopes = &grant.scope;
     let has = |s: &str| scopes.iter().any(|x| x.as_str() == s);
-    let mut response = user_access_token(ctx, client, &user, &scopes, &req.audiences)?;
+    let mut response = user_access_token(ctx, client, &user, scopes, &req.audiences)?;
     if has("openid") {
         let extra = user.scoped_claims(has);
         response.id_token = Some(id_token(
@@ -119,7 +162,7 @@ pub async fn grant(
             super::refresh::NewFamily {
                 client_id: client.id.as_str(),
                 user_id: &user.id,
-                scope: &grant.scope,
+                scope: &grant.scope.to_param(),
                 auth_time: grant.auth_time,
                 session_hash,
             },

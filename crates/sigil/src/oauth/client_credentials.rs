@@ -3,7 +3,8 @@
 use super::OAuthError;
 use super::clients::RegisteredClient;
 use super::issue::{AccessTokenRequest, TokenResponse, access_token};
-use crate::domain::{GrantType, ScopeSet};
+use super::policy::{self, ScopeRefusal, WhenEmpty};
+use crate::domain::GrantType;
 use crate::state::AppState;
 
 /// Parameters of the grant, parsed by `http`.
@@ -27,45 +28,18 @@ pub fn grant(
             "the client is not registered for the client_credentials grant",
         ));
     }
-    let scopes = match req.scope.as_deref() {
-        None => client.scopes.clone(),
-        Some(raw) => {
-            let asked = ScopeSet::parse_param(raw)
-                .map_err(|_| OAuthError::InvalidScope("the scope parameter is malformed"))?;
-            if asked.is_empty() {
-                client.scopes.clone()
-            } else if !asked.is_subset(&client.scopes) {
-                return Err(OAuthError::InvalidScope(
-                    "a requested scope is not registered for this client",
-                ));
-            } else {
-                asked
+    let scopes = policy::narrow_scope(req.scope.as_deref(), &client.scopes, WhenEmpty::All)
+        .map_err(|r| match r {
+            ScopeRefusal::Malformed => OAuthError::InvalidScope("the scope parameter is malformed"),
+            ScopeRefusal::Wider => {
+                OAuthError::InvalidScope("a requested scope is not registered for this client")
             }
-        }
-    };
-    let aud = if req.audiences.is_empty() {
-        if client.audiences.is_empty() {
-            vec![ctx.default_audience.clone()]
-        } else {
-            client
-                .audiences
-                .iter()
-                .map(|a| a.as_str().to_owned())
-                .collect()
-        }
-    } else {
-        for a in &req.audiences {
-            if !client.audiences.iter().any(|r| r.as_str() == a) {
-                return Err(OAuthError::InvalidTarget(
-                    "a requested audience is not registered for this client",
-                ));
-            }
-        }
-        let mut v = req.audiences;
-        v.sort();
-        v.dedup();
-        v
-    };
+        })?;
+    let registered: Vec<&str> = client.audiences.iter().map(|a| a.as_str()).collect();
+    let aud = policy::narrow_audience(
+        policy::client_audiences(&registered, &ctx.default_audience),
+        &req.audiences,
+    )?;
     access_token(
         ctx,
         AccessTokenRequest {

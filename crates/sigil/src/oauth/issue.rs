@@ -199,30 +199,9 @@ pub fn at_hash(alg: sigil_verify::Algorithm, access_token: &str) -> String {
     crate::keys::material::b64(&bytes[..bytes.len() / 2])
 }
 
-/// Narrow a token's audiences to those `requested` (RFC 8707 `resource`, or `audience`): each
-/// must be one the token would carry anyway (`available`), else `invalid_target`. Nothing
-/// requested: all of `available`. Sorted, without duplicates.
-pub fn narrow_audience(
-    mut available: Vec<String>,
-    requested: &[String],
-) -> Result<Vec<String>, OAuthError> {
-    if !requested.is_empty() {
-        if let Some(bad) = requested.iter().find(|r| !available.contains(r)) {
-            tracing::info!(audience = %bad, "requested audience not available to the client");
-            return Err(OAuthError::InvalidTarget(
-                "a requested audience is not registered for this client",
-            ));
-        }
-        available = requested.to_vec();
-    }
-    available.sort();
-    available.dedup();
-    Ok(available)
-}
-
 /// An access token for a signed-in user: `aud` is the client's registered audiences (or the
 /// default audience) plus the issuer when `openid` is granted (userinfo is Sigil's own
-/// resource), narrowed to `requested` ([`narrow_audience`]); `roles` are the user's.
+/// resource), narrowed to `requested` ([`super::policy::narrow_audience`]); `roles` are the user's.
 pub fn user_access_token(
     ctx: &AppState,
     client: &crate::domain::client::Client,
@@ -230,18 +209,12 @@ pub fn user_access_token(
     scopes: &crate::domain::ScopeSet,
     requested: &[String],
 ) -> Result<TokenResponse, OAuthError> {
-    let mut aud: Vec<String> = client
-        .audiences
-        .iter()
-        .map(|a| a.as_str().to_owned())
-        .collect();
-    if aud.is_empty() {
-        aud.push(ctx.default_audience.clone());
-    }
+    let registered: Vec<&str> = client.audiences.iter().map(|a| a.as_str()).collect();
+    let mut aud = super::policy::client_audiences(&registered, &ctx.default_audience);
     if scopes.iter().any(|s| s.as_str() == "openid") && !aud.contains(&ctx.issuer) {
         aud.push(ctx.issuer.clone());
     }
-    let aud = narrow_audience(aud, requested)?;
+    let aud = super::policy::narrow_audience(aud, requested)?;
     access_token(
         ctx,
         AccessTokenRequest {
@@ -259,22 +232,6 @@ pub fn user_access_token(
 mod tests {
     use super::at_hash;
     use sigil_verify::Algorithm;
-
-    #[test]
-    fn audiences_narrow_to_what_is_available() -> Result<(), super::OAuthError> {
-        use super::narrow_audience;
-        let avail = || vec!["https://b".to_owned(), "https://a".to_owned()];
-        assert_eq!(narrow_audience(avail(), &[])?, ["https://a", "https://b"]);
-        assert_eq!(
-            narrow_audience(avail(), &["https://b".into(), "https://b".into()])?,
-            ["https://b"]
-        );
-        assert!(matches!(
-            narrow_audience(avail(), &["https://a".into(), "https://evil".into()]),
-            Err(super::OAuthError::InvalidTarget(_))
-        ));
-        Ok(())
-    }
 
     #[test]
     fn at_hash_follows_the_algorithm() {

@@ -144,7 +144,7 @@ async fn return_to(
     if let Some(s) = req.state.as_deref() {
         params.push(("state", s));
     }
-    Ok(Some(super::authorize::with_query(uri, &params)))
+    Ok(Some(crate::domain::uri::with_query(uri, &params)))
 }
 
 /// The client (`aud`) and user (`sub`) of an ID token Sigil signed, expired up to

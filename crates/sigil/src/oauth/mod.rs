@@ -5,15 +5,20 @@
 
 pub mod anonymous;
 pub mod authorization_code;
-pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod clients;
+pub mod consent;
 pub mod error;
 pub mod issue;
+pub mod login;
 pub mod logout;
+pub mod pending;
+pub mod policy;
 pub mod refresh;
+pub mod request;
 pub mod revocation;
+pub mod session;
 
 pub use error::OAuthError;

@@ -14,10 +14,10 @@ use serde::Serialize;
 use sigil_verify::Audience;
 
 use super::OAuthError;
-use super::authorize::hash_id;
 use super::bearer::Kind;
 use super::clients::RegisteredClient;
 use super::issue::{TokenResponse, user_access_token};
+use crate::crypto::hash_id;
 use crate::crypto::random_b64;
 use crate::domain::{GrantType, ScopeSet};
 use crate::keys::material::compact_jws;
@@ -139,7 +139,7 @@ pub async fn grant(
     let successor_hash = hash_id(&successor_id);
     let parent_hash = hash_id(&id);
     let master = ctx.master.clone();
-    let session_idle_cutoff = now - super::authorize::SESSION_IDLE;
+    let session_idle_cutoff = now - super::session::SESSION_IDLE;
     let rotation = ctx
         .store
         .run(move |c| {
@@ -194,19 +194,15 @@ pub async fn grant(
         .ok_or(OAuthError::InvalidGrant("the user can no longer sign in"))?;
     let granted = ScopeSet::parse_param(&successor.scope)
         .map_err(|_| OAuthError::Internal("stored scope".into()))?;
-    let scopes = match scope {
-        None => granted,
-        Some(raw) => {
-            let asked = ScopeSet::parse_param(raw)
-                .map_err(|_| OAuthError::InvalidScope("the scope parameter is malformed"))?;
-            if !asked.is_subset(&granted) {
-                return Err(OAuthError::InvalidScope(
-                    "a refresh can narrow the scope, never widen it",
-                ));
+    let scopes = super::policy::narrow_scope(scope, &granted, super::policy::WhenEmpty::All)
+        .map_err(|r| match r {
+            super::policy::ScopeRefusal::Malformed => {
+                OAuthError::InvalidScope("the scope parameter is malformed")
             }
-            asked
-        }
-    };
+            super::policy::ScopeRefusal::Wider => {
+                OAuthError::InvalidScope("a refresh can narrow the scope, never widen it")
+            }
+        })?;
     let mut response = user_access_token(ctx, client, &user, &scopes, audiences)?;
     response.refresh_token = Some(sign(ctx, &successor_id, &successor)?);
     Ok(response)

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::authorize::hash_id;
+use crate::crypto::hash_id;
 use sigil_verify::Claims;
 
 use super::OAuthError;
@@ -52,12 +52,7 @@ pub async fn revoke(
         Kind::Refresh => {
             let id_hash = hash_id(&jti);
             ctx.store
-                .run(move |c| {
-                    if let Some(row) = rt_store::find(c, &id_hash)? {
-                        rt_store::revoke_family(c, &row.family_id)?;
-                    }
-                    Ok::<_, crate::store::StoreError>(())
-                })
+                .run(move |c| rt_store::revoke_family_of(c, &id_hash))
                 .await?;
         }
         Kind::Access => {

@@ -2,6 +2,8 @@
 
 use diesel::prelude::*;
 
+use crate::domain::ScopeSet;
+
 use super::schema::consents;
 use super::{DbConn, StoreError};
 
@@ -18,7 +20,29 @@ pub fn granted(
         .optional()?)
 }
 
-/// Record that `user_id` granted `scope` (the union with earlier grants) to `client_id`.
+/// Record that `user_id` granted `asked` to `client_id`, adding to what they granted before
+/// (read and written in one transaction).
+pub fn grant_more(
+    conn: &mut DbConn,
+    user_id: &str,
+    client_id: &str,
+    asked: &ScopeSet,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        let before = granted(c, user_id, client_id)?.unwrap_or_default();
+        let union = ScopeSet::from_scopes(
+            ScopeSet::parse_param(&before)
+                .unwrap_or_default()
+                .iter()
+                .chain(asked.iter())
+                .cloned(),
+        );
+        grant(c, user_id, client_id, &union.to_param(), now)
+    })
+}
+
+/// Record that `user_id` granted exactly `scope` to `client_id`.
 pub fn grant(
     conn: &mut DbConn,
     user_id: &str,

@@ -85,6 +85,15 @@ pub fn revoke_family(conn: &mut DbConn, family_id: &str) -> Result<usize, StoreE
     )
 }
 
+/// Revoke the whole family of the token stored as `id_hash` (RFC 7009 revocation of a refresh
+/// token), if it exists. Returns how many tokens.
+pub fn revoke_family_of(conn: &mut DbConn, id_hash: &str) -> Result<usize, StoreError> {
+    conn.transaction(|c| match find(c, id_hash)? {
+        Some(row) => revoke_family(c, &row.family_id),
+        None => Ok(0),
+    })
+}
+
 /// Revoke every token of a user.
 pub fn revoke_user(conn: &mut DbConn, user_id: &str) -> Result<usize, StoreError> {
     Ok(

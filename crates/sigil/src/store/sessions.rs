@@ -54,6 +54,35 @@ pub fn find_live(
     Ok(row)
 }
 
+/// A live session ([`find_live`]) together with its user, in one call.
+pub fn find_live_with_user(
+    conn: &mut DbConn,
+    id_hash: &str,
+    now: i64,
+    idle_cutoff: i64,
+) -> Result<Option<(SessionRow, crate::domain::user::User)>, StoreError> {
+    let Some(row) = find_live(conn, id_hash, now, idle_cutoff)? else {
+        return Ok(None);
+    };
+    let user = super::users::find_by_id(conn, &row.user_id)?;
+    Ok(user.map(|u| (row, u)))
+}
+
+/// Start `row`, ending the session `previous_hash` (the browser's earlier one) in the same
+/// transaction: a sign-in never leaves two sessions behind one cookie.
+pub fn replace(
+    conn: &mut DbConn,
+    previous_hash: Option<&str>,
+    row: &SessionRow,
+) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        if let Some(prev) = previous_hash {
+            delete(c, prev)?;
+        }
+        insert(c, row)
+    })
+}
+
 /// End one session.
 pub fn delete(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
     diesel::delete(sessions::table.find(id_hash)).execute(conn)?;

@@ -1,0 +1,122 @@
+//! `POST /login`, the sign-in form's target: check that the form belongs to a sign-in page this
+//! browser opened (page id, binding cookie, anti-CSRF token), hand the attempt to
+//! `oauth::login::sign_in`, and render its outcome.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use tracing_actix_web::RootSpan;
+
+use super::authorize::{after_authentication, show_login};
+use super::cookies;
+use super::error::PageError;
+use super::form;
+use crate::crypto::ct_eq;
+use crate::oauth::login::{self, Attempt, Outcome};
+use crate::oauth::pending;
+use crate::oauth::session::SESSION_ABSOLUTE;
+use crate::state::AppState;
+
+/// The one message for every sign-in failure.
+pub const LOGIN_FAILED: &str =
+    "Incorrect username or password, or this account cannot sign in right now.";
+
+fn expired() -> PageError {
+    PageError::bad_request(
+        "invalid_request",
+        "This sign-in page has expired or was not opened in this browser. Return to the application and start again.",
+    )
+}
+
+/// `POST /login`
+pub async fn login(
+    req: HttpRequest,
+    payload: web::Payload,
+    ctx: web::Data<AppState>,
+    root: RootSpan,
+) -> Result<HttpResponse, PageError> {
+    let form = form::read(&req, payload, ctx.settings.http.max_body)
+        .await
+        .map_err(|_| {
+            PageError::bad_request("invalid_request", "The sign-in form was malformed.")
+        })?;
+    let authz = form.get("authz").ok_or_else(expired)?;
+    let pending = pending::login(&ctx, authz).await?.ok_or_else(expired)?;
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|c| ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
+    if !csrf_ok || !cookies::matches(&req, cookies::binding_name(&ctx), &pending.binding) {
+        return Err(expired());
+    }
+    let request = pending.request;
+    root.record("client_id", request.client_id.as_str());
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let outcome = login::sign_in(
+        &ctx,
+        Attempt {
+            username: form.get("username").unwrap_or(""),
+            password: form.get("password").unwrap_or("").to_owned(),
+            ip: &ip,
+            client_id: &request.client_id,
+            previous_session: cookies::session_value(&req, &ctx),
+        },
+    )
+    .await?;
+    let reg = ctx
+        .clients
+        .get(&ctx.store, request.client_id.as_str())
+        .await
+        .map_err(crate::oauth::OAuthError::from)?
+        .ok_or_else(expired)?;
+    let (user, session_id, session) = match outcome {
+        Outcome::RateLimited { retry_after } => {
+            root.record("outcome", "rate_limited");
+            let mut resp = super::pages::error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow_down",
+                "Too many sign-in attempts from your network. Wait a minute and try again.",
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(resp);
+        }
+        Outcome::Refused { username } => {
+            root.record("outcome", "login_failed");
+            return show_login(
+                &ctx,
+                &reg.client.name,
+                request,
+                &username,
+                Some(LOGIN_FAILED),
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
+        }
+        Outcome::SignedIn {
+            user,
+            session_id,
+            session,
+        } => (user, session_id, session),
+    };
+    pending::finish_login(&ctx, authz).await?;
+    root.record("outcome", "logged_in");
+    let mut resp = after_authentication(&ctx, &reg, &request, &user, &session).await?;
+    // A consent screen follows: it set its own binding cookie, which must stay.
+    let binding_set = resp
+        .cookies()
+        .any(|c| c.name() == cookies::binding_name(&ctx));
+    let _ = resp.add_cookie(&cookies::cookie(
+        &ctx,
+        cookies::session_name(&ctx),
+        session_id,
+        SESSION_ABSOLUTE,
+    ));
+    if !binding_set {
+        let _ = resp.add_cookie(&cookies::removal(&ctx, cookies::binding_name(&ctx)));
+    }
+    Ok(resp)
+}

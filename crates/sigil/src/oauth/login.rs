@@ -1,0 +1,360 @@
+//! Signing in with a username and password: the per-network limit on attempts, the account
+//! lockout, one bcrypt verification whoever asks, the audit trail (failed attempts of unknown
+//! names aggregated, see [`super::anonymous`]), metrics, and the new session.
+//!
+//! `http::login` only reads the form and the cookies, calls [`sign_in`], and renders its
+//! [`Outcome`]. The decisions are the pure functions [`verdict`] and [`lock_step`].
+
+use super::OAuthError;
+use super::anonymous::{self, Record};
+use super::session;
+use crate::domain::ClientId;
+use crate::domain::user::{User, Username};
+use crate::state::AppState;
+use crate::store::sessions::SessionRow;
+use crate::store::users as user_store;
+
+/// Failed sign-ins per account within the window before it locks.
+pub const MAX_FAILURES: u64 = 5;
+/// Lock window, seconds.
+pub const FAILURE_WINDOW: i64 = 15 * 60;
+/// The per-network window of `passwords.max_logins_per_ip_minute`, seconds.
+pub const IP_WINDOW: i64 = 60;
+
+/// One sign-in attempt, as the form and the connection gave it.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    /// The username as typed (not yet parsed).
+    pub username: &'a str,
+    /// The password as typed.
+    pub password: String,
+    /// The client's address (the bucket of the per-network limit, and the audit trail's `ip`).
+    pub ip: &'a str,
+    /// The client the sign-in is for.
+    pub client_id: &'a ClientId,
+    /// The browser's current session cookie, ended by a successful sign-in.
+    pub previous_session: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Signed in: a new session (the cookie value and the stored row).
+    SignedIn {
+        /// The user.
+        user: Box<User>,
+        /// Session cookie value.
+        session_id: String,
+        /// The stored session.
+        session: SessionRow,
+    },
+    /// Refused, for whatever reason: the page shows one message for all of them.
+    Refused {
+        /// The username to show again in the form (empty when it was not a valid name).
+        username: String,
+    },
+    /// Too many attempts from this network in the last minute.
+    RateLimited {
+        /// Seconds until the window ends.
+        retry_after: i64,
+    },
+}
+
+/// Why a sign-in was refused (audit `reason`; never shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such user (or not a valid username).
+    UnknownUser,
+    /// The account is locked after too many failures.
+    Locked,
+    /// The account is disabled.
+    Disabled,
+    /// The password did not match.
+    WrongPassword,
+}
+
+impl Refusal {
+    /// The audit trail's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::UnknownUser => "unknown_user",
+            Refusal::Locked => "locked",
+            Refusal::Disabled => "disabled",
+            Refusal::WrongPassword => "wrong_password",
+        }
+    }
+}
+
+/// Whether `user` may sign in, given whether the password `verified` and the account is
+/// `locked`. A locked account is refused even with the right password.
+pub fn verdict(user: Option<&User>, verified: bool, locked: bool) -> Result<(), Refusal> {
+    match user {
+        None => Err(Refusal::UnknownUser),
+        Some(_) if locked => Err(Refusal::Locked),
+        Some(u) if u.disabled => Err(Refusal::Disabled),
+        Some(_) if !verified => Err(Refusal::WrongPassword),
+        Some(_) => Ok(()),
+    }
+}
+
+/// What the `failures`-th failure within the window does to the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockStep {
+    /// Below the limit: nothing.
+    Count,
+    /// The failure that reaches the limit: lock, and record the lockout (once).
+    Lock,
+    /// Beyond the limit: keep the lock for a full window from now.
+    Extend,
+}
+
+/// [`LockStep`] for the `failures`-th failure.
+pub fn lock_step(failures: u64) -> LockStep {
+    match failures {
+        n if n < MAX_FAILURES => LockStep::Count,
+        n if n == MAX_FAILURES => LockStep::Lock,
+        _ => LockStep::Extend,
+    }
+}
+
+/// The failure counter of an account (case-insensitive, as usernames are).
+fn failure_key(username: &Username) -> String {
+    format!("login_fail:{}", username.as_str().to_ascii_lowercase())
+}
+
+/// Try to sign in. Errors are the cache's, the database's or the hasher's: the caller answers
+/// 503, and nothing was granted.
+pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome, OAuthError> {
+    let now = ctx.now();
+    let per_ip = ctx
+        .cache
+        .incr(&format!("login_ip:{}", attempt.ip), now + IP_WINDOW, now)
+        .await?;
+    if per_ip > ctx.settings.passwords.max_logins_per_ip_minute {
+        ctx.metrics
+            .logins
+            .with_label_values(&["rate_limited"])
+            .inc();
+        return Ok(Outcome::RateLimited {
+            retry_after: IP_WINDOW,
+        });
+    }
+    let username = Username::parse(attempt.username).ok();
+    let fail_key = username.as_ref().map(failure_key);
+    let locked = match &fail_key {
+        Some(k) => ctx.cache.get(&format!("{k}:locked"), now).await?.is_some(),
+        None => false,
+    };
+    let user = match &username {
+        Some(u) => {
+            let name = u.as_str().to_owned();
+            ctx.store
+                .run(move |c| user_store::find_by_username(c, &name))
+                .await?
+        }
+        None => None,
+    };
+    // Always one bcrypt verification, whoever asks: unknown users hit a dummy hash.
+    let verified = ctx
+        .hasher
+        .verify(
+            std::mem::take(&mut attempt.password),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await
+        .map_err(|e| OAuthError::Unavailable(e.to_string()))?;
+    match verdict(user.as_ref(), verified, locked) {
+        Ok(()) => {}
+        Err(refusal) => {
+            record_failure(
+                ctx,
+                &attempt,
+                user.as_ref(),
+                refusal,
+                fail_key.as_deref(),
+                now,
+            )
+            .await?;
+            return Ok(Outcome::Refused {
+                username: username.map(|u| u.as_str().to_owned()).unwrap_or_default(),
+            });
+        }
+    }
+    let Some(user) = user else {
+        return Err(OAuthError::Internal("verdict passed without a user".into()));
+    };
+    if let Some(k) = &fail_key {
+        // Best effort: a counter that stays behind expires with its window.
+        let _ = ctx.cache.take(k, now).await;
+    }
+    let (session_id, session) = session::start(ctx, &user, attempt.previous_session.take()).await?;
+    ctx.metrics.logins.with_label_values(&["success"]).inc();
+    let mut event = ctx.event("login.success", format!("user:{}", user.id));
+    event.subject = Some(user.id.clone());
+    event.client_id = Some(attempt.client_id.as_str().to_owned());
+    event.details = serde_json::json!({ "ip": attempt.ip });
+    ctx.audit(event).await;
+    Ok(Outcome::SignedIn {
+        user: Box::new(user),
+        session_id,
+        session,
+    })
+}
+
+/// Audit, count and (for a known name) lock after a refused attempt.
+async fn record_failure(
+    ctx: &AppState,
+    attempt: &Attempt<'_>,
+    user: Option<&User>,
+    refusal: Refusal,
+    fail_key: Option<&str>,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let user_id = user.map(|u| u.id.clone());
+    let record = if user.is_some() {
+        Record::Event
+    } else {
+        anonymous_record(ctx, attempt.ip, now).await
+    };
+    let summary = |count: u64, network: String| {
+        let mut event = ctx.event("login.failure.summary", "anonymous".to_owned());
+        event.details = serde_json::json!({
+            "reason": Refusal::UnknownUser.as_str(),
+            "network": network,
+            "count": count,
+            "since": anonymous::window_start(now),
+        });
+        event
+    };
+    match record {
+        Record::Event => {
+            let mut event = ctx.event("login.failure", "anonymous".to_owned());
+            event.subject = user_id.clone();
+            event.client_id = Some(attempt.client_id.as_str().to_owned());
+            event.details = serde_json::json!({ "reason": refusal.as_str(), "ip": attempt.ip });
+            ctx.audit(event).await;
+        }
+        Record::NetworkSummary { count } => {
+            ctx.audit(summary(count, anonymous::bucket(attempt.ip)))
+                .await;
+        }
+        Record::OverallSummary { count } => ctx.audit(summary(count, "all".to_owned())).await,
+        Record::Nothing => {}
+    }
+    ctx.metrics.logins.with_label_values(&["failure"]).inc();
+    let Some(key) = fail_key else {
+        return Ok(());
+    };
+    let failures = ctx.cache.incr(key, now + FAILURE_WINDOW, now).await?;
+    let step = lock_step(failures);
+    if step == LockStep::Lock {
+        ctx.metrics.account_lockouts.inc();
+        let mut event = ctx.event("account.lock", "system".to_owned());
+        event.subject = user_id.clone();
+        event.details = serde_json::json!({
+            "failures": failures,
+            "known_user": user_id.is_some(),
+            "until": now + FAILURE_WINDOW,
+        });
+        ctx.audit(event).await;
+    }
+    if step != LockStep::Count {
+        ctx.cache
+            .put(&format!("{key}:locked"), vec![1], now + FAILURE_WINDOW, now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Count a failed sign-in of an unknown name (per network and overall, in the shared cache) and
+/// say what the audit trail gets for it. When the counters cannot be reached the event is
+/// recorded: better a row too many than a failure forgotten.
+async fn anonymous_record(ctx: &AppState, ip: &str, now: i64) -> Record {
+    let start = anonymous::window_start(now);
+    let end = start + anonymous::WINDOW;
+    let network = ctx
+        .cache
+        .incr(
+            &format!("anon_fail:{}:{start}", anonymous::bucket(ip)),
+            end,
+            now,
+        )
+        .await;
+    let overall = ctx
+        .cache
+        .incr(&format!("anon_fail:*:{start}"), end, now)
+        .await;
+    match (network, overall) {
+        (Ok(n), Ok(all)) => anonymous::decide(n, all),
+        _ => Record::Event,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(disabled: bool) -> User {
+        User {
+            id: "usr_1".into(),
+            username: Username::parse("alice").unwrap_or_else(|e| panic!("{e}")),
+            email: None,
+            email_verified: false,
+            password_hash: String::new(),
+            disabled,
+            roles: vec![],
+            created_at: 1,
+            updated_at: 1,
+            password_changed_at: 1,
+        }
+    }
+
+    #[test]
+    fn only_a_known_enabled_unlocked_user_with_the_right_password_signs_in() {
+        assert_eq!(verdict(Some(&user(false)), true, false), Ok(()));
+        assert_eq!(verdict(None, true, false), Err(Refusal::UnknownUser));
+        assert_eq!(verdict(None, false, true), Err(Refusal::UnknownUser));
+        assert_eq!(
+            verdict(Some(&user(false)), false, false),
+            Err(Refusal::WrongPassword)
+        );
+        assert_eq!(
+            verdict(Some(&user(true)), true, false),
+            Err(Refusal::Disabled)
+        );
+    }
+
+    #[test]
+    fn a_locked_account_is_refused_even_with_the_right_password() {
+        assert_eq!(
+            verdict(Some(&user(false)), true, true),
+            Err(Refusal::Locked)
+        );
+    }
+
+    #[test]
+    fn the_fifth_failure_locks_once_and_later_ones_extend_the_lock() {
+        let steps: Vec<LockStep> = (1..=7).map(lock_step).collect();
+        assert_eq!(
+            steps,
+            [
+                LockStep::Count,
+                LockStep::Count,
+                LockStep::Count,
+                LockStep::Count,
+                LockStep::Lock,
+                LockStep::Extend,
+                LockStep::Extend
+            ]
+        );
+    }
+
+    #[test]
+    fn failure_counters_ignore_the_case_of_the_name() -> Result<(), &'static str> {
+        assert_eq!(
+            failure_key(&Username::parse("Alice")?),
+            failure_key(&Username::parse("alice")?)
+        );
+        Ok(())
+    }
+}

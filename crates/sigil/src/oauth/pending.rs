@@ -1,0 +1,154 @@
+//! Sign-in and consent screens in progress: the validated request, an anti-CSRF token, and the
+//! hash of a browser-binding cookie, kept in the short-lived cache under a random id that the
+//! page's form carries back. The form is honoured only from the browser that holds the binding
+//! cookie, with the matching anti-CSRF token (`http` checks both, in constant time).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::OAuthError;
+use super::request::AuthorizationRequest;
+use crate::crypto::{hash_id, random_b64};
+use crate::state::AppState;
+
+/// How long a sign-in or consent page stays usable, seconds.
+pub const PENDING_TTL: i64 = 600;
+/// The longest page id looked up (Sigil's are 32 characters).
+const MAX_ID: usize = 64;
+
+/// A sign-in page in progress.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// Anti-CSRF token echoed by the form.
+    pub csrf: String,
+    /// SHA-256 of the binding cookie value.
+    pub binding: String,
+}
+
+/// A consent screen in progress: the request, who is signed in, and the same anti-CSRF and
+/// browser binding as a sign-in page.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingConsent {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// Anti-CSRF token.
+    pub csrf: String,
+    /// SHA-256 of the binding cookie value.
+    pub binding: String,
+    /// The signed-in user.
+    pub user_id: String,
+    /// Their session.
+    pub session_hash: String,
+}
+
+/// A page just started: its id (carried by the form), its anti-CSRF token, and the value of
+/// the binding cookie to set.
+#[derive(Debug)]
+pub struct Started {
+    /// Page id.
+    pub id: String,
+    /// Anti-CSRF token.
+    pub csrf: String,
+    /// Binding cookie value.
+    pub binding: String,
+}
+
+impl Started {
+    fn new() -> Started {
+        Started {
+            id: random_b64(24),
+            csrf: random_b64(24),
+            binding: random_b64(24),
+        }
+    }
+}
+
+async fn put<T: Serialize>(
+    ctx: &AppState,
+    kind: &str,
+    id: &str,
+    value: &T,
+) -> Result<(), OAuthError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let now = ctx.now();
+    ctx.cache
+        .put(&format!("{kind}:{id}"), bytes, now + PENDING_TTL, now)
+        .await?;
+    Ok(())
+}
+
+async fn load<T: DeserializeOwned>(
+    ctx: &AppState,
+    kind: &str,
+    id: &str,
+    take: bool,
+) -> Result<Option<T>, OAuthError> {
+    if id.len() > MAX_ID {
+        return Ok(None);
+    }
+    let now = ctx.now();
+    let key = format!("{kind}:{id}");
+    let bytes = if take {
+        ctx.cache.take(&key, now).await?
+    } else {
+        ctx.cache.get(&key, now).await?
+    };
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// Keep a sign-in page's request while the user types.
+pub async fn start_login(
+    ctx: &AppState,
+    request: AuthorizationRequest,
+) -> Result<Started, OAuthError> {
+    let started = Started::new();
+    let pending = PendingLogin {
+        request,
+        csrf: started.csrf.clone(),
+        binding: hash_id(&started.binding),
+    };
+    put(ctx, "pending", &started.id, &pending).await?;
+    Ok(started)
+}
+
+/// The sign-in page `id`, if it is still there.
+pub async fn login(ctx: &AppState, id: &str) -> Result<Option<PendingLogin>, OAuthError> {
+    load(ctx, "pending", id, false).await
+}
+
+/// Forget a sign-in page (after success).
+pub async fn finish_login(ctx: &AppState, id: &str) -> Result<(), OAuthError> {
+    let now = ctx.now();
+    ctx.cache.take(&format!("pending:{id}"), now).await?;
+    Ok(())
+}
+
+/// Keep a consent screen's request for the signed-in user.
+pub async fn start_consent(
+    ctx: &AppState,
+    request: AuthorizationRequest,
+    user_id: &str,
+    session_hash: &str,
+) -> Result<Started, OAuthError> {
+    let started = Started::new();
+    let pending = PendingConsent {
+        request,
+        csrf: started.csrf.clone(),
+        binding: hash_id(&started.binding),
+        user_id: user_id.to_owned(),
+        session_hash: session_hash.to_owned(),
+    };
+    put(ctx, "consent", &started.id, &pending).await?;
+    Ok(started)
+}
+
+/// The consent screen `id`, if it is still there (`take`: consume it, one decision per screen).
+pub async fn consent(
+    ctx: &AppState,
+    id: &str,
+    take: bool,
+) -> Result<Option<PendingConsent>, OAuthError> {
+    load(ctx, "consent", id, take).await
+}
