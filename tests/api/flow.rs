@@ -1,7 +1,8 @@
 //! The browser flow, in one place for every test module: users (`create_user`) and first-party
 //! web clients (`web_client`) made through the `sigil` binary, a `browser` that keeps cookies,
 //! PKCE (`pkce`), the /authorize URL (`authorize_url`), the login form (`login`), reading the
-//! redirect back (`location`, `query_param`), the whole flow up to the tokens in one call
+//! redirect back (`location`, `query_param`), the authorization-code exchange (`exchange_code`
+//! for the raw response, `tokens_for_code` when it must succeed), the whole flow in one call
 //! (`code_tokens`) and the refresh grant (`refresh`).
 //!
 //! `helpers.rs` starts the application and holds everything that is not the browser flow.
@@ -150,6 +151,36 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     })
 }
 
+/// POST /token with `grant_type=authorization_code`: `code` (issued for `CALLBACK`) and its PKCE
+/// `verifier`, the confidential client `c` authenticating with HTTP Basic. The raw response, for
+/// tests that look at a refusal; `tokens_for_code` when the exchange must succeed.
+pub async fn exchange_code(
+    app: &TestApp,
+    c: &TestClient,
+    code: &str,
+    verifier: &str,
+) -> reqwest::Response {
+    app.post_token(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier),
+        ],
+        Some((&c.id, c.secret.as_deref().expect("a confidential client"))),
+    )
+    .await
+}
+
+/// `exchange_code` that must succeed (200): the parsed token response.
+pub async fn tokens_for_code(app: &TestApp, c: &TestClient, code: &str, verifier: &str) -> Value {
+    let resp = exchange_code(app, c, code, verifier).await;
+    let status = resp.status();
+    let body: Value = resp.json().await.expect("a JSON token response");
+    assert_eq!(status, 200, "code exchange: {body}");
+    body
+}
+
 /// The whole flow for `username` with `scope` (URL-encoded): /authorize in browser `b` (the
 /// login form unless `b` has a session), then the code exchange. The parsed token response.
 pub async fn code_tokens(
@@ -180,19 +211,7 @@ pub async fn code_tokens(
             .unwrap()
     };
     let code = query_param(&location(&resp), "code").unwrap();
-    app.post_token(
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &p.verifier),
-        ],
-        Some((&c.id, c.secret.as_deref().unwrap())),
-    )
-    .await
-    .json()
-    .await
-    .unwrap()
+    tokens_for_code(app, c, &code, &p.verifier).await
 }
 
 /// POST /token with `grant_type=refresh_token` (and `scope` if given), `c` authenticating with

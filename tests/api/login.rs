@@ -106,17 +106,7 @@ backend_test!(openidconnect_rp_logs_in_end_to_end, |app| {
     assert_eq!(info.subject().as_str(), claims.subject().as_str());
 
     // The code is single use.
-    let again = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", "x".repeat(43).as_str()),
-            ],
-            Some((&c.id, c.secret.as_deref().unwrap())),
-        )
-        .await;
+    let again = exchange_code(&app, &c, &code, &"x".repeat(43)).await;
     assert_eq!(again.status(), 400);
     let body: Value = again.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
@@ -535,20 +525,7 @@ backend_test!(userinfo_refuses_what_it_should, |app| {
     )
     .await;
     let code = query_param(&location(&done), "code").unwrap();
-    let tokens: Value = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &p.verifier),
-            ],
-            Some((&c.id, c.secret.as_deref().unwrap())),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_for_code(&app, &c, &code, &p.verifier).await;
     let at = tokens["access_token"].as_str().unwrap();
     let info: Value = app
         .client
@@ -601,20 +578,7 @@ backend_test!(rp_initiated_logout_ends_the_session, |app| {
     )
     .await;
     let code = query_param(&location(&done), "code").unwrap();
-    let tokens: Value = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &p.verifier),
-            ],
-            Some((&c.id, c.secret.as_deref().unwrap())),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_for_code(&app, &c, &code, &p.verifier).await;
     let id_token = tokens["id_token"].as_str().unwrap();
 
     // An unregistered return address: signed out, but no redirect.
@@ -977,23 +941,10 @@ backend_test!(a_replayed_code_revokes_what_it_issued, |app| {
     )
     .await;
     let code = query_param(&location(&done), "code").unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", CALLBACK),
-        ("code_verifier", p.verifier.as_str()),
-    ];
-    let first: Value = app
-        .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = tokens_for_code(&app, &c, &code, &p.verifier).await;
     let at = first["access_token"].as_str().unwrap().to_owned();
     let rt = first["refresh_token"].as_str().unwrap().to_owned();
-    let again = app
-        .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
-        .await;
+    let again = exchange_code(&app, &c, &code, &p.verifier).await;
     assert_eq!(again.status(), 400);
     assert_eq!(
         again.json::<Value>().await.unwrap()["error"],
@@ -1261,20 +1212,7 @@ backend_test!(id_token_hint_must_match_the_signed_in_user, |app| {
             )
             .await;
             let code = query_param(&location(&done), "code").unwrap();
-            let t: Value = app
-                .post_token(
-                    &[
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("redirect_uri", CALLBACK),
-                        ("code_verifier", &p.verifier),
-                    ],
-                    Some((&c.id, c.secret.as_deref().unwrap())),
-                )
-                .await
-                .json()
-                .await
-                .unwrap();
+            let t = tokens_for_code(app, c, &code, &p.verifier).await;
             t["id_token"].as_str().unwrap().to_owned()
         }
     };
