@@ -1,8 +1,8 @@
 //! The audit trail (`sigil audit verify | tail`) and `/metrics`.
 
 use crate::backend_test;
+use crate::flow::{PASSWORD, authorize_url, browser, create_user, login, pkce, web_client};
 use crate::helpers::*;
-use crate::login::{PASSWORD, authorize_url, browser, create_user, login, pkce, web_client};
 use serde_json::Value;
 
 fn kinds(events: &Value) -> Vec<String> {

@@ -819,7 +819,7 @@ fn a_missing_config_file_is_reported_once() {
 async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiable(
     backend: Backend,
 ) {
-    use crate::login::{authorize_url, browser, login, pkce, web_client};
+    use crate::flow::{authorize_url, browser, create_user, login, pkce, web_client};
     let app = spawn_app_with(
         backend,
         AppOptions {
@@ -874,7 +874,7 @@ async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiab
     assert_eq!(verdict["events"], 1, "only the anchor is left: {verdict}");
     let tail = app.cli_json(&["audit", "tail", "-n", "10"]);
     assert_eq!(tail[0]["kind"], "audit.anchor", "{tail}");
-    crate::login::create_user(&app, "after");
+    create_user(&app, "after");
     assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
 
     // Tampering after a prune is still caught: an edit...
@@ -893,7 +893,7 @@ async fn unknown_name_failures_are_aggregated_and_prune_keeps_the_chain_verifiab
         &format!("DELETE FROM audit_events WHERE seq > {anchor}"),
     );
     assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
-    crate::login::create_user(&app, "later");
+    create_user(&app, "later");
     assert_eq!(app.cli_json(&["audit", "verify"])["status"], "intact");
     raw_sql(
         &app,

@@ -148,7 +148,7 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
 }
 
 crate::backend_test!(a_broken_query_is_a_server_error_not_an_outage, |app| {
-    use crate::login::{browser, create_user, refresh::code_tokens, web_client};
+    use crate::flow::{browser, code_tokens, create_user, web_client};
     create_user(&app, "quinn");
     let c = web_client(&app, &["--grant", "refresh_token"]);
     let tokens = code_tokens(&app, &c, "quinn", "openid", &browser()).await;

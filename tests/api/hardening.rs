@@ -3,6 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::flow::{
+    CALLBACK, PASSWORD, authorize_url, browser, create_user, location, login, pkce, query_param,
+    web_client,
+};
 use crate::helpers::*;
 use serde_json::Value;
 
@@ -19,7 +23,7 @@ fn many_params(n: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_60_kb_authorize_query_is_refused_quickly_with_sigils_error_page() {
     let app = spawn_app(Backend::Sqlite).await;
-    let c = crate::login::web_client(&app, &[]);
+    let c = web_client(&app, &[]);
     let mut query = format!(
         "response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&",
         c.id
@@ -55,10 +59,10 @@ async fn a_60_kb_authorize_query_is_refused_quickly_with_sigils_error_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authorize_query_of_many_small_parameters_is_refused() {
     let app = spawn_app(Backend::Sqlite).await;
-    let c = crate::login::web_client(&app, &[]);
-    let p = crate::login::pkce();
+    let c = web_client(&app, &[]);
+    let p = pkce();
     // Under the length cap, over the parameter cap.
-    let url = crate::login::authorize_url(&app, &c.id, &p.challenge, "&")
+    let url = authorize_url(&app, &c.id, &p.challenge, "&")
         + &(0..300)
             .map(|i| format!("{i}="))
             .collect::<Vec<_>>()
@@ -116,11 +120,11 @@ fn header<'a>(resp: &'a reqwest::Response, name: &str) -> Option<&'a str> {
 /// GET each kind of response: JSON, an HTML page, an HTML error page, a 404, /metrics and an
 /// OAuth JSON error.
 async fn every_kind_of_response(app: &TestApp) -> Vec<(&'static str, bool, reqwest::Response)> {
-    let c = crate::login::web_client(app, &[]);
-    let p = crate::login::pkce();
+    let c = web_client(app, &[]);
+    let p = pkce();
     let login_page = app
         .client
-        .get(crate::login::authorize_url(app, &c.id, &p.challenge, ""))
+        .get(authorize_url(app, &c.id, &p.challenge, ""))
         .send()
         .await
         .unwrap();
@@ -365,7 +369,7 @@ fn an_issuer_with_userinfo_query_or_fragment_is_refused() {
 
 // --- CORS --------------------------------------------------------------------------------------
 
-const SPA: &str = "https://app.example"; // the origin of crate::login::CALLBACK
+const SPA: &str = "https://app.example"; // the origin of CALLBACK
 const SPA_ALT: &str = "https://spa-alt.example";
 const SVC: &str = "https://svc.example";
 const EVIL: &str = "https://evil.example";
@@ -398,7 +402,7 @@ fn cors_clients(app: &TestApp) -> (TestClient, TestClient) {
         "--public",
         "--first-party",
         "--redirect-uri",
-        crate::login::CALLBACK,
+        CALLBACK,
         "--web-origin",
         SPA_ALT,
         "--scope",
@@ -546,7 +550,7 @@ backend_test!(
     token_endpoints_answer_the_origin_only_for_its_own_client,
     |app| {
         let (spa, svc) = cors_clients(&app);
-        crate::login::create_user(&app, "cora");
+        create_user(&app, "cora");
         let secret = svc.secret.clone().unwrap();
 
         // client_credentials from the service's own origin: allowed; from another client's: not.
@@ -586,17 +590,12 @@ backend_test!(
         assert_eq!(acao(&resp), None);
 
         // The public app: code + PKCE from its own origin.
-        let p = crate::login::pkce();
-        let b = crate::login::browser();
-        let url = crate::login::authorize_url(&app, &spa.id, &p.challenge, "");
-        let done = crate::login::login(&app, &b, &url, "cora", crate::login::PASSWORD).await;
+        let p = pkce();
+        let b = browser();
+        let url = authorize_url(&app, &spa.id, &p.challenge, "");
+        let done = login(&app, &b, &url, "cora", PASSWORD).await;
         assert_eq!(done.status(), 303);
-        let location = done.headers()["location"].to_str().unwrap().to_owned();
-        let code = location
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix("code="))
-            .unwrap()
-            .to_owned();
+        let code = query_param(&location(&done), "code").unwrap();
         let resp = app
             .client
             .post(format!("{}/token", app.address))
@@ -605,7 +604,7 @@ backend_test!(
                 ("grant_type", "authorization_code"),
                 ("client_id", spa.id.as_str()),
                 ("code", code.as_str()),
-                ("redirect_uri", crate::login::CALLBACK),
+                ("redirect_uri", CALLBACK),
                 ("code_verifier", p.verifier.as_str()),
             ])
             .send()
@@ -660,8 +659,8 @@ backend_test!(
 async fn authorize_the_login_form_and_pages_send_no_cors_headers() {
     let app = spawn_app(Backend::Sqlite).await;
     let (spa, _svc) = cors_clients(&app);
-    let p = crate::login::pkce();
-    let url = crate::login::authorize_url(&app, &spa.id, &p.challenge, "");
+    let p = pkce();
+    let url = authorize_url(&app, &spa.id, &p.challenge, "");
     // Once the server knows the origin, /token answers it; the pages still do not.
     assert!(
         app.eventually(Duration::from_secs(10), || async {

@@ -1,6 +1,8 @@
 //! One door to the application under test: `spawn_app` starts the real server on port 0 against a
 //! fresh database (a temp SQLite file, or a new PostgreSQL database dropped afterwards) and returns
-//! a `TestApp` with typed helpers. Admin operations go through the real `sigil` binary.
+//! a `TestApp` with typed helpers. Admin operations go through the real `sigil` binary. Also here:
+//! `/metrics` series, raw SQL, JWT decoding and independent verification, and `backend_test!`.
+//! The browser flow (users, web clients, login, code exchange, refresh) is in `flow.rs`.
 
 use std::process::Output;
 use std::sync::Arc;
@@ -362,7 +364,6 @@ impl TestApp {
     }
 }
 
-/// Decode a JWT's header without verifying.
 /// The value of one series at `/metrics`, e.g. `sigil_logins_total{outcome="failure"}`.
 pub async fn metric(app: &TestApp, series: &str) -> f64 {
     let resp = app.get("/metrics").await;
@@ -402,12 +403,23 @@ pub fn raw_sql(app: &TestApp, sql: &str) -> usize {
         .unwrap()
 }
 
+/// Decode a JWT's header without verifying.
 pub fn jwt_header(token: &str) -> Value {
+    jwt_part(token, 0)
+}
+
+/// Decode a JWT's payload without verifying (the tests that need verification do it with
+/// `verify_with_jsonwebtoken` or `sigil_verify`).
+pub fn jwt_payload(token: &str) -> Value {
+    jwt_part(token, 1)
+}
+
+fn jwt_part(token: &str, index: usize) -> Value {
     use base64::Engine;
-    let h = token.split('.').next().expect("header");
+    let part = token.split('.').nth(index).expect("a JWT part");
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(h)
+            .decode(part)
             .expect("b64"),
     )
     .expect("json")

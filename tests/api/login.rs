@@ -4,142 +4,14 @@
 use std::time::Duration;
 
 use crate::backend_test;
+use crate::flow::*;
 use crate::helpers::*;
-use base64::Engine;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::Value;
-
-pub const PASSWORD: &str = "correct horse battery staple";
-pub const CALLBACK: &str = "https://app.example/cb";
-
-pub fn create_user(app: &TestApp, username: &str) {
-    let out = app.cli_stdin(
-        &[
-            "users",
-            "create",
-            "--username",
-            username,
-            "--email",
-            &format!("{username}@example.com"),
-            "--role",
-            "reader",
-            "--password-stdin",
-        ],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-pub fn web_client(app: &TestApp, extra: &[&str]) -> TestClient {
-    let mut args = vec![
-        "--first-party",
-        "--grant",
-        "authorization_code",
-        "--redirect-uri",
-        CALLBACK,
-        "--scope",
-        "openid",
-        "--scope",
-        "profile",
-        "--scope",
-        "email",
-    ];
-    args.extend_from_slice(extra);
-    app.create_client(&args)
-}
-
-/// A browser: keeps cookies, follows nothing.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-pub fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} field in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-pub struct Pkce {
-    pub verifier: String,
-    pub challenge: String,
-}
-
-pub fn pkce() -> Pkce {
-    let verifier = sigil::crypto::random_b64(32);
-    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
-    Pkce {
-        challenge: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest),
-        verifier,
-    }
-}
-
-pub fn authorize_url(app: &TestApp, client_id: &str, challenge: &str, extra: &str) -> String {
-    format!(
-        "{}/authorize?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile%20email&state=st-1&nonce=n-1&code_challenge={challenge}&code_challenge_method=S256{extra}",
-        app.address,
-        urlencode(CALLBACK)
-    )
-}
-
-pub fn urlencode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// GET the login page, POST credentials; returns the final response (303 on success).
-pub async fn login(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    url: &str,
-    username: &str,
-    password: &str,
-) -> reqwest::Response {
-    let page = browser.get(url).send().await.unwrap();
-    assert_eq!(page.status(), 200, "login page");
-    let html = page.text().await.unwrap();
-    let form = [
-        ("authz", hidden(&html, "authz")),
-        ("csrf", hidden(&html, "csrf")),
-        ("username", username.to_owned()),
-        ("password", password.to_owned()),
-    ];
-    browser
-        .post(format!("{}/login", app.address))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
-pub fn location(resp: &reqwest::Response) -> String {
-    resp.headers()["location"].to_str().unwrap().to_owned()
-}
-
-pub fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
-}
 
 backend_test!(openidconnect_rp_logs_in_end_to_end, |app| {
     create_user(&app, "alice");
@@ -234,17 +106,7 @@ backend_test!(openidconnect_rp_logs_in_end_to_end, |app| {
     assert_eq!(info.subject().as_str(), claims.subject().as_str());
 
     // The code is single use.
-    let again = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", "x".repeat(43).as_str()),
-            ],
-            Some((&c.id, c.secret.as_deref().unwrap())),
-        )
-        .await;
+    let again = exchange_code(&app, &c, &code, &"x".repeat(43)).await;
     assert_eq!(again.status(), 400);
     let body: Value = again.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
@@ -663,20 +525,7 @@ backend_test!(userinfo_refuses_what_it_should, |app| {
     )
     .await;
     let code = query_param(&location(&done), "code").unwrap();
-    let tokens: Value = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &p.verifier),
-            ],
-            Some((&c.id, c.secret.as_deref().unwrap())),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_for_code(&app, &c, &code, &p.verifier).await;
     let at = tokens["access_token"].as_str().unwrap();
     let info: Value = app
         .client
@@ -729,20 +578,7 @@ backend_test!(rp_initiated_logout_ends_the_session, |app| {
     )
     .await;
     let code = query_param(&location(&done), "code").unwrap();
-    let tokens: Value = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &p.verifier),
-            ],
-            Some((&c.id, c.secret.as_deref().unwrap())),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tokens = tokens_for_code(&app, &c, &code, &p.verifier).await;
     let id_token = tokens["id_token"].as_str().unwrap();
 
     // An unregistered return address: signed out, but no redirect.
@@ -806,77 +642,11 @@ backend_test!(rp_initiated_logout_ends_the_session, |app| {
     assert!(resp.headers().get("location").is_none());
 });
 
-pub mod refresh {
+mod refresh {
     use super::*;
 
-    pub async fn code_tokens(
-        app: &TestApp,
-        c: &TestClient,
-        username: &str,
-        scope: &str,
-        b: &reqwest::Client,
-    ) -> Value {
-        let p = pkce();
-        let url = authorize_url(app, &c.id, &p.challenge, "")
-            .replace("scope=openid%20profile%20email", &format!("scope={scope}"));
-        let resp = b.get(&url).send().await.unwrap();
-        let resp = if resp.status() == 303 {
-            resp
-        } else {
-            let html = resp.text().await.unwrap();
-            let form = [
-                ("authz", hidden(&html, "authz")),
-                ("csrf", hidden(&html, "csrf")),
-                ("username", username.to_owned()),
-                ("password", PASSWORD.to_owned()),
-            ];
-            b.post(format!("{}/login", app.address))
-                .form(&form)
-                .send()
-                .await
-                .unwrap()
-        };
-        let code = query_param(&location(&resp), "code").unwrap();
-        app.post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", CALLBACK),
-                ("code_verifier", &p.verifier),
-            ],
-            Some((&c.id, c.secret.as_deref().unwrap())),
-        )
-        .await
-        .json()
-        .await
-        .unwrap()
-    }
-
-    pub async fn refresh(
-        app: &TestApp,
-        c: &TestClient,
-        token: &str,
-        scope: Option<&str>,
-    ) -> (u16, Value) {
-        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
-        if let Some(s) = scope {
-            form.push(("scope", s));
-        }
-        let resp = app
-            .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
-            .await;
-        (resp.status().as_u16(), resp.json().await.unwrap())
-    }
-
     fn jti(token: &str) -> String {
-        let payload = token.split('.').nth(1).unwrap();
-        let v: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(payload)
-                .unwrap(),
-        )
-        .unwrap();
-        v["jti"].as_str().unwrap().to_owned()
+        jwt_payload(token)["jti"].as_str().unwrap().to_owned()
     }
 
     backend_test!(
@@ -1018,7 +788,6 @@ pub mod refresh {
 }
 
 mod revocation {
-    use super::refresh::{code_tokens, refresh};
     use super::*;
 
     async fn introspect(app: &TestApp, who: &TestClient, token: &str) -> (u16, Value) {
@@ -1172,23 +941,10 @@ backend_test!(a_replayed_code_revokes_what_it_issued, |app| {
     )
     .await;
     let code = query_param(&location(&done), "code").unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", CALLBACK),
-        ("code_verifier", p.verifier.as_str()),
-    ];
-    let first: Value = app
-        .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = tokens_for_code(&app, &c, &code, &p.verifier).await;
     let at = first["access_token"].as_str().unwrap().to_owned();
     let rt = first["refresh_token"].as_str().unwrap().to_owned();
-    let again = app
-        .post_token(&form, Some((&c.id, c.secret.as_deref().unwrap())))
-        .await;
+    let again = exchange_code(&app, &c, &code, &p.verifier).await;
     assert_eq!(again.status(), 400);
     assert_eq!(
         again.json::<Value>().await.unwrap()["error"],
@@ -1456,20 +1212,7 @@ backend_test!(id_token_hint_must_match_the_signed_in_user, |app| {
             )
             .await;
             let code = query_param(&location(&done), "code").unwrap();
-            let t: Value = app
-                .post_token(
-                    &[
-                        ("grant_type", "authorization_code"),
-                        ("code", &code),
-                        ("redirect_uri", CALLBACK),
-                        ("code_verifier", &p.verifier),
-                    ],
-                    Some((&c.id, c.secret.as_deref().unwrap())),
-                )
-                .await
-                .json()
-                .await
-                .unwrap();
+            let t = tokens_for_code(app, c, &code, &p.verifier).await;
             t["id_token"].as_str().unwrap().to_owned()
         }
     };
@@ -1528,7 +1271,7 @@ backend_test!(clients_choose_their_id_token_algorithm, |app| {
     );
     let jwks = sigil_verify::JwkSet::from_json(app.jwks().await.to_string().as_bytes()).unwrap();
     for (client, alg) in [(&default, "RS256"), (&eddsa, "EdDSA")] {
-        let t = refresh::code_tokens(&app, client, "uma", "openid", &browser()).await;
+        let t = code_tokens(&app, client, "uma", "openid", &browser()).await;
         let id_token = t["id_token"].as_str().unwrap();
         assert_eq!(jwt_header(id_token)["alg"], alg);
         let claims = sigil_verify::Verifier::builder(app.address.as_str(), client.id.as_str())

@@ -3,11 +3,11 @@
 //! tampered `id_token_hint` is an error and ends nothing.
 
 use crate::backend_test;
-use crate::helpers::*;
-use crate::login::refresh::code_tokens;
-use crate::login::{
-    authorize_url, browser, create_user, hidden, location, pkce, query_param, urlencode, web_client,
+use crate::flow::{
+    authorize_url, browser, code_tokens, create_user, hidden, location, pkce, query_param,
+    urlencode, web_client,
 };
+use crate::helpers::*;
 
 const BYE: &str = "https://app.example/bye";
 

@@ -1,6 +1,7 @@
 //! Black-box tests of Sigil through HTTP and the `sigil` binary, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod flow;
 mod helpers;
 
 mod admin;

@@ -1,7 +1,7 @@
 //! Sigil's own pages: the product name they show is a setting.
 
+use crate::flow::{authorize_url, pkce, web_client};
 use crate::helpers::*;
-use crate::login::{authorize_url, pkce, web_client};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_show_the_configured_product_name_escaped() {

@@ -6,23 +6,12 @@
 use std::time::Duration;
 
 use crate::backend_test;
-use crate::helpers::*;
-use crate::login::refresh::{code_tokens, refresh};
-use crate::login::{
-    CALLBACK, PASSWORD, authorize_url, browser, create_user, login, pkce, web_client,
+use crate::flow::{
+    CALLBACK, PASSWORD, authorize_url, browser, code_tokens, create_user, location, login, pkce,
+    query_param, refresh, web_client,
 };
-use base64::Engine;
+use crate::helpers::*;
 use serde_json::{Value, json};
-
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("payload");
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("b64"),
-    )
-    .expect("json")
-}
 
 fn refresh_client(app: &TestApp, extra: &[&str]) -> TestClient {
     let mut args = vec!["--grant", "refresh_token", "--grant", "authorization_code"];
@@ -75,8 +64,8 @@ backend_test!(
         assert_eq!(s, 200, "{second}");
         let rt1 = first["refresh_token"].as_str().unwrap();
         assert_eq!(
-            claims(rt1)["jti"],
-            claims(second["refresh_token"].as_str().unwrap())["jti"]
+            jwt_payload(rt1)["jti"],
+            jwt_payload(second["refresh_token"].as_str().unwrap())["jti"]
         );
         // The shared successor still works.
         let (s, body) = refresh(&app, &c, rt1, None).await;
@@ -131,7 +120,7 @@ backend_test!(at_hash_uses_the_hash_of_the_id_token_algorithm, |app| {
         )
         .unwrap();
         assert_eq!(
-            claims(id_token)["at_hash"].as_str(),
+            jwt_payload(id_token)["at_hash"].as_str(),
             Some(expected.as_str()),
             "{alg:?}"
         );
@@ -184,7 +173,7 @@ backend_test!(refresh_tokens_are_not_bearer_tokens, |app| {
         "sigil-verify accepted a refresh token as an access token"
     );
     // Its audience cannot be registered for a client.
-    let aud = claims(rt)["aud"].as_str().unwrap().to_owned();
+    let aud = jwt_payload(rt)["aud"].as_str().unwrap().to_owned();
     assert_ne!(aud, app.address);
     let out = app.cli(&[
         "clients",
@@ -203,22 +192,6 @@ backend_test!(refresh_tokens_are_not_bearer_tokens, |app| {
 });
 
 // #5 ------------------------------------------------------------------------------------------
-
-fn location(resp: &reqwest::Response) -> String {
-    resp.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
-}
 
 async fn introspect(app: &TestApp, who: &TestClient, token: &str) -> Value {
     let resp = app
@@ -318,7 +291,7 @@ backend_test!(
         assert!(own.get("jti").is_none(), "{own}");
         assert!(
             !own.to_string()
-                .contains(claims(rt)["jti"].as_str().unwrap())
+                .contains(jwt_payload(rt)["jti"].as_str().unwrap())
         );
         // A resource server registered for the token's audience may introspect it.
         let svc = app.create_client(&[
@@ -552,7 +525,7 @@ backend_test!(
         let (s, body) = exchange(code, verifier, vec![("resource", "https://a.example")]).await;
         assert_eq!(s, 200, "{body}");
         assert_eq!(
-            claims(body["access_token"].as_str().unwrap())["aud"],
+            jwt_payload(body["access_token"].as_str().unwrap())["aud"],
             "https://a.example"
         );
         let rt = body["refresh_token"].as_str().unwrap().to_owned();
@@ -581,7 +554,7 @@ backend_test!(
         let (s, body) = rt_form(("audience", "https://b.example"), rt).await;
         assert_eq!(s, 200, "{body}");
         assert_eq!(
-            claims(body["access_token"].as_str().unwrap())["aud"],
+            jwt_payload(body["access_token"].as_str().unwrap())["aud"],
             "https://b.example"
         );
         let rt = body["refresh_token"].as_str().unwrap().to_owned();
@@ -590,7 +563,7 @@ backend_test!(
         // Without a resource the token has every registered audience (and the issuer for openid).
         let (s, body) = refresh(&app, &c, &rt, None).await;
         assert_eq!(s, 200, "{body}");
-        let aud = claims(body["access_token"].as_str().unwrap())["aud"].clone();
+        let aud = jwt_payload(body["access_token"].as_str().unwrap())["aud"].clone();
         for a in [
             "https://a.example",
             "https://b.example",

@@ -108,22 +108,10 @@ backend_test!(bad_user_input_is_refused_clearly, |app| {
     );
 });
 
-/// The payload of a JWT (not verified: the tests that need verification do it elsewhere).
-fn jwt_payload(token: &str) -> Value {
-    use base64::Engine;
-    let p = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(p)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 backend_test!(
     email_verified_is_what_the_operator_set_in_id_tokens_and_userinfo,
     |app| {
-        use crate::login::{browser, refresh::code_tokens, web_client};
+        use crate::flow::{PASSWORD, browser, code_tokens, web_client};
         let out = app.cli_stdin(
             &[
                 "users",
@@ -136,7 +124,7 @@ backend_test!(
                 "--password-stdin",
                 "--json",
             ],
-            &format!("{GOOD}\n"),
+            &format!("{PASSWORD}\n"),
         );
         assert!(
             out.status.success(),
