@@ -85,7 +85,7 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
     // (within the 200 ms sync of these tests), which would race with the cut below.
     let known = app.service_client();
     let unknown = app.service_client();
-    let web = crate::login::web_client(&app, &[]);
+    let web = crate::flow::web_client(&app, &[]);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(
         app.token_for(&known, None).await.status(),
@@ -111,10 +111,10 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
         "no internals: {body}"
     );
     // The browser surface answers with Sigil's error page, in the same terms.
-    let p = crate::login::pkce();
+    let p = crate::flow::pkce();
     let resp = app
         .client
-        .get(crate::login::authorize_url(&app, &web.id, &p.challenge, ""))
+        .get(crate::flow::authorize_url(&app, &web.id, &p.challenge, ""))
         .send()
         .await
         .unwrap();

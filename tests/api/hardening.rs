@@ -480,13 +480,15 @@ backend_test!(
     preflight_on_token_endpoints_answers_only_registered_web_origins,
     |app| {
         let (_spa, _svc) = cors_clients(&app);
-        // The running server learns of new clients through its sync job.
+        // The running server learns of new clients through its sync job; the two clients may
+        // arrive in different sync rounds, so wait for both.
         assert!(
             app.eventually(Duration::from_secs(10), || async {
                 acao(&preflight(&app, "/token", SPA, "POST").await).as_deref() == Some(SPA)
+                    && acao(&preflight(&app, "/token", SVC, "POST").await).as_deref() == Some(SVC)
             })
             .await,
-            "a redirect URI's origin is a web origin by default"
+            "a redirect URI's origin is a web origin by default, and --web-origin adds one"
         );
         for path in ["/token", "/userinfo", "/revoke", "/introspect"] {
             for origin in [SPA, SPA_ALT, SVC] {
