@@ -41,7 +41,7 @@ pub async fn login(
             PageError::bad_request("invalid_request", "The sign-in form was malformed.")
         })?;
     let authz = form.get("authz").ok_or_else(expired)?;
-    let pending = pending::login(&ctx, authz).await?.ok_or_else(expired)?;
+    let pending = pending::login(&ctx, authz).ok_or_else(expired)?;
     let csrf_ok = form
         .get("csrf")
         .is_some_and(|c| ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
@@ -102,7 +102,6 @@ pub async fn login(
             session,
         } => (user, session_id, session),
     };
-    pending::finish_login(&ctx, authz).await?;
     root.record("outcome", "logged_in");
     let mut resp = after_authentication(&ctx, &reg, &request, &user, &session).await?;
     // A consent screen follows: it set its own binding cookie, which must stay.
