@@ -14,6 +14,7 @@ mod keys;
 mod login;
 mod logout;
 mod pages;
+mod proxies;
 mod token;
 mod tokens;
 mod users;

@@ -194,6 +194,22 @@ pub struct HttpSettings {
     pub max_body: usize,
     /// Worker threads; 0 = one per core.
     pub workers: usize,
+    /// Reverse proxies (CIDRs) whose forwarded-for header is believed
+    /// (`SIGIL_HTTP_TRUSTED_PROXIES`, comma-separated). Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Which header the trusted proxies set: `x-forwarded-for` or `forwarded` (RFC 7239).
+    /// Only that one is read, so a client cannot slip in the other.
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// `http.forwarded_header`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
 }
 
 /// `[log]`
@@ -287,6 +303,8 @@ impl Default for HttpSettings {
         HttpSettings {
             max_body: 16 * 1024,
             workers: 0,
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
         }
     }
 }
@@ -663,6 +681,13 @@ fn apply_env(
                 raw.trim()
                     .parse::<i64>()
                     .map_err(|_| bad(format!("`{raw}` is not a whole number")))?,
+            ),
+            Some(serde_json::Value::Array(_)) => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_owned()))
+                    .collect(),
             ),
             Some(serde_json::Value::Bool(_)) => match raw.trim() {
                 "true" => toml::Value::Boolean(true),

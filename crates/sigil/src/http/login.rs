@@ -50,16 +50,20 @@ pub async fn login(
     }
     let request = pending.request;
     root.record("client_id", request.client_id.as_str());
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let client = super::client_ip::of(
+        &req,
+        &ctx.settings.http.trusted_proxies,
+        ctx.settings.http.forwarded_header,
+    );
+    let ip = client.map(|c| c.to_string()).unwrap_or_default();
+    let ip_bucket = client.map(super::client_ip::bucket).unwrap_or_default();
     let outcome = login::sign_in(
         &ctx,
         Attempt {
             username: form.get("username").unwrap_or(""),
             password: form.get("password").unwrap_or("").to_owned(),
             ip: &ip,
+            ip_bucket: &ip_bucket,
             client_id: &request.client_id,
             previous_session: cookies::session_value(&req, &ctx),
         },

@@ -28,8 +28,10 @@ pub struct Attempt<'a> {
     pub username: &'a str,
     /// The password as typed.
     pub password: String,
-    /// The client's address (the bucket of the per-network limit, and the audit trail's `ip`).
+    /// The client's address (the audit trail's `ip`), behind trusted proxies the forwarded one.
     pub ip: &'a str,
+    /// What the per-client limit counts: the IPv4 address or the IPv6 /64.
+    pub ip_bucket: &'a str,
     /// The client the sign-in is for.
     pub client_id: &'a ClientId,
     /// The browser's current session cookie, ended by a successful sign-in.
@@ -128,7 +130,11 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
     let now = ctx.now();
     let per_ip = ctx
         .cache
-        .incr(&format!("login_ip:{}", attempt.ip), now + IP_WINDOW, now)
+        .incr(
+            &format!("login_ip:{}", attempt.ip_bucket),
+            now + IP_WINDOW,
+            now,
+        )
         .await?;
     if per_ip > ctx.settings.passwords.max_logins_per_ip_minute {
         ctx.metrics
