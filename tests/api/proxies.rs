@@ -135,3 +135,175 @@ async fn without_trusted_proxies_forwarded_headers_are_ignored() {
         "{events}"
     );
 }
+
+/// Open a sign-in page and post `password` for `user` as the client `forwarded`.
+async fn sign_in_as(
+    app: &TestApp,
+    b: &reqwest::Client,
+    url: &str,
+    user: &str,
+    password: &str,
+    forwarded: &str,
+) -> u16 {
+    let html = b.get(url).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("authz", hidden(&html, "authz")),
+        ("csrf", hidden(&html, "csrf")),
+        ("username", user.to_owned()),
+        ("password", password.to_owned()),
+    ];
+    b.post(format!("{}/login", app.address))
+        .header("x-forwarded-for", forwarded)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guesser_locks_out_his_own_network_and_the_device_cookie_lets_the_user_in() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            env: vec![
+                ("SIGIL_HTTP_TRUSTED_PROXIES".into(), "127.0.0.1/32".into()),
+                ("SIGIL_PASSWORDS_LOCKOUT_FAILURES".into(), "3".into()),
+                (
+                    "SIGIL_PASSWORDS_LOCKOUT_ACCOUNT_FAILURES".into(),
+                    "8".into(),
+                ),
+            ],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    create_user(&app, "uma");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    // prompt=login: a browser with a session still gets the sign-in page.
+    let url = authorize_url(&app, &c.id, &p.challenge, "&prompt=login");
+    let wrong = "not the password at all";
+    // The user signed in from this browser before: it holds the account's device cookie.
+    let users_browser = browser();
+    assert_eq!(
+        sign_in_as(&app, &users_browser, &url, "uma", PASSWORD, "198.51.100.7").await,
+        303
+    );
+
+    let guesser = browser();
+    for _ in 0..3 {
+        assert_eq!(
+            sign_in_as(&app, &guesser, &url, "uma", wrong, "203.0.113.9").await,
+            401
+        );
+    }
+    assert_eq!(
+        sign_in_as(&app, &guesser, &url, "uma", PASSWORD, "203.0.113.9").await,
+        401,
+        "locked for the guesser's network, even with the right password"
+    );
+    assert_eq!(
+        sign_in_as(&app, &browser(), &url, "uma", PASSWORD, "198.51.100.50").await,
+        303,
+        "another network is not locked out"
+    );
+
+    // A guesser with many addresses hits the account-wide bound: 8 failures in all.
+    for i in 0..5 {
+        let from = format!("203.0.113.{}", 20 + i);
+        assert_eq!(
+            sign_in_as(&app, &browser(), &url, "uma", wrong, &from).await,
+            401
+        );
+    }
+    assert_eq!(
+        sign_in_as(&app, &browser(), &url, "uma", PASSWORD, "192.0.2.99").await,
+        401,
+        "locked for every client without the device cookie"
+    );
+    assert_eq!(
+        sign_in_as(&app, &users_browser, &url, "uma", PASSWORD, "203.0.113.9").await,
+        303,
+        "the browser the user signed in from before gets in, from anywhere"
+    );
+    let events = app.cli_json(&["audit", "tail", "-n", "200"]);
+    let scopes: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "account.lock")
+        .map(|e| e["details"]["scope"].as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, ["client", "account"], "{events}");
+
+    // The locks end with their window.
+    app.clock
+        .advance(std::time::Duration::from_secs(15 * 60 + 1));
+    assert_eq!(
+        sign_in_as(&app, &browser(), &url, "uma", PASSWORD, "203.0.113.9").await,
+        303
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_or_foreign_device_cookie_counts_for_nothing() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            env: vec![(
+                "SIGIL_PASSWORDS_LOCKOUT_ACCOUNT_FAILURES".into(),
+                "5".into(),
+            )],
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    create_user(&app, "vic");
+    create_user(&app, "wes");
+    let c = web_client(&app, &[]);
+    let p = pkce();
+    // prompt=login: a browser with a session still gets the sign-in page.
+    let url = authorize_url(&app, &c.id, &p.challenge, "&prompt=login");
+    // wes's browser holds wes's device cookie; it is not vic's.
+    let b = browser();
+    assert_eq!(sign_in_as(&app, &b, &url, "wes", PASSWORD, "").await, 303);
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in_as(&app, &browser(), &url, "vic", "wrong password!", "").await,
+            401
+        );
+    }
+    assert_eq!(
+        sign_in_as(&app, &b, &url, "vic", PASSWORD, "").await,
+        401,
+        "another account's device cookie does not lift vic's lock"
+    );
+    let forged = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let html = forged.get(&url).send().await.unwrap();
+    let cookie = html
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let html = html.text().await.unwrap();
+    let resp = forged
+        .post(format!("{}/login", app.address))
+        .header("cookie", format!("{cookie}; sigil_device=AAAA.BBBB"))
+        .form(&[
+            ("authz", hidden(&html, "authz")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", "vic".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "a forged device cookie lifts nothing");
+}

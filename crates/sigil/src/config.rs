@@ -172,6 +172,16 @@ pub struct PasswordSettings {
     pub worker_nice: i32,
     /// Login form posts accepted per client IP per minute (then 429).
     pub max_logins_per_ip_minute: u64,
+    /// Failed sign-ins to one account from one client (an IPv4 address or IPv6 /64, or a browser
+    /// holding the account's device cookie) within `lockout_window` that lock the account for
+    /// that client.
+    pub lockout_failures: u64,
+    /// Failed sign-ins to one account from all clients together (device cookies aside) within
+    /// `lockout_window` that lock it for every client without its device cookie.
+    pub lockout_account_failures: u64,
+    /// How long failures count, and how long a lock lasts after the last of them.
+    #[serde(with = "duration_serde")]
+    pub lockout_window: Duration,
 }
 
 impl Default for PasswordSettings {
@@ -182,6 +192,9 @@ impl Default for PasswordSettings {
             max_concurrency: 0,
             worker_nice: 10,
             max_logins_per_ip_minute: 30,
+            lockout_failures: 5,
+            lockout_account_failures: 100,
+            lockout_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -505,6 +518,21 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "passwords.bcrypt_cost",
                 reason: format!("must be between {} and 16", crate::passwords::MIN_COST),
+            });
+        }
+        let p = &self.passwords;
+        if p.lockout_failures == 0 || p.lockout_account_failures < p.lockout_failures {
+            return Err(ConfigError::Invalid {
+                key: "passwords.lockout_account_failures",
+                reason: "passwords.lockout_failures must be at least 1 and at most passwords.lockout_account_failures".into(),
+            });
+        }
+        if p.lockout_window < Duration::from_secs(60)
+            || p.lockout_window > Duration::from_secs(86_400)
+        {
+            return Err(ConfigError::Invalid {
+                key: "passwords.lockout_window",
+                reason: "must be between 1m and 24h".into(),
             });
         }
         if !(0..=19).contains(&self.passwords.worker_nice) {

@@ -66,6 +66,10 @@ pub async fn login(
             ip_bucket: &ip_bucket,
             client_id: &request.client_id,
             previous_session: cookies::session_value(&req, &ctx),
+            device: req
+                .cookie(cookies::device_name(&ctx))
+                .map(|c| c.value().to_owned())
+                .as_deref(),
         },
     )
     .await?;
@@ -75,7 +79,7 @@ pub async fn login(
         .await
         .map_err(crate::oauth::OAuthError::from)?
         .ok_or_else(expired)?;
-    let (user, session_id, session) = match outcome {
+    let (user, session_id, session, device) = match outcome {
         Outcome::RateLimited { retry_after } => {
             root.record("outcome", "rate_limited");
             let mut resp = super::pages::error_page(
@@ -104,7 +108,8 @@ pub async fn login(
             user,
             session_id,
             session,
-        } => (user, session_id, session),
+            device,
+        } => (user, session_id, session, device),
     };
     root.record("outcome", "logged_in");
     let mut resp = after_authentication(&ctx, &reg, &request, &user, &session).await?;
@@ -117,6 +122,12 @@ pub async fn login(
         cookies::session_name(&ctx),
         session_id,
         SESSION_ABSOLUTE,
+    ));
+    let _ = resp.add_cookie(&cookies::cookie(
+        &ctx,
+        cookies::device_name(&ctx),
+        device,
+        crate::oauth::login::DEVICE_TTL,
     ));
     if !binding_set {
         let _ = resp.add_cookie(&cookies::removal(&ctx, cookies::binding_name(&ctx)));
