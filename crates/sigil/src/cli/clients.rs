@@ -109,7 +109,7 @@ pub struct CreateArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Client id.
-    pub id: String,
+    pub id: ClientId,
     /// New display name.
     #[arg(long)]
     pub name: Option<String>,
@@ -146,19 +146,19 @@ pub enum ClientsCommand {
     /// One client.
     Show {
         /// Client id.
-        id: String,
+        id: ClientId,
     },
     /// Remove a client.
     Delete {
         /// Client id.
-        id: String,
+        id: ClientId,
     },
     /// Change a client's name, redirect URIs, scopes, audiences or roles; its id and secret stay.
     Update(UpdateArgs),
     /// Issue a new secret; the old one stays valid for the overlap.
     RotateSecret {
         /// Client id.
-        id: String,
+        id: ClientId,
         /// How long the old secret keeps working (default clients.secret_overlap).
         #[arg(long)]
         overlap: Option<String>,
@@ -243,7 +243,7 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
             super::audit(
                 &keys,
                 "client.delete",
-                Some(id.clone()),
+                Some(id.to_string()),
                 serde_json::json!({}),
             )?;
             print(g, &serde_json::json!({"deleted": id}), || {
@@ -260,7 +260,7 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
                 Err(StoreError::NotFound) => bail!("no client with id {id}"),
                 other => other?,
             }
-            super::audit(&keys, "client.update", Some(id.clone()), changes)?;
+            super::audit(&keys, "client.update", Some(id.to_string()), changes)?;
             let value = client.public_view();
             print(g, &value, || {
                 format!(
@@ -291,7 +291,7 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
             super::audit(
                 &keys,
                 "client.rotate_secret",
-                Some(id.clone()),
+                Some(id.to_string()),
                 serde_json::json!({"previous_secret_valid_until": until}),
             )?;
             let value = serde_json::json!({

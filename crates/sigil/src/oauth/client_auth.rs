@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::OAuthError;
 use super::clients::RegisteredClient;
+use crate::domain::ClientId;
 use crate::state::AppState;
 
 /// `client_assertion_type` for JWT assertions.
@@ -14,20 +15,20 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Longest accepted assertion lifetime (its `jti` is remembered that long).
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
 
-/// How the client presented itself, as parsed by `http`.
+/// How the client presented itself, as parsed by `http` (client ids with [`ClientId::parse`]).
 #[derive(Debug)]
 pub enum Credentials {
     /// HTTP Basic (`client_secret_basic`).
     Basic {
         /// Decoded client id.
-        id: String,
+        id: ClientId,
         /// Decoded secret.
         secret: String,
     },
     /// Form fields (`client_secret_post`).
     Post {
         /// `client_id`.
-        id: String,
+        id: ClientId,
         /// `client_secret`.
         secret: String,
     },
@@ -36,10 +37,10 @@ pub enum Credentials {
         /// `client_assertion`.
         assertion: String,
         /// `client_id`, if also sent.
-        id: Option<String>,
+        id: Option<ClientId>,
     },
     /// Only a `client_id` (public clients).
-    IdOnly(String),
+    IdOnly(ClientId),
     /// Nothing.
     None,
 }
@@ -60,13 +61,13 @@ pub async fn authenticate(
         Credentials::Basic { id, secret } => by_secret(ctx, &id, &secret, true).await,
         Credentials::Post { id, secret } => by_secret(ctx, &id, &secret, false).await,
         Credentials::Assertion { assertion, id } => {
-            by_assertion(ctx, &assertion, id.as_deref()).await
+            by_assertion(ctx, &assertion, id.as_ref()).await
         }
         // Public clients authenticate by id alone (PKCE protects their codes).
         Credentials::IdOnly(id) => {
             let reg = ctx
                 .clients
-                .get(&ctx.store, &id)
+                .get(&ctx.store, id.as_str())
                 .await?
                 .ok_or_else(|| invalid(false))?;
             if reg.client.public {
@@ -81,14 +82,14 @@ pub async fn authenticate(
 
 async fn by_secret(
     ctx: &AppState,
-    id: &str,
+    id: &ClientId,
     secret: &str,
     basic: bool,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
-    if id.is_empty() || id.len() > 128 || secret.is_empty() || secret.len() > 512 {
+    if secret.is_empty() || secret.len() > 512 {
         return Err(invalid(basic));
     }
-    let found = ctx.clients.get(&ctx.store, id).await?;
+    let found = ctx.clients.get(&ctx.store, id.as_str()).await?;
     let now = ctx.now();
     let Some(reg) = found else {
         // Same work as a known client, so timing does not reveal which ids exist.
@@ -122,10 +123,10 @@ fn peek_subject(assertion: &str) -> Option<String> {
 async fn by_assertion(
     ctx: &AppState,
     assertion: &str,
-    id: Option<&str>,
+    id: Option<&ClientId>,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
     let sub = peek_subject(assertion).ok_or_else(|| invalid(false))?;
-    if id.is_some_and(|id| id != sub) {
+    if id.is_some_and(|id| id.as_str() != sub) {
         return Err(invalid(false));
     }
     let reg = ctx

@@ -115,9 +115,9 @@ pub fn insert(conn: &mut DbConn, client: &Client) -> Result<(), StoreError> {
 }
 
 /// Find one client.
-pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Client>, StoreError> {
+pub fn find(conn: &mut DbConn, id: &ClientId) -> Result<Option<Client>, StoreError> {
     let row = clients::table
-        .find(id)
+        .find(id.as_str())
         .select(ClientRow::as_select())
         .first(conn)
         .optional()?;
@@ -165,8 +165,8 @@ pub fn update(conn: &mut DbConn, client: &Client) -> Result<(), StoreError> {
 }
 
 /// Delete a client. Bumps `clients_version`. False when it did not exist.
-pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
-    let n = diesel::delete(clients::table.find(id)).execute(conn)?;
+pub fn delete(conn: &mut DbConn, id: &ClientId) -> Result<bool, StoreError> {
+    let n = diesel::delete(clients::table.find(id.as_str())).execute(conn)?;
     if n > 0 {
         meta::bump(conn, meta::CLIENTS_VERSION)?;
     }
@@ -176,20 +176,20 @@ pub fn delete(conn: &mut DbConn, id: &str) -> Result<bool, StoreError> {
 /// Replace the secret, keeping the old one valid until `previous_expires_at`.
 pub fn rotate_secret(
     conn: &mut DbConn,
-    id: &str,
+    id: &ClientId,
     new_hash: &[u8],
     previous_expires_at: i64,
     now: i64,
 ) -> Result<(), StoreError> {
     let current: Option<Option<Vec<u8>>> = clients::table
-        .find(id)
+        .find(id.as_str())
         .select(clients::secret_hash)
         .first(conn)
         .optional()?;
     let Some(current) = current else {
         return Err(StoreError::NotFound);
     };
-    diesel::update(clients::table.find(id))
+    diesel::update(clients::table.find(id.as_str()))
         .set((
             clients::previous_secret_hash.eq(current),
             clients::previous_secret_expires_at.eq(Some(previous_expires_at)),
