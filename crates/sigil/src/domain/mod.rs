@@ -149,11 +149,6 @@ impl ScopeSet {
         self.0.is_subset(&other.0)
     }
 
-    /// Scopes of `self` not in `other`.
-    pub fn not_in<'a>(&'a self, other: &'a ScopeSet) -> impl Iterator<Item = &'a Scope> + 'a {
-        self.0.difference(&other.0)
-    }
-
     /// Whether no scope is in the set.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -82,11 +82,8 @@ pub async fn token(
 }
 
 /// A client id as sent: one [`ClientId::parse`] refuses authenticates nobody.
-fn client_id(raw: &str, basic: bool) -> Result<ClientId, OAuthError> {
-    ClientId::parse(raw).map_err(|_| OAuthError::InvalidClient {
-        description: "client authentication failed",
-        basic,
-    })
+fn client_id(raw: &str) -> Result<ClientId, OAuthError> {
+    ClientId::parse(raw).map_err(|_| OAuthError::InvalidClient("client authentication failed"))
 }
 
 /// Work out which client authentication method was used; more than one is an error.
@@ -94,10 +91,9 @@ pub fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiErr
     let basic = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(
-            parse_basic(value.as_bytes()).ok_or(OAuthError::InvalidClient {
-                description: "the Authorization header is malformed",
-                basic: true,
-            })?,
+            parse_basic(value.as_bytes()).ok_or(OAuthError::InvalidClient(
+                "the Authorization header is malformed",
+            ))?,
         ),
     };
     let form_id = form.get("client_id");
@@ -119,7 +115,7 @@ pub fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiErr
             .into());
         }
         return Ok(Credentials::Basic {
-            id: client_id(&id, true)?,
+            id: client_id(&id)?,
             secret,
         });
     }
@@ -128,7 +124,7 @@ pub fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiErr
             "client_id is required with client_secret",
         ))?;
         return Ok(Credentials::Post {
-            id: client_id(id, false)?,
+            id: client_id(id)?,
             secret: secret.to_owned(),
         });
     }
@@ -138,11 +134,11 @@ pub fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiErr
         }
         return Ok(Credentials::Assertion {
             assertion: assertion.to_owned(),
-            id: form_id.map(|id| client_id(id, false)).transpose()?,
+            id: form_id.map(client_id).transpose()?,
         });
     }
     Ok(match form_id {
-        Some(id) => Credentials::IdOnly(client_id(id, false)?),
+        Some(id) => Credentials::IdOnly(client_id(id)?),
         None => Credentials::None,
     })
 }
@@ -212,7 +208,7 @@ mod tests {
                 let form = form::parse(body.as_bytes()).map_err(ApiError::from)?;
                 let got = credentials(req, &form);
                 assert!(
-                    matches!(got, Err(ApiError::OAuth(OAuthError::InvalidClient { .. }))),
+                    matches!(got, Err(ApiError::OAuth(OAuthError::InvalidClient(_)))),
                     "{decoded:?} in {body:?}: {got:?}"
                 );
             }

@@ -126,15 +126,6 @@ pub fn pending(keys: &[KeyTimes], alg: Algorithm, now: i64) -> Vec<&KeyTimes> {
     v
 }
 
-/// The next instant after `now` at which any key changes state (for scheduling a JWKS rebuild).
-pub fn next_change(keys: &[KeyTimes], now: i64) -> Option<i64> {
-    keys.iter()
-        .flat_map(|k| [Some(k.activates_at), k.deactivates_at, k.retires_at])
-        .flatten()
-        .filter(|t| *t > now)
-        .min()
-}
-
 /// A change to one existing key's schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reschedule {
@@ -632,6 +623,5 @@ mod tests {
             prunable(&keys, T0 + 100 + SCHED.retention, &SCHED),
             vec!["rs".to_owned()]
         );
-        assert_eq!(next_change(&keys, T0 + 50), Some(T0 + 100));
     }
 }

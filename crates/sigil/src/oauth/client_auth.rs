@@ -45,11 +45,8 @@ pub enum Credentials {
     None,
 }
 
-fn invalid(basic: bool) -> OAuthError {
-    OAuthError::InvalidClient {
-        description: "client authentication failed",
-        basic,
-    }
+fn invalid() -> OAuthError {
+    OAuthError::InvalidClient("client authentication failed")
 }
 
 /// Authenticate the client. Returns the registration on success.
@@ -58,8 +55,9 @@ pub async fn authenticate(
     creds: Credentials,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
     match creds {
-        Credentials::Basic { id, secret } => by_secret(ctx, &id, &secret, true).await,
-        Credentials::Post { id, secret } => by_secret(ctx, &id, &secret, false).await,
+        Credentials::Basic { id, secret } | Credentials::Post { id, secret } => {
+            by_secret(ctx, &id, &secret).await
+        }
         Credentials::Assertion { assertion, id } => {
             by_assertion(ctx, &assertion, id.as_ref()).await
         }
@@ -69,14 +67,14 @@ pub async fn authenticate(
                 .clients
                 .get(&ctx.store, id.as_str())
                 .await?
-                .ok_or_else(|| invalid(false))?;
+                .ok_or_else(invalid)?;
             if reg.client.public {
                 Ok(reg)
             } else {
-                Err(invalid(false))
+                Err(invalid())
             }
         }
-        Credentials::None => Err(invalid(false)),
+        Credentials::None => Err(invalid()),
     }
 }
 
@@ -84,17 +82,16 @@ async fn by_secret(
     ctx: &AppState,
     id: &ClientId,
     secret: &str,
-    basic: bool,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
     if secret.is_empty() || secret.len() > 512 {
-        return Err(invalid(basic));
+        return Err(invalid());
     }
     let found = ctx.clients.get(&ctx.store, id.as_str()).await?;
     let now = ctx.now();
     let Some(reg) = found else {
         // Same work as a known client, so timing does not reveal which ids exist.
         let _ = ctx.master.verify_secret(secret, &[0u8; 32]);
-        return Err(invalid(basic));
+        return Err(invalid());
     };
     let c = &reg.client;
     let current_ok = c
@@ -107,7 +104,7 @@ async fn by_secret(
             .as_deref()
             .is_some_and(|h| ctx.master.verify_secret(secret, h));
     if c.public || !(current_ok || previous_ok) {
-        return Err(invalid(basic));
+        return Err(invalid());
     }
     Ok(reg)
 }
@@ -125,35 +122,32 @@ async fn by_assertion(
     assertion: &str,
     id: Option<&ClientId>,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
-    let sub = peek_subject(assertion).ok_or_else(|| invalid(false))?;
+    let sub = peek_subject(assertion).ok_or_else(invalid)?;
     if id.is_some_and(|id| id.as_str() != sub) {
-        return Err(invalid(false));
+        return Err(invalid());
     }
     let reg = ctx
         .clients
         .get(&ctx.store, &sub)
         .await?
-        .ok_or_else(|| invalid(false))?;
-    let verifier = reg
-        .assertion_verifier
-        .as_ref()
-        .ok_or_else(|| invalid(false))?;
+        .ok_or_else(invalid)?;
+    let verifier = reg.assertion_verifier.as_ref().ok_or_else(invalid)?;
     let claims = verifier.verify(assertion).map_err(|e| {
         tracing::info!(client_id = %sub, reason = %e, "client assertion rejected");
-        invalid(false)
+        invalid()
     })?;
     // iss == client_id is checked by the verifier; RFC 7523 §3 also needs sub == client_id.
     if claims.sub != sub {
-        return Err(invalid(false));
+        return Err(invalid());
     }
     let jti = claims
         .jti
         .as_deref()
         .filter(|j| !j.is_empty() && j.len() <= 256)
-        .ok_or_else(|| invalid(false))?;
+        .ok_or_else(invalid)?;
     let now = ctx.now();
     if claims.exp - now > MAX_ASSERTION_LIFETIME {
-        return Err(invalid(false));
+        return Err(invalid());
     }
     let leeway = crate::clock::secs(ctx.settings.keys.clock_skew);
     let key = format!("assertion:{sub}:{jti}");
@@ -163,7 +157,7 @@ async fn by_assertion(
         .await?
     {
         tracing::warn!(client_id = %sub, "replayed client assertion refused");
-        return Err(invalid(false));
+        return Err(invalid());
     }
     Ok(reg)
 }
