@@ -15,7 +15,8 @@ use crate::domain::{
     ClientId, GrantType, Name, RedirectUri, Scope, ScopeSet, WebOrigin, parse_duration,
 };
 use crate::startup::open_keys_blocking;
-use crate::store::{StoreError, clients as client_store};
+use crate::store::StoreError;
+use crate::store::clients::{self as client_store, SecretRotation};
 
 /// Prefix of every client secret, so secret scanners can find leaked ones.
 pub const SECRET_PREFIX: &str = "sigil_secret_";
@@ -252,14 +253,11 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
         }
         ClientsCommand::Update(args) => {
             let id = args.id.clone();
-            let client = store
-                .run_blocking(|c| client_store::find(c, &id))?
+            let (client, changes) = store
+                .run_blocking(|c| {
+                    client_store::modify(c, &id, |client| apply_update(client, args, now))
+                })?
                 .with_context(|| format!("no client with id {id}"))?;
-            let (client, changes) = apply_update(client, args, now)?;
-            match store.run_blocking(|c| client_store::update(c, &client)) {
-                Err(StoreError::NotFound) => bail!("no client with id {id}"),
-                other => other?,
-            }
             super::audit(&keys, "client.update", Some(id.to_string()), changes)?;
             let value = client.public_view();
             print(g, &value, || {
@@ -274,19 +272,16 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
                 Some(o) => parse_duration(&o).map_err(anyhow::Error::msg)?,
                 None => settings.clients.secret_overlap,
             };
-            let client = store
-                .run_blocking(|c| client_store::find(c, &id))?
-                .with_context(|| format!("no client with id {id}"))?;
-            if client.public || client.secret_hash.is_none() {
-                bail!("client {id} has no secret (it is public or uses private_key_jwt)");
-            }
             let secret = new_secret();
+            let hash = keys.master.hash_secret(&secret);
             let until = now + secs(overlap);
-            match store.run_blocking(|c| {
-                client_store::rotate_secret(c, &id, &keys.master.hash_secret(&secret), until, now)
-            }) {
+            match store.run_blocking(|c| client_store::rotate_secret(c, &id, &hash, until, now)) {
+                Ok(SecretRotation::Rotated) => {}
+                Ok(SecretRotation::NoSecret) => {
+                    bail!("client {id} has no secret (it is public or uses private_key_jwt)")
+                }
                 Err(StoreError::NotFound) => bail!("no client with id {id}"),
-                other => other?,
+                Err(e) => return Err(e.into()),
             }
             super::audit(
                 &keys,

@@ -295,42 +295,38 @@ impl KeyService {
         })
     }
 
-    /// The scheduled rotation: rotate every algorithm whose period is up. Returns what was done.
-    pub fn auto_rotate(&self, now: i64) -> Result<Vec<Applied>, KeyError> {
-        self.store.run_blocking(|conn| {
-            meta::locked(conn, KEYS_LOCK, |c| {
-                let (_, times) = Self::load_times(c)?;
-                let mut algs: Vec<Algorithm> = times.iter().map(|t| t.alg).collect();
-                algs.sort_by_key(|a| a.as_str());
-                algs.dedup();
-                let mut out = Vec::new();
-                for alg in algs {
-                    if let Some(plan) =
-                        lifecycle::auto_rotation_due(&times, alg, now, &self.schedule)
-                    {
-                        out.push(self.apply(c, &plan, now)?);
-                    }
+    /// The scheduled rotation, on `conn` (the rotation job's, under its lease): rotate every
+    /// algorithm whose period is up. Returns what was done.
+    pub fn auto_rotate(&self, conn: &mut DbConn, now: i64) -> Result<Vec<Applied>, KeyError> {
+        meta::locked(conn, KEYS_LOCK, |c| {
+            let (_, times) = Self::load_times(c)?;
+            let mut algs: Vec<Algorithm> = times.iter().map(|t| t.alg).collect();
+            algs.sort_by_key(|a| a.as_str());
+            algs.dedup();
+            let mut out = Vec::new();
+            for alg in algs {
+                if let Some(plan) = lifecycle::auto_rotation_due(&times, alg, now, &self.schedule) {
+                    out.push(self.apply(c, &plan, now)?);
                 }
-                Ok(out)
-            })
+            }
+            Ok(out)
         })
     }
 
-    /// Delete retired keys past retention. Returns their kids.
-    pub fn prune(&self, now: i64) -> Result<Vec<String>, KeyError> {
-        self.store.run_blocking(|conn| {
-            meta::locked(conn, KEYS_LOCK, |c| {
-                let (_, times) = Self::load_times(c)?;
-                let kids = lifecycle::prunable(&times, now, &self.schedule);
-                if !kids.is_empty() {
-                    key_store::delete_retired_before(
-                        c,
-                        now.saturating_sub(self.schedule.retention)
-                            .saturating_add(1),
-                    )?;
-                }
-                Ok(kids)
-            })
+    /// Delete retired keys past retention, on `conn` (the prune job's, under its lease). Returns
+    /// their kids.
+    pub fn prune(&self, conn: &mut DbConn, now: i64) -> Result<Vec<String>, KeyError> {
+        meta::locked(conn, KEYS_LOCK, |c| {
+            let (_, times) = Self::load_times(c)?;
+            let kids = lifecycle::prunable(&times, now, &self.schedule);
+            if !kids.is_empty() {
+                key_store::delete_retired_before(
+                    c,
+                    now.saturating_sub(self.schedule.retention)
+                        .saturating_add(1),
+                )?;
+            }
+            Ok(kids)
         })
     }
 
