@@ -897,9 +897,30 @@ mod revocation {
             );
             let (s, _) = refresh(&app, &c, &r1, None).await;
             assert_eq!(s, 400);
-
-            let at = tokens["access_token"].as_str().unwrap();
             let url = format!("{}/userinfo", app.address);
+            let status = |at: String| {
+                let (app, url) = (&app, &url);
+                async move {
+                    app.client
+                        .get(url)
+                        .bearer_auth(at)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                }
+            };
+            for at in [&tokens, &next] {
+                assert_eq!(
+                    status(at["access_token"].as_str().unwrap().to_owned()).await,
+                    401,
+                    "the family's access tokens end with it"
+                );
+            }
+
+            // An access token revoked on its own (a new sign-in: another family).
+            let tokens = code_tokens(&app, &c, "noah", "openid", &browser()).await;
+            let at = tokens["access_token"].as_str().unwrap();
             assert_eq!(
                 app.client
                     .get(&url)

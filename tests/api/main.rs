@@ -15,6 +15,7 @@ mod login;
 mod logout;
 mod pages;
 mod proxies;
+mod revocations;
 mod token;
 mod tokens;
 mod users;

@@ -59,7 +59,8 @@ impl From<Vec<String>> for Audience {
 /// other member in [`Claims::extra`].
 ///
 /// Sigil serializes its access tokens with this type, in this member order: `iss, sub, aud, exp, iat,
-/// nbf, jti, client_id, scope, roles, tenant`, then `extra`. `None` members are left out;
+/// nbf, jti, client_id, scope, roles, tenant`, then `extra` (where a user's token carries `sid`
+/// and `fid`, read with [`Claims::sid`] and [`Claims::fid`]). `None` members are left out;
 /// `roles` is always written (`[]` when empty) and defaults to empty when read.
 ///
 /// Time claims are NumericDate seconds and must be JSON integers.
@@ -101,6 +102,19 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// `sid`: the login session a user's access token was issued under (Sigil writes it for
+    /// tokens from a sign-in, and ends the session's tokens with it at sign-out). A string, else
+    /// `None`.
+    pub fn sid(&self) -> Option<&str> {
+        self.extra.get("sid").and_then(Value::as_str)
+    }
+
+    /// `fid`: the refresh-token family that produced a user's access token (revoking or reusing
+    /// the family ends its tokens). A string, else `None`.
+    pub fn fid(&self) -> Option<&str> {
+        self.extra.get("fid").and_then(Value::as_str)
+    }
+
     /// Whether the space-separated `scope` claim contains `s` exactly.
     ///
     /// ```

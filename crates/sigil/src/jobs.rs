@@ -138,6 +138,7 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
                             previous_secrets = rows.previous_secrets,
                             refresh_tokens = rows.refresh_tokens,
                             sessions = rows.sessions,
+                            revocations = rows.revocations,
                             "pruned expired rows"
                         );
                     }

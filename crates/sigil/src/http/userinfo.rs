@@ -75,7 +75,7 @@ pub async fn userinfo(
             super::cors::allow_client(&req, &reg);
         }
     }
-    if crate::oauth::bearer::is_revoked(&ctx, &claims).await {
+    if crate::oauth::bearer::is_revoked(&ctx, &claims).await? {
         return Ok(challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED));
     }
     if !claims.has_scope("openid") {

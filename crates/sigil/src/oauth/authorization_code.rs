@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::OAuthError;
 use super::clients::RegisteredClient;
-use super::issue::{IdTokenRequest, TokenResponse, id_token, user_access_token};
+use super::issue::{IdTokenRequest, TokenLink, TokenResponse, id_token, user_access_token};
 use super::request::AuthorizationRequest;
 use crate::crypto::{hash_id, random_b64};
 use crate::domain::user::User;
@@ -137,7 +137,30 @@ pub async fn grant(
         .ok_or(bad("the user can no longer sign in"))?;
     let scopes = &grant.scope;
     let has = |s: &str| scopes.iter().any(|x| x.as_str() == s);
-    let mut response = user_access_token(ctx, client, &user, scopes, &req.audiences)?;
+    // The family first, so the access token can name it (`fid`) and die with it.
+    let mut family = None;
+    let mut refresh_token = None;
+    if client.has_grant(GrantType::RefreshToken) {
+        // Without offline_access the family ends with the login session.
+        let session_hash = (!has("offline_access")).then(|| grant.session_hash.clone());
+        let (token, family_id) = super::refresh::issue_new_family(
+            ctx,
+            super::refresh::NewFamily {
+                client_id: client.id.as_str(),
+                user_id: &user.id,
+                scope: &grant.scope.to_param(),
+                auth_time: grant.auth_time,
+                session_hash,
+            },
+        )
+        .await?;
+        refresh_token = Some(token);
+        family = Some(family_id);
+    }
+    let link = TokenLink::new(Some(&grant.session_hash), family.as_deref());
+    let mut response = user_access_token(ctx, client, &user, scopes, &req.audiences, link)?;
+    response.refresh_token = refresh_token;
+    let family_id = family;
     if has("openid") {
         let released = user.scoped_claims(has);
         response.id_token = Some(id_token(
@@ -152,24 +175,6 @@ pub async fn grant(
                 user: released,
             },
         )?);
-    }
-    let mut family_id = None;
-    if client.has_grant(GrantType::RefreshToken) {
-        // Without offline_access the family ends with the login session.
-        let session_hash = (!has("offline_access")).then(|| grant.session_hash.clone());
-        let (token, family) = super::refresh::issue_new_family(
-            ctx,
-            super::refresh::NewFamily {
-                client_id: client.id.as_str(),
-                user_id: &user.id,
-                scope: &grant.scope.to_param(),
-                auth_time: grant.auth_time,
-                session_hash,
-            },
-        )
-        .await?;
-        response.refresh_token = Some(token);
-        family_id = Some(family);
     }
     // Remember what this code issued, so a second redemption can revoke it.
     let spent = Spent {
@@ -215,17 +220,14 @@ async fn replayed(ctx: &AppState, code_hash: &str, client_id: &str) -> Result<()
         "refresh_family_revoked": spent.family_id.is_some(),
     });
     ctx.audit(event).await;
-    ctx.cache
-        .put(
-            &super::bearer::revoked_key(&spent.jti),
-            vec![1],
-            spent.exp + 60,
-            now,
-        )
+    let id = crate::store::revocations::token_id(&spent.jti);
+    let until = spent.exp + crate::clock::secs(ctx.settings.keys.clock_skew);
+    ctx.store
+        .run(move |c| crate::store::revocations::insert(c, &id, until))
         .await?;
     if let Some(family) = spent.family_id {
         ctx.store
-            .run(move |c| crate::store::refresh_tokens::revoke_family(c, &family))
+            .run(move |c| crate::store::refresh_tokens::revoke_family(c, &family, now))
             .await?;
     }
     Ok(())

@@ -119,18 +119,36 @@ impl OwnTokens {
     }
 }
 
-/// Cache key of a revoked access token's id.
-pub fn revoked_key(jti: &str) -> String {
-    format!("revoked_at:{jti}")
+/// The revocations an access token is checked against: its own `jti`, the login session it was
+/// issued under (`sid`) and the refresh-token family that produced it (`fid`).
+pub fn revocation_ids(claims: &Claims) -> Vec<String> {
+    use crate::store::revocations::{family_id, session_id, token_id};
+    let mut ids = Vec::with_capacity(3);
+    if let Some(jti) = &claims.jti {
+        ids.push(token_id(jti));
+    }
+    if let Some(sid) = claims.sid() {
+        ids.push(session_id(sid));
+    }
+    if let Some(fid) = claims.fid() {
+        ids.push(family_id(fid));
+    }
+    ids
 }
 
-/// Whether an access token id was revoked (fails closed: an unreachable cache counts as
-/// revoked).
-pub async fn is_revoked(ctx: &AppState, claims: &Claims) -> bool {
-    match &claims.jti {
-        Some(jti) => !matches!(ctx.cache.get(&revoked_key(jti), ctx.now()).await, Ok(None)),
-        None => false,
+/// Whether an access token was revoked, or its session or family ended. Asks the database, so
+/// every replica answers alike and a revocation survives restarts; a database it cannot reach
+/// is an error (the caller refuses with 503), never "not revoked".
+pub async fn is_revoked(ctx: &AppState, claims: &Claims) -> Result<bool, super::OAuthError> {
+    let ids = revocation_ids(claims);
+    if ids.is_empty() {
+        return Ok(false);
     }
+    let now = ctx.now();
+    Ok(ctx
+        .store
+        .run(move |c| crate::store::revocations::any(c, &ids, now))
+        .await?)
 }
 
 /// Whether a user may still hold `iat`'s token: enabled, and the token not issued before the last

@@ -49,6 +49,7 @@ pub fn grant(
             scope: scopes.to_param(),
             roles: client.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             alg: client.access_token_alg_or(ctx.access_token_alg),
+            link: Default::default(),
         },
     )
 }

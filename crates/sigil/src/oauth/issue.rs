@@ -25,6 +25,42 @@ pub struct AccessTokenRequest<'a> {
     pub roles: Vec<String>,
     /// Signing algorithm (the client's, or the server's `tokens.access_token_alg`).
     pub alg: sigil_verify::Algorithm,
+    /// What the token was issued under, so ending that ends the token too.
+    pub link: TokenLink,
+}
+
+/// What a user's access token was issued under: the login session (`sid`) and the refresh-token
+/// family (`fid`), each as the derived id its revocation is recorded by
+/// (`store::revocations::{session_claim, family_claim}`).
+#[derive(Debug, Clone, Default)]
+pub struct TokenLink {
+    /// `sid`: the login session.
+    pub sid: Option<String>,
+    /// `fid`: the refresh-token family.
+    pub fid: Option<String>,
+}
+
+impl TokenLink {
+    /// As access-token claims (`sid`, `fid`; what `sigil_verify::Claims::{sid, fid}` read).
+    fn claims(self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        if let Some(sid) = self.sid {
+            m.insert("sid".to_owned(), sid.into());
+        }
+        if let Some(fid) = self.fid {
+            m.insert("fid".to_owned(), fid.into());
+        }
+        m
+    }
+
+    /// The link for a session stored as `session_hash` and a family `family_id`.
+    pub fn new(session_hash: Option<&str>, family_id: Option<&str>) -> TokenLink {
+        use crate::store::revocations::{family_claim, session_claim};
+        TokenLink {
+            sid: session_hash.map(session_claim),
+            fid: family_id.map(family_claim),
+        }
+    }
 }
 
 /// The token endpoint's success body (RFC 6749 §5.1).
@@ -84,7 +120,7 @@ pub fn access_token(
         },
         roles: req.roles,
         tenant: None,
-        extra: serde_json::Map::new(),
+        extra: req.link.claims(),
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
     let max = ctx.settings.tokens.max_size;
@@ -207,6 +243,7 @@ pub fn user_access_token(
     user: &crate::domain::user::User,
     scopes: &crate::domain::ScopeSet,
     requested: &[String],
+    link: TokenLink,
 ) -> Result<TokenResponse, OAuthError> {
     let registered: Vec<&str> = client.audiences.iter().map(|a| a.as_str()).collect();
     let mut aud = super::policy::client_audiences(&registered, &ctx.default_audience);
@@ -223,6 +260,7 @@ pub fn user_access_token(
             scope: scopes.to_param(),
             roles: user.roles.iter().map(|r| r.as_str().to_owned()).collect(),
             alg: client.access_token_alg_or(ctx.access_token_alg),
+            link,
         },
     )
 }

@@ -184,7 +184,11 @@ pub async fn grant(
                 OAuthError::InvalidScope("a refresh can narrow the scope, never widen it")
             }
         })?;
-    let mut response = user_access_token(ctx, client, &user, &scopes, audiences)?;
+    let link = super::issue::TokenLink::new(
+        successor.session_hash.as_deref(),
+        Some(&successor.family_id),
+    );
+    let mut response = user_access_token(ctx, client, &user, &scopes, audiences, link)?;
     response.refresh_token = Some(sign(ctx, &successor_id, &successor)?);
     Ok(response)
 }

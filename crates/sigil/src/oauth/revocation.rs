@@ -8,7 +8,7 @@ use crate::crypto::hash_id;
 use sigil_verify::Claims;
 
 use super::OAuthError;
-use super::bearer::{Kind, is_revoked, revoked_key, subject_is_current};
+use super::bearer::{Kind, is_revoked, subject_is_current};
 use super::clients::RegisteredClient;
 use crate::domain::client::Client;
 use crate::domain::refresh_audience;
@@ -52,13 +52,15 @@ pub async fn revoke(
         Kind::Refresh => {
             let id_hash = hash_id(&jti);
             ctx.store
-                .run(move |c| rt_store::revoke_family_of(c, &id_hash))
+                .run(move |c| rt_store::revoke_family_of(c, &id_hash, now))
                 .await?;
         }
         Kind::Access => {
             if claims.exp > now {
-                ctx.cache
-                    .put(&revoked_key(&jti), vec![1], claims.exp + 60, now)
+                let id = crate::store::revocations::token_id(&jti);
+                let until = claims.exp + crate::clock::secs(ctx.settings.keys.clock_skew);
+                ctx.store
+                    .run(move |c| crate::store::revocations::insert(c, &id, until))
                     .await?;
             }
         }
@@ -109,7 +111,7 @@ pub async fn introspect(
     }
     match kind {
         Kind::Access => {
-            if is_revoked(ctx, &claims).await {
+            if is_revoked(ctx, &claims).await? {
                 return Ok(inactive);
             }
         }

@@ -66,11 +66,16 @@ pub async fn start(
     Ok((id, row))
 }
 
-/// End the session behind a cookie value, if there is one.
+/// End the session behind a cookie value (sign-out): the session row goes, and the access
+/// tokens issued under it stop being active at `/introspect` and `/userinfo` on every replica
+/// (a `sid` revocation in the same transaction). Offline verifiers see them until they expire.
 pub async fn end(ctx: &AppState, cookie: &str) -> Result<(), OAuthError> {
+    use crate::store::revocations::{COVERS_ACCESS_TOKENS, session_claim, session_id};
     let id_hash = hash_id(cookie);
+    let revocation = session_id(&session_claim(&id_hash));
+    let until = ctx.now() + COVERS_ACCESS_TOKENS;
     ctx.store
-        .run(move |c| session_store::delete(c, &id_hash))
+        .run(move |c| session_store::end(c, &id_hash, &revocation, until))
         .await?;
     Ok(())
 }

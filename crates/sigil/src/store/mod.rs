@@ -13,6 +13,7 @@ pub mod keys;
 pub mod meta;
 pub mod prune;
 pub mod refresh_tokens;
+pub mod revocations;
 pub mod schema;
 pub mod sessions;
 pub mod users;

@@ -1,7 +1,7 @@
 //! What the prune job deletes besides retired keys (those go through `keys::KeyService::prune`,
 //! under the `keys` lock): rows whose time is up, across tables.
 
-use super::{DbConn, StoreError, clients, refresh_tokens, sessions};
+use super::{DbConn, StoreError, clients, refresh_tokens, revocations, sessions};
 
 /// How many rows [`expired`] removed or cleared, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -12,17 +12,19 @@ pub struct Expired {
     pub refresh_tokens: usize,
     /// Sessions past their absolute end or idle since `session_idle_cutoff`.
     pub sessions: usize,
+    /// Revocations that no longer concern any live access token.
+    pub revocations: usize,
 }
 
 impl Expired {
     /// All rows together.
     pub fn total(&self) -> usize {
-        self.previous_secrets + self.refresh_tokens + self.sessions
+        self.previous_secrets + self.refresh_tokens + self.sessions + self.revocations
     }
 }
 
-/// Forget expired previous client secrets, and delete refresh tokens and sessions whose time is
-/// up. Each is its own statement (and the secrets' with their `clients_version` bump, one
+/// Forget expired previous client secrets, and delete refresh tokens, sessions and revocations
+/// whose time is up. Each is its own statement (and the secrets' with their `clients_version` bump, one
 /// transaction): nothing here must change together, and a failure midway leaves the rest for
 /// the next run.
 pub fn expired(
@@ -34,6 +36,7 @@ pub fn expired(
         previous_secrets: clients::prune_previous_secrets(conn, now)?,
         refresh_tokens: refresh_tokens::prune(conn, now)?,
         sessions: sessions::prune(conn, now, session_idle_cutoff)?,
+        revocations: revocations::prune(conn, now)?,
     })
 }
 

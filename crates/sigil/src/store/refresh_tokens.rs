@@ -76,20 +76,28 @@ pub fn mark_used(conn: &mut DbConn, id_hash: &str, now: i64) -> Result<bool, Sto
     Ok(n == 1)
 }
 
-/// Revoke a whole family. Returns how many tokens.
-pub fn revoke_family(conn: &mut DbConn, family_id: &str) -> Result<usize, StoreError> {
-    Ok(
-        diesel::update(refresh_tokens::table.filter(refresh_tokens::family_id.eq(family_id)))
-            .set(refresh_tokens::revoked.eq(true))
-            .execute(conn)?,
-    )
+/// Revoke a whole family, and with it (in the same transaction) every access token it produced
+/// (`revocations`, `fid:`). Returns how many refresh tokens.
+pub fn revoke_family(conn: &mut DbConn, family_id: &str, now: i64) -> Result<usize, StoreError> {
+    conn.transaction(|c| {
+        let n =
+            diesel::update(refresh_tokens::table.filter(refresh_tokens::family_id.eq(family_id)))
+                .set(refresh_tokens::revoked.eq(true))
+                .execute(c)?;
+        super::revocations::insert(
+            c,
+            &super::revocations::family_id(&super::revocations::family_claim(family_id)),
+            now + super::revocations::COVERS_ACCESS_TOKENS,
+        )?;
+        Ok(n)
+    })
 }
 
 /// Revoke the whole family of the token stored as `id_hash` (RFC 7009 revocation of a refresh
 /// token), if it exists. Returns how many tokens.
-pub fn revoke_family_of(conn: &mut DbConn, id_hash: &str) -> Result<usize, StoreError> {
+pub fn revoke_family_of(conn: &mut DbConn, id_hash: &str, now: i64) -> Result<usize, StoreError> {
     conn.transaction(|c| match find(c, id_hash)? {
-        Some(row) => revoke_family(c, &row.family_id),
+        Some(row) => revoke_family(c, &row.family_id, now),
         None => Ok(0),
     })
 }
@@ -173,7 +181,7 @@ pub fn rotate(
                 .as_ref()
                 .is_none_or(|s| s.used_at.is_none() && !s.revoked);
             if !(within && successor_unused) {
-                revoke_family(c, &row.family_id)?;
+                revoke_family(c, &row.family_id, now)?;
                 audit::append(
                     c,
                     master,

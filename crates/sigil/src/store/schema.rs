@@ -108,6 +108,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    revocations (id) {
+        id -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_events (seq) {
         seq -> BigInt,
         at -> BigInt,

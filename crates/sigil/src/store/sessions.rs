@@ -89,6 +89,20 @@ pub fn delete(conn: &mut DbConn, id_hash: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// End a session (sign-out) and, in the same transaction, record `revocation` (the session's
+/// revocation id) until `until`, so the access tokens issued under it stop being active.
+pub fn end(
+    conn: &mut DbConn,
+    id_hash: &str,
+    revocation: &str,
+    until: i64,
+) -> Result<(), StoreError> {
+    conn.transaction(|c| {
+        delete(c, id_hash)?;
+        super::revocations::insert(c, revocation, until)
+    })
+}
+
 /// End every session of a user (disable, delete, password reset).
 pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
