@@ -795,6 +795,22 @@ backend_test!(
             assert_eq!(out.status.code(), Some(1), "{args:?}");
             assert!(!stderr(&out).is_empty());
         }
+        // A malformed client id is a usage error, by the rule the token endpoint applies too.
+        let long = "c".repeat(129);
+        for args in [
+            vec!["clients", "show", "a b"],
+            vec!["clients", "delete", long.as_str()],
+            vec!["clients", "rotate-secret", "\u{e9}"],
+            vec!["clients", "update", "a\tb", "--name", "x"],
+        ] {
+            let out = app.cli(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            assert!(
+                stderr(&out).contains("client_id must be 1 to 128 visible ASCII characters"),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
         assert_eq!(
             app.cli_json(&["clients", "show", &c.id])["redirect_uris"],
             serde_json::json!([b])

@@ -31,6 +31,16 @@ pub struct TestDb {
     pg_name: Option<String>,
 }
 
+impl TestDb {
+    /// The same database, for a second server (a replica); dropping it drops nothing.
+    pub fn shared(&self) -> TestDb {
+        TestDb {
+            url: self.url.clone(),
+            pg_name: None,
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name
@@ -231,6 +241,24 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         server,
         handle,
     }
+}
+
+/// A second server on `of`'s database, with its master key and its issuer: a replica, as
+/// behind a load balancer.
+pub async fn spawn_replica(of: &TestApp) -> TestApp {
+    let key = std::fs::read_to_string(of.dir.path().join("master.key")).expect("master key file");
+    spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            db: Some(of.db.shared()),
+            server_database_url: None,
+            env: vec![
+                ("SIGIL_MASTER_KEY".to_owned(), key.trim().to_owned()),
+                ("SIGIL_ISSUER".to_owned(), of.address.clone()),
+            ],
+        },
+    )
+    .await
 }
 
 /// Real time plus an offset the test can move forward, so the server (this clock) and the CLI

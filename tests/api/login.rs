@@ -1439,3 +1439,56 @@ async fn https_issuers_use_host_prefixed_secure_cookies() {
     assert!(query_param(&loc, "code").is_some(), "{loc}");
     assert!(query_param(&loc, "iss").as_deref() == Some("https://id.example.test"));
 }
+
+backend_test!(
+    a_sign_in_page_opened_on_one_server_is_finished_on_another,
+    |app| {
+        // The page's state travels in its form, sealed under the master key: nothing was
+        // stored by the GET, so any replica can take the POST.
+        create_user(&app, "rhea");
+        let c = web_client(&app, &[]);
+        let replica = spawn_replica(&app).await;
+        let p = pkce();
+        let b = browser();
+        let page = b
+            .get(authorize_url(&app, &c.id, &p.challenge, ""))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        let form = [
+            ("authz", hidden(&html, "authz")),
+            ("csrf", hidden(&html, "csrf")),
+            ("username", "rhea".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ];
+        let resp = b
+            .post(format!("{}/login", replica.address))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+        let code = query_param(&location(&resp), "code").expect("a code");
+        let tokens = tokens_for_code(&replica, &c, &code, &p.verifier).await;
+        assert!(tokens["id_token"].is_string(), "{tokens}");
+
+        // A page's state cannot be altered: one changed character and it is refused.
+        let mut tampered = hidden(&html, "authz").into_bytes();
+        tampered[40] = if tampered[40] == b'A' { b'B' } else { b'A' };
+        let resp = b
+            .post(format!("{}/login", app.address))
+            .form(&[
+                ("authz", String::from_utf8(tampered).unwrap()),
+                ("csrf", hidden(&html, "csrf")),
+                ("username", "rhea".to_owned()),
+                ("password", PASSWORD.to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        assert!(resp.text().await.unwrap().contains("expired"));
+    }
+);

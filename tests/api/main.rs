@@ -15,6 +15,7 @@ mod keys;
 mod login;
 mod logout;
 mod pages;
+mod proxies;
 mod token;
 mod tokens;
 mod users;

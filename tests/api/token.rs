@@ -3,7 +3,7 @@
 use crate::backend_test;
 use crate::helpers::*;
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn error_of(resp: reqwest::Response) -> (u16, Value, reqwest::header::HeaderMap) {
     let status = resp.status().as_u16();
@@ -597,3 +597,57 @@ mod private_key_jwt {
         assert_eq!(resp.status(), 400);
     });
 }
+
+backend_test!(
+    malformed_client_ids_are_invalid_client_and_never_looked_up,
+    |app| {
+        let misses = "sigil_client_cache_misses_total";
+        let before = metric(&app, misses).await;
+        let long = "c".repeat(129);
+        for id in [long.as_str(), "a b", "\u{e9}", "a\u{1}b"] {
+            for resp in [
+                app.post_token(
+                    &[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", id),
+                        ("client_secret", "sigil_secret_x"),
+                    ],
+                    None,
+                )
+                .await,
+                app.post_token(
+                    &[("grant_type", "client_credentials")],
+                    Some((id, "sigil_secret_x")),
+                )
+                .await,
+                app.post_token(
+                    &[("grant_type", "client_credentials"), ("client_id", id)],
+                    None,
+                )
+                .await,
+            ] {
+                let (status, body, headers) = error_of(resp).await;
+                assert_eq!(
+                    (status, &body["error"]),
+                    (401, &json!("invalid_client")),
+                    "{id:?}"
+                );
+                assert!(headers.contains_key("www-authenticate"), "{id:?}");
+            }
+        }
+        assert_eq!(
+            metric(&app, misses).await,
+            before,
+            "no lookup for a malformed id"
+        );
+        // A well-formed unknown id is looked up.
+        let resp = app
+            .post_token(
+                &[("grant_type", "client_credentials")],
+                Some(("sgl_nobody", "sigil_secret_x")),
+            )
+            .await;
+        assert_eq!(resp.status(), 401);
+        assert_eq!(metric(&app, misses).await, before + 1.0);
+    }
+);

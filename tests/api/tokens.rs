@@ -573,3 +573,100 @@ backend_test!(
         }
     }
 );
+
+// Wire format --------------------------------------------------------------------------------
+
+backend_test!(id_and_refresh_tokens_carry_exactly_their_claims, |app| {
+    create_user(&app, "wren");
+    let c = refresh_client(&app, &[]);
+    let names = |token: &str| -> Vec<String> {
+        jwt_payload(token)
+            .as_object()
+            .expect("claims object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let t = code_tokens(&app, &c, "wren", "openid%20profile%20email", &browser()).await;
+    let id_token = t["id_token"].as_str().expect("id_token");
+    assert_eq!(
+        names(id_token),
+        [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "azp",
+            "amr",
+            "preferred_username",
+            "updated_at",
+            "email",
+            "email_verified"
+        ]
+    );
+    let id = jwt_payload(id_token);
+    assert_eq!(id["iss"], app.address.as_str());
+    assert_eq!((&id["aud"], &id["azp"]), (&json!(c.id), &json!(c.id)));
+    assert_eq!(id["nonce"], "n-1");
+    assert_eq!(id["amr"], json!(["pwd"]));
+    assert_eq!(id["preferred_username"], "wren");
+    assert_eq!(id["email"], "wren@example.com");
+    assert!(id["email_verified"].is_boolean(), "{id}");
+    assert!(
+        id["auth_time"].is_i64() && id["updated_at"].is_i64(),
+        "{id}"
+    );
+
+    let refresh_names = [
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "jti",
+        "client_id",
+        "scope",
+    ];
+    let rt0 = t["refresh_token"].as_str().expect("refresh_token");
+    assert_eq!(names(rt0), refresh_names);
+    let rt = jwt_payload(rt0);
+    assert_eq!(rt["iss"], app.address.as_str());
+    assert_eq!(rt["sub"], id["sub"]);
+    assert_eq!(
+        rt["aud"],
+        format!("urn:sigil:refresh:{}", app.address).as_str()
+    );
+    assert_eq!(rt["client_id"], c.id.as_str());
+    assert_eq!(rt["scope"], "email openid profile");
+    // A rotated token has the same shape, narrowed or not.
+    let (s, body) = refresh(&app, &c, rt0, None).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        names(body["refresh_token"].as_str().expect("refresh_token")),
+        refresh_names
+    );
+
+    // Without profile and email: only the protocol claims.
+    let plain = web_client(&app, &[]);
+    let t = code_tokens(&app, &plain, "wren", "openid", &browser()).await;
+    let id_token = t["id_token"].as_str().expect("id_token");
+    assert_eq!(
+        names(id_token),
+        [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "at_hash",
+            "azp",
+            "amr"
+        ]
+    );
+});

@@ -51,7 +51,7 @@ pub mod remote;
 pub use algorithm::Algorithm;
 pub use b64::base64url;
 pub use backend::BACKEND;
-pub use claims::{Audience, Claims};
+pub use claims::{Audience, Claims, IdTokenClaims, RefreshClaims, UserClaims};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::{Error, ErrorKind};
 pub use jwk::{Jwk, JwkSet};

@@ -310,3 +310,68 @@ fn stats_count_verifications_by_outcome() {
 fn backend_is_named() {
     assert!(["ring", "aws-lc-rs"].contains(&sigil_verify::BACKEND));
 }
+
+#[test]
+fn refresh_and_id_tokens_read_back_as_written() {
+    use sigil_verify::{IdTokenClaims, RefreshClaims, UserClaims};
+    let id = IdTokenClaims {
+        iss: ISS.into(),
+        sub: "user-1".into(),
+        aud: "client-1".into(),
+        exp: NOW + 600,
+        iat: NOW - 10,
+        auth_time: NOW - 20,
+        nonce: Some("n-1".into()),
+        at_hash: "77QmUPtjPfzWtF2AnpK9RQ".into(),
+        azp: "client-1".into(),
+        amr: vec!["pwd".into()],
+        user: UserClaims {
+            preferred_username: Some("ann".into()),
+            updated_at: Some(NOW - 99),
+            email: Some("ann@example.com".into()),
+            email_verified: Some(true),
+        },
+    };
+    let rt = RefreshClaims {
+        iss: ISS.into(),
+        sub: "user-1".into(),
+        aud: "urn:sigil:refresh:https://id.example.com".into(),
+        exp: NOW + 600,
+        iat: NOW - 10,
+        jti: "j-1".into(),
+        client_id: "client-1".into(),
+        scope: "openid".into(),
+    };
+    for s in Signer::all() {
+        let header = |typ: &str| json!({"alg": s.alg.as_str(), "typ": typ, "kid": s.kid()});
+        let token = s.token_with(&header("JWT"), &serde_json::to_value(&id).unwrap());
+        let v = Verifier::builder(ISS, "client-1")
+            .typ(Some("JWT"))
+            .clock(Arc::new(FixedClock::at_unix(NOW as u64)))
+            .jwks(set(&[&s]))
+            .build()
+            .unwrap();
+        assert_eq!(
+            IdTokenClaims::try_from(v.verify(&token).unwrap()),
+            Ok(id.clone())
+        );
+
+        let token = s.token_with(&header("refresh+jwt"), &serde_json::to_value(&rt).unwrap());
+        let v = Verifier::builder(ISS, rt.aud.as_str())
+            .typ(Some("refresh+jwt"))
+            .clock(Arc::new(FixedClock::at_unix(NOW as u64)))
+            .jwks(set(&[&s]))
+            .build()
+            .unwrap();
+        assert_eq!(
+            RefreshClaims::try_from(v.verify(&token).unwrap()),
+            Ok(rt.clone())
+        );
+        // An access token's claims are no ID token's.
+        let access = verifier(&[&s]).verify(&s.token()).unwrap();
+        assert_eq!(
+            IdTokenClaims::try_from(access).map_err(|e| e.into_kind()),
+            Err(ErrorKind::MissingClaim("auth_time"))
+        );
+    }
+}

@@ -184,6 +184,16 @@ pub struct PasswordSettings {
     pub worker_nice: i32,
     /// Login form posts accepted per client IP per minute (then 429).
     pub max_logins_per_ip_minute: u64,
+    /// Failed sign-ins to one account from one client (an IPv4 address or IPv6 /64, or a browser
+    /// holding the account's device cookie) within `lockout_window` that lock the account for
+    /// that client.
+    pub lockout_failures: u64,
+    /// Failed sign-ins to one account from all clients together (device cookies aside) within
+    /// `lockout_window` that lock it for every client without its device cookie.
+    pub lockout_account_failures: u64,
+    /// How long failures count, and how long a lock lasts after the last of them.
+    #[serde(with = "duration_serde")]
+    pub lockout_window: Duration,
 }
 
 impl Default for PasswordSettings {
@@ -194,6 +204,9 @@ impl Default for PasswordSettings {
             max_concurrency: 0,
             worker_nice: 10,
             max_logins_per_ip_minute: 30,
+            lockout_failures: 5,
+            lockout_account_failures: 100,
+            lockout_window: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -206,6 +219,22 @@ pub struct HttpSettings {
     pub max_body: usize,
     /// Worker threads; 0 = one per core.
     pub workers: usize,
+    /// Reverse proxies (CIDRs) whose forwarded-for header is believed
+    /// (`SIGIL_HTTP_TRUSTED_PROXIES`, comma-separated). Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Which header the trusted proxies set: `x-forwarded-for` or `forwarded` (RFC 7239).
+    /// Only that one is read, so a client cannot slip in the other.
+    pub forwarded_header: ForwardedHeader,
+}
+
+/// `http.forwarded_header`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
 }
 
 /// `[log]`
@@ -299,6 +328,8 @@ impl Default for HttpSettings {
         HttpSettings {
             max_body: 16 * 1024,
             workers: 0,
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
         }
     }
 }
@@ -501,6 +532,21 @@ impl Settings {
                 reason: format!("must be between {} and 16", crate::passwords::MIN_COST),
             });
         }
+        let p = &self.passwords;
+        if p.lockout_failures == 0 || p.lockout_account_failures < p.lockout_failures {
+            return Err(ConfigError::Invalid {
+                key: "passwords.lockout_account_failures",
+                reason: "passwords.lockout_failures must be at least 1 and at most passwords.lockout_account_failures".into(),
+            });
+        }
+        if p.lockout_window < Duration::from_secs(60)
+            || p.lockout_window > Duration::from_secs(86_400)
+        {
+            return Err(ConfigError::Invalid {
+                key: "passwords.lockout_window",
+                reason: "must be between 1m and 24h".into(),
+            });
+        }
         if !(0..=19).contains(&self.passwords.worker_nice) {
             return Err(ConfigError::Invalid {
                 key: "passwords.worker_nice",
@@ -685,6 +731,13 @@ fn apply_env(
                 raw.trim()
                     .parse::<i64>()
                     .map_err(|_| bad(format!("`{raw}` is not a whole number")))?,
+            ),
+            Some(serde_json::Value::Array(_)) => toml::Value::Array(
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_owned()))
+                    .collect(),
             ),
             Some(serde_json::Value::Bool(_)) => match raw.trim() {
                 "true" => toml::Value::Boolean(true),

@@ -42,6 +42,7 @@ pub struct MasterKey {
     refresh_hmac: hmac::Key,
     audit_hmac: hmac::Key,
     form_hmac: hmac::Key,
+    page_aead: aead::LessSafeKey,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -83,12 +84,16 @@ impl MasterKey {
         let form = prk
             .expand(&[b"form-token"], hmac::HMAC_SHA256)
             .map_err(|_| "key derivation failed".to_owned())?;
+        let page = prk
+            .expand(&[b"sealed-page-state"], &aead::AES_256_GCM)
+            .map_err(|_| "key derivation failed".to_owned())?;
         Ok(MasterKey {
             aead: aead::LessSafeKey::new(unbound),
             secret_hmac: hmac::Key::from(okm),
             refresh_hmac: hmac::Key::from(refresh),
             audit_hmac: hmac::Key::from(audit),
             form_hmac: hmac::Key::from(form),
+            page_aead: aead::LessSafeKey::new(aead::UnboundKey::from(page)),
         })
     }
 
@@ -169,6 +174,45 @@ impl MasterKey {
         hmac::verify(&self.form_hmac, &form_token_input(purpose, subject), &tag).is_ok()
     }
 
+    /// Seal state a page carries instead of the server keeping it (AES-256-GCM under a key
+    /// derived from the master key, `purpose` as associated data, a fresh random nonce):
+    /// base64url of nonce ‖ ciphertext ‖ tag. Only this master key opens it, and only for the
+    /// same `purpose`.
+    pub fn seal_page(&self, purpose: &str, plaintext: &[u8]) -> String {
+        let nonce_bytes = random_bytes(NONCE_LEN);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&nonce_bytes);
+        let mut in_out = plaintext.to_vec();
+        #[expect(clippy::expect_used, reason = "sealing only fails for > 64 GiB inputs")]
+        self.page_aead
+            .seal_in_place_append_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(purpose.as_bytes()),
+                &mut in_out,
+            )
+            .expect("AES-GCM seal of a page's state");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&in_out);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Open what [`MasterKey::seal_page`] sealed for `purpose`; `None` for anything else
+    /// (tampered, truncated, another purpose or another master key).
+    pub fn open_page(&self, purpose: &str, sealed: &str) -> Option<Vec<u8>> {
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < NONCE_LEN + aead::AES_256_GCM.tag_len() {
+            return None;
+        }
+        let (nonce, ct) = bytes.split_at(NONCE_LEN);
+        let nonce = aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = ct.to_vec();
+        let plain = self
+            .page_aead
+            .open_in_place(nonce, aead::Aad::from(purpose.as_bytes()), &mut buf)
+            .ok()?;
+        Some(plain.to_vec())
+    }
+
     /// Constant-time check of a presented secret against a stored keyed hash.
     pub fn verify_secret(&self, secret: &str, stored: &[u8]) -> bool {
         hmac::verify(&self.secret_hmac, secret.as_bytes(), stored).is_ok()
@@ -217,6 +261,41 @@ mod tests {
             "wrong master key fails"
         );
         assert!(k.open("kid-1", &sealed[..5]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn sealed_page_state_opens_only_for_its_purpose_and_key() -> Result<(), String> {
+        let k = key()?;
+        let sealed = k.seal_page("login", b"request");
+        assert_eq!(
+            k.open_page("login", &sealed).as_deref(),
+            Some(&b"request"[..])
+        );
+        assert_ne!(
+            sealed,
+            k.seal_page("login", b"request"),
+            "a fresh nonce each time"
+        );
+        assert!(
+            k.open_page("consent", &sealed).is_none(),
+            "purpose is bound"
+        );
+        assert!(
+            MasterKey::from_bytes(&[8u8; 32])?
+                .open_page("login", &sealed)
+                .is_none()
+        );
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).map_err(|e| e.to_string())?;
+        assert!(
+            k.open_page("login", &tampered).is_none(),
+            "tampering is detected"
+        );
+        assert!(k.open_page("login", &sealed[..10]).is_none());
+        assert!(k.open_page("login", "not base64!").is_none());
         Ok(())
     }
 

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::crypto::random_b64;
-use crate::keys::{KeyService, load_snapshot};
+use crate::keys::{KeyError, KeyService, load_snapshot};
 use crate::state::AppState;
-use crate::store::meta;
+use crate::store::{meta, prune};
 
 /// How often each job runs.
 #[derive(Debug, Clone, Copy)]
@@ -79,19 +79,17 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
                     now + i64::try_from(timings.rotation.as_secs() * 2 + 30).unwrap_or(150);
                 let k = keys.clone();
                 let h = holder.clone();
-                let result = tokio::task::spawn_blocking(
-                    move || -> Result<Vec<_>, crate::keys::KeyError> {
-                        if !k.store.run_blocking(|c| {
-                            meta::try_lease(c, "key_rotation", &h, now, lease_until)
-                        })? {
-                            return Ok(Vec::new());
-                        }
-                        k.auto_rotate(now)
-                    },
-                )
+                let result = tokio::task::spawn_blocking(move || {
+                    k.store.run_blocking(|c| {
+                        meta::leased(c, meta::ROTATION_LEASE, &h, now, lease_until, |c| {
+                            k.auto_rotate(c, now)
+                        })
+                    })
+                })
                 .await;
                 match result {
-                    Ok(Ok(applied)) => {
+                    Ok(Ok(None)) => {}
+                    Ok(Ok(Some(applied))) => {
                         for a in applied {
                             tracing::info!(
                                 alg = a.plan.alg,
@@ -121,40 +119,27 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
             let lease_until = now + i64::try_from(timings.prune.as_secs()).unwrap_or(600);
             let k = keys.clone();
             let h = holder.clone();
-            let result = tokio::task::spawn_blocking(
-                move || -> Result<Option<(Vec<String>, usize)>, crate::keys::KeyError> {
-                    if !k
-                        .store
-                        .run_blocking(|c| meta::try_lease(c, "prune", &h, now, lease_until))?
-                    {
-                        return Ok(None);
-                    }
-                    let kids = k.prune(now)?;
-                    let secrets = k
-                        .store
-                        .run_blocking(|c| crate::store::clients::prune_previous_secrets(c, now))?;
-                    let refresh = k
-                        .store
-                        .run_blocking(|c| crate::store::refresh_tokens::prune(c, now))?;
-                    let sessions = k.store.run_blocking(|c| {
-                        crate::store::sessions::prune(
-                            c,
-                            now,
-                            now - crate::oauth::session::SESSION_IDLE,
-                        )
-                    })?;
-                    Ok(Some((kids, secrets + sessions + refresh)))
-                },
-            )
+            let session_idle_cutoff = now - crate::oauth::session::SESSION_IDLE;
+            let result = tokio::task::spawn_blocking(move || {
+                k.store.run_blocking(|c| {
+                    meta::leased(c, meta::PRUNE_LEASE, &h, now, lease_until, |c| {
+                        let kids = k.prune(c, now)?;
+                        let rows = prune::expired(c, now, session_idle_cutoff)?;
+                        Ok::<_, KeyError>((kids, rows))
+                    })
+                })
+            })
             .await;
             let leased = matches!(result, Ok(Ok(Some(_))));
             match result {
                 Ok(Ok(None)) => {}
-                Ok(Ok(Some((kids, secrets)))) => {
-                    if !kids.is_empty() || secrets > 0 {
+                Ok(Ok(Some((kids, rows)))) => {
+                    if !kids.is_empty() || rows.total() > 0 {
                         tracing::info!(
                             keys = kids.len(),
-                            secrets_and_sessions = secrets,
+                            previous_secrets = rows.previous_secrets,
+                            refresh_tokens = rows.refresh_tokens,
+                            sessions = rows.sessions,
                             "pruned expired rows"
                         );
                     }

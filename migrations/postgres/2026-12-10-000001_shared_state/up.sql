@@ -1,5 +1,5 @@
--- Short-lived state every replica shares when no Redis is configured (cache::postgres): pending
--- sign-ins, authorization codes, login counters and locks, revocation markers, used assertion
+-- Short-lived state every replica shares when no Redis is configured (cache::postgres): consent
+-- screens, authorization codes, login counters and locks, revocation markers, used assertion
 -- ids. A row whose expires_at (Unix seconds) has passed is ignored by every read and deleted by
 -- the prune job. A logged table: revocations must survive a crash.
 CREATE TABLE shared_state (

@@ -6,7 +6,7 @@
 //!   number of replicas;
 //! * **process memory** ([`memory`]) on SQLite, which serves one server.
 //!
-//! What lives here: pending sign-in and consent pages, authorization codes (taken once) and what
+//! What lives here: consent screens in progress, authorization codes (taken once) and what
 //! a redeemed code issued, login failure, lock and per-IP counters, anonymous failure counters,
 //! access-token revocation markers, used client-assertion `jti`s, and GCRA rate limits
 //! ([`gcra`]).
@@ -14,7 +14,7 @@
 //! Every primitive is atomic on every backend (one Lua script or command on Redis, one SQL
 //! statement on PostgreSQL, one lock in process), so replicas racing on one key have exactly one
 //! winner. Every key is prefixed with the cache's namespace (`redis.key_prefix`, `sigil:` by
-//! default). A key's *kind* is its text before the first `:` (`code`, `pending`, `login_fail`,
+//! default). A key's *kind* is its text before the first `:` (`code`, `consent`, `login_fail`,
 //! ...): the in-process backend bounds each kind on its own, so a flood of one cannot crowd out
 //! another. A key holds one kind of value: a marker (`insert_if_absent`), bytes (`put`), a
 //! counter (`incr`) or a rate-limit state (`rate_limit`); `get` and `take` return bytes only.

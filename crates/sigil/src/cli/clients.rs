@@ -15,7 +15,8 @@ use crate::domain::{
     ClientId, GrantType, Name, RedirectUri, Scope, ScopeSet, WebOrigin, parse_duration,
 };
 use crate::startup::open_keys_blocking;
-use crate::store::{StoreError, clients as client_store};
+use crate::store::StoreError;
+use crate::store::clients::{self as client_store, SecretRotation};
 
 /// Prefix of every client secret, so secret scanners can find leaked ones.
 pub const SECRET_PREFIX: &str = "sigil_secret_";
@@ -109,7 +110,7 @@ pub struct CreateArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Client id.
-    pub id: String,
+    pub id: ClientId,
     /// New display name.
     #[arg(long)]
     pub name: Option<String>,
@@ -146,19 +147,19 @@ pub enum ClientsCommand {
     /// One client.
     Show {
         /// Client id.
-        id: String,
+        id: ClientId,
     },
     /// Remove a client.
     Delete {
         /// Client id.
-        id: String,
+        id: ClientId,
     },
     /// Change a client's name, redirect URIs, scopes, audiences or roles; its id and secret stay.
     Update(UpdateArgs),
     /// Issue a new secret; the old one stays valid for the overlap.
     RotateSecret {
         /// Client id.
-        id: String,
+        id: ClientId,
         /// How long the old secret keeps working (default clients.secret_overlap).
         #[arg(long)]
         overlap: Option<String>,
@@ -243,7 +244,7 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
             super::audit(
                 &keys,
                 "client.delete",
-                Some(id.clone()),
+                Some(id.to_string()),
                 serde_json::json!({}),
             )?;
             print(g, &serde_json::json!({"deleted": id}), || {
@@ -252,15 +253,12 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
         }
         ClientsCommand::Update(args) => {
             let id = args.id.clone();
-            let client = store
-                .run_blocking(|c| client_store::find(c, &id))?
+            let (client, changes) = store
+                .run_blocking(|c| {
+                    client_store::modify(c, &id, |client| apply_update(client, args, now))
+                })?
                 .with_context(|| format!("no client with id {id}"))?;
-            let (client, changes) = apply_update(client, args, now)?;
-            match store.run_blocking(|c| client_store::update(c, &client)) {
-                Err(StoreError::NotFound) => bail!("no client with id {id}"),
-                other => other?,
-            }
-            super::audit(&keys, "client.update", Some(id.clone()), changes)?;
+            super::audit(&keys, "client.update", Some(id.to_string()), changes)?;
             let value = client.public_view();
             print(g, &value, || {
                 format!(
@@ -274,24 +272,21 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
                 Some(o) => parse_duration(&o).map_err(anyhow::Error::msg)?,
                 None => settings.clients.secret_overlap,
             };
-            let client = store
-                .run_blocking(|c| client_store::find(c, &id))?
-                .with_context(|| format!("no client with id {id}"))?;
-            if client.public || client.secret_hash.is_none() {
-                bail!("client {id} has no secret (it is public or uses private_key_jwt)");
-            }
             let secret = new_secret();
+            let hash = keys.master.hash_secret(&secret);
             let until = now + secs(overlap);
-            match store.run_blocking(|c| {
-                client_store::rotate_secret(c, &id, &keys.master.hash_secret(&secret), until, now)
-            }) {
+            match store.run_blocking(|c| client_store::rotate_secret(c, &id, &hash, until, now)) {
+                Ok(SecretRotation::Rotated) => {}
+                Ok(SecretRotation::NoSecret) => {
+                    bail!("client {id} has no secret (it is public or uses private_key_jwt)")
+                }
                 Err(StoreError::NotFound) => bail!("no client with id {id}"),
-                other => other?,
+                Err(e) => return Err(e.into()),
             }
             super::audit(
                 &keys,
                 "client.rotate_secret",
-                Some(id.clone()),
+                Some(id.to_string()),
                 serde_json::json!({"previous_secret_valid_until": until}),
             )?;
             let value = serde_json::json!({

@@ -35,7 +35,9 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-/// A client identifier, issued by Sigil: `sgl_` followed by base64url characters.
+/// A client identifier. Sigil issues `sgl_` followed by base64url characters; [`ClientId::parse`]
+/// is the one rule for what a client id may look like, wherever one comes in (the token
+/// endpoint's credentials, the client registry's lookups, the CLI's arguments, stored rows).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ClientId(String);
@@ -64,6 +66,15 @@ impl ClientId {
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for ClientId {
+    type Err = &'static str;
+
+    /// [`ClientId::parse`] (so command-line arguments are parsed by the same rule).
+    fn from_str(s: &str) -> Result<ClientId, &'static str> {
+        ClientId::parse(s)
     }
 }
 
@@ -136,11 +147,6 @@ impl ScopeSet {
     /// Whether every scope of `self` is in `other`.
     pub fn is_subset(&self, other: &ScopeSet) -> bool {
         self.0.is_subset(&other.0)
-    }
-
-    /// Scopes of `self` not in `other`.
-    pub fn not_in<'a>(&'a self, other: &'a ScopeSet) -> impl Iterator<Item = &'a Scope> + 'a {
-        self.0.difference(&other.0)
     }
 
     /// Whether no scope is in the set.

@@ -105,20 +105,17 @@ impl User {
     /// The claims about this user that `scope` releases (OIDC Core §5.4), the same in ID tokens
     /// and at `/userinfo`: `profile` → `preferred_username`, `updated_at`; `email` → `email`,
     /// `email_verified`. `sub` is not included (each caller sets it).
-    pub fn scoped_claims(
-        &self,
-        has_scope: impl Fn(&str) -> bool,
-    ) -> serde_json::Map<String, serde_json::Value> {
-        let mut claims = serde_json::Map::new();
+    pub fn scoped_claims(&self, has_scope: impl Fn(&str) -> bool) -> sigil_verify::UserClaims {
+        let mut claims = sigil_verify::UserClaims::default();
         if has_scope("profile") {
-            claims.insert("preferred_username".into(), self.username.as_str().into());
-            claims.insert("updated_at".into(), self.updated_at.into());
+            claims.preferred_username = Some(self.username.as_str().to_owned());
+            claims.updated_at = Some(self.updated_at);
         }
         if has_scope("email")
             && let Some(e) = &self.email
         {
-            claims.insert("email".into(), e.as_str().into());
-            claims.insert("email_verified".into(), self.email_verified.into());
+            claims.email = Some(e.as_str().to_owned());
+            claims.email_verified = Some(self.email_verified);
         }
         claims
     }
@@ -158,13 +155,13 @@ mod tests {
         let u = user(Some("ann@example.com"), true);
         assert!(u.scoped_claims(|_| false).is_empty());
         let profile = u.scoped_claims(|s| s == "profile");
-        assert_eq!(profile["preferred_username"], "ann");
-        assert_eq!(profile["updated_at"], 2);
-        assert!(!profile.contains_key("email"));
+        assert_eq!(profile.preferred_username.as_deref(), Some("ann"));
+        assert_eq!(profile.updated_at, Some(2));
+        assert_eq!((profile.email, profile.email_verified), (None, None));
         let email = u.scoped_claims(|s| s == "email");
-        assert_eq!(email["email"], "ann@example.com");
-        assert_eq!(email["email_verified"], true);
-        assert!(!email.contains_key("preferred_username"));
+        assert_eq!(email.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(email.email_verified, Some(true));
+        assert_eq!((email.preferred_username, email.updated_at), (None, None));
         // No address, no email claims at all.
         assert!(user(None, false).scoped_claims(|s| s == "email").is_empty());
     }

@@ -157,7 +157,7 @@ pub(super) async fn show_login(
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
     let csp = pages::login_csp(request.redirect_uri.as_str());
-    let started = pending::start_login(ctx, request).await?;
+    let started = pending::start_login(ctx, request)?;
     let page = LoginPage {
         product: &ctx.settings.ui.product_name,
         client_name,

@@ -1,5 +1,6 @@
-//! The browser side of sign-in: Sigil's cookies (the session, and the binding of a sign-in or
-//! consent page to the browser that opened it) and the `303 See Other` that moves between
+//! The browser side of sign-in: Sigil's cookies (the session, the binding of a sign-in or
+//! consent page to the browser that opened it, and the device cookie of the last account that
+//! signed in here) and the `303 See Other` that moves between
 //! pages. `__Host-` names and `Secure` under an https issuer.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
@@ -30,6 +31,16 @@ pub fn binding_name(ctx: &AppState) -> &'static str {
         "__Host-sigil_login"
     } else {
         "sigil_login"
+    }
+}
+
+/// Device cookie name (`__Host-` under https): marks a browser that signed in to an account
+/// before (`oauth::login`).
+pub fn device_name(ctx: &AppState) -> &'static str {
+    if secure_cookies(ctx) {
+        "__Host-sigil_device"
+    } else {
+        "sigil_device"
     }
 }
 

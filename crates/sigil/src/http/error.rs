@@ -36,7 +36,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::OAuth(e) => match e {
-                OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+                OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
                 OAuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 OAuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::BAD_REQUEST,
@@ -63,7 +63,7 @@ impl ResponseError for ApiError {
         resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
         match self {
-            ApiError::OAuth(OAuthError::InvalidClient { .. }) => {
+            ApiError::OAuth(OAuthError::InvalidClient(_)) => {
                 resp.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"sigil\", charset=\"UTF-8\""),

@@ -41,7 +41,7 @@ pub async fn login(
             PageError::bad_request("invalid_request", "The sign-in form was malformed.")
         })?;
     let authz = form.get("authz").ok_or_else(expired)?;
-    let pending = pending::login(&ctx, authz).await?.ok_or_else(expired)?;
+    let pending = pending::login(&ctx, authz).ok_or_else(expired)?;
     let csrf_ok = form
         .get("csrf")
         .is_some_and(|c| ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
@@ -50,18 +50,26 @@ pub async fn login(
     }
     let request = pending.request;
     root.record("client_id", request.client_id.as_str());
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    let client = super::client_ip::of(
+        &req,
+        &ctx.settings.http.trusted_proxies,
+        ctx.settings.http.forwarded_header,
+    );
+    let ip = client.map(|c| c.to_string()).unwrap_or_default();
+    let ip_bucket = client.map(super::client_ip::bucket).unwrap_or_default();
     let outcome = login::sign_in(
         &ctx,
         Attempt {
             username: form.get("username").unwrap_or(""),
             password: form.get("password").unwrap_or("").to_owned(),
             ip: &ip,
+            ip_bucket: &ip_bucket,
             client_id: &request.client_id,
             previous_session: cookies::session_value(&req, &ctx),
+            device: req
+                .cookie(cookies::device_name(&ctx))
+                .map(|c| c.value().to_owned())
+                .as_deref(),
         },
     )
     .await?;
@@ -71,7 +79,7 @@ pub async fn login(
         .await
         .map_err(crate::oauth::OAuthError::from)?
         .ok_or_else(expired)?;
-    let (user, session_id, session) = match outcome {
+    let (user, session_id, session, device) = match outcome {
         Outcome::RateLimited { retry_after } => {
             root.record("outcome", "rate_limited");
             let mut resp = super::pages::error_page(
@@ -100,9 +108,9 @@ pub async fn login(
             user,
             session_id,
             session,
-        } => (user, session_id, session),
+            device,
+        } => (user, session_id, session, device),
     };
-    pending::finish_login(&ctx, authz).await?;
     root.record("outcome", "logged_in");
     let mut resp = after_authentication(&ctx, &reg, &request, &user, &session).await?;
     // A consent screen follows: it set its own binding cookie, which must stay.
@@ -114,6 +122,12 @@ pub async fn login(
         cookies::session_name(&ctx),
         session_id,
         SESSION_ABSOLUTE,
+    ));
+    let _ = resp.add_cookie(&cookies::cookie(
+        &ctx,
+        cookies::device_name(&ctx),
+        device,
+        crate::oauth::login::DEVICE_TTL,
     ));
     if !binding_set {
         let _ = resp.add_cookie(&cookies::removal(&ctx, cookies::binding_name(&ctx)));

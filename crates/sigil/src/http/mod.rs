@@ -1,6 +1,7 @@
 //! HTTP: the only module that knows actix, HTTP and JSON shapes. One file per endpoint.
 
 pub mod authorize;
+pub mod client_ip;
 pub mod consent;
 pub mod cookies;
 pub mod cors;

@@ -44,11 +44,7 @@ pub async fn introspect(
     let reg = client_auth::authenticate(&ctx, credentials(&req, &form)?).await?;
     cors::allow_client(&req, &reg);
     if reg.client.public {
-        return Err(OAuthError::InvalidClient {
-            description: "client authentication failed",
-            basic: false,
-        }
-        .into());
+        return Err(OAuthError::InvalidClient("client authentication failed").into());
     }
     root.record("client_id", reg.client.id.as_str());
     let token = form

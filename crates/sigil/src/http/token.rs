@@ -9,7 +9,7 @@ use tracing_actix_web::RootSpan;
 use super::cors;
 use super::error::ApiError;
 use super::form::{self, Form};
-use crate::domain::GrantType;
+use crate::domain::{ClientId, GrantType};
 use crate::oauth::OAuthError;
 use crate::oauth::authorization_code::{self, CodeRequest};
 use crate::oauth::client_auth::{self, Credentials, JWT_BEARER};
@@ -81,15 +81,19 @@ pub async fn token(
         .json(response))
 }
 
+/// A client id as sent: one [`ClientId::parse`] refuses authenticates nobody.
+fn client_id(raw: &str) -> Result<ClientId, OAuthError> {
+    ClientId::parse(raw).map_err(|_| OAuthError::InvalidClient("client authentication failed"))
+}
+
 /// Work out which client authentication method was used; more than one is an error.
 pub fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiError> {
     let basic = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => Some(
-            parse_basic(value.as_bytes()).ok_or(OAuthError::InvalidClient {
-                description: "the Authorization header is malformed",
-                basic: true,
-            })?,
+            parse_basic(value.as_bytes()).ok_or(OAuthError::InvalidClient(
+                "the Authorization header is malformed",
+            ))?,
         ),
     };
     let form_id = form.get("client_id");
@@ -110,14 +114,17 @@ pub fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiErr
             )
             .into());
         }
-        return Ok(Credentials::Basic { id, secret });
+        return Ok(Credentials::Basic {
+            id: client_id(&id)?,
+            secret,
+        });
     }
     if let Some(secret) = form_secret {
         let id = form_id.ok_or(OAuthError::InvalidRequest(
             "client_id is required with client_secret",
         ))?;
         return Ok(Credentials::Post {
-            id: id.to_owned(),
+            id: client_id(id)?,
             secret: secret.to_owned(),
         });
     }
@@ -127,11 +134,11 @@ pub fn credentials(req: &HttpRequest, form: &Form) -> Result<Credentials, ApiErr
         }
         return Ok(Credentials::Assertion {
             assertion: assertion.to_owned(),
-            id: form_id.map(str::to_owned),
+            id: form_id.map(client_id).transpose()?,
         });
     }
     Ok(match form_id {
-        Some(id) => Credentials::IdOnly(id.to_owned()),
+        Some(id) => Credentials::IdOnly(client_id(id)?),
         None => Credentials::None,
     })
 }
@@ -147,9 +154,6 @@ fn parse_basic(value: &[u8]) -> Option<(String, String)> {
     let pos = decoded.iter().position(|b| *b == b':')?;
     let id = form::decode(&decoded[..pos]).ok()?;
     let secret = form::decode(&decoded[pos + 1..]).ok()?;
-    if id.is_empty() {
-        return None;
-    }
     Some((id, secret))
 }
 
@@ -170,9 +174,53 @@ mod tests {
             parse_basic(format!("Basic {}", STANDARD.encode("nocolon")).as_bytes()),
             None
         );
+        // Whether the id is a client id is `ClientId::parse`'s call, in `credentials`.
         assert_eq!(
             parse_basic(format!("Basic {}", STANDARD.encode(":secret")).as_bytes()),
-            None
+            Some((String::new(), "secret".to_owned()))
         );
+    }
+
+    #[test]
+    fn every_method_names_its_client_by_the_client_id_rule() -> Result<(), ApiError> {
+        use actix_web::test::TestRequest;
+        let long = "c".repeat(129);
+        let basic = |id: &str| format!("Basic {}", STANDARD.encode(format!("{id}:s")));
+        for bad in ["", "a%20b", "a%01", long.as_str()] {
+            let decoded = form::decode(bad.as_bytes()).map_err(ApiError::from)?;
+            let with_header = TestRequest::default()
+                .insert_header((header::AUTHORIZATION, basic(bad)))
+                .to_http_request();
+            let plain = TestRequest::default().to_http_request();
+            let mut cases = vec![(&with_header, String::new())];
+            // An empty form field is an absent one (`invalid_request`), not a client id.
+            if !bad.is_empty() {
+                cases.extend([
+                    (&plain, format!("client_id={bad}&client_secret=s")),
+                    (&plain, format!("client_id={bad}")),
+                    (
+                        &plain,
+                        format!("client_id={bad}&client_assertion=a.b.c&client_assertion_type={JWT_BEARER}"),
+                    ),
+                ]);
+            }
+            for (req, body) in cases {
+                let form = form::parse(body.as_bytes()).map_err(ApiError::from)?;
+                let got = credentials(req, &form);
+                assert!(
+                    matches!(got, Err(ApiError::OAuth(OAuthError::InvalidClient(_)))),
+                    "{decoded:?} in {body:?}: {got:?}"
+                );
+            }
+        }
+        let ok = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, basic("sgl_a")))
+            .to_http_request();
+        let form = form::parse(b"").map_err(ApiError::from)?;
+        assert!(matches!(
+            credentials(&ok, &form)?,
+            Credentials::Basic { id, .. } if id.as_str() == "sgl_a"
+        ));
+        Ok(())
     }
 }

@@ -10,6 +10,14 @@ use crate::oauth::bearer::BearerError;
 use crate::state::AppState;
 use crate::store::users as user_store;
 
+/// The answer: `sub`, then what the token's scopes release, as in the ID token.
+#[derive(serde::Serialize)]
+struct UserInfo {
+    sub: String,
+    #[serde(flatten)]
+    claims: sigil_verify::UserClaims,
+}
+
 fn challenge(error: Option<&str>, status: actix_web::http::StatusCode) -> HttpResponse {
     let value = match error {
         Some(e) => format!("Bearer realm=\"sigil\", error=\"{e}\""),
@@ -83,9 +91,10 @@ pub async fn userinfo(
         Ok(_) => return Ok(challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED)),
         Err(e) => return Err(OAuthError::from(e).into()),
     };
-    let mut body = serde_json::Map::new();
-    body.insert("sub".into(), user.id.clone().into());
-    body.extend(user.scoped_claims(|s| claims.has_scope(s)));
+    let body = UserInfo {
+        claims: user.scoped_claims(|s| claims.has_scope(s)),
+        sub: user.id,
+    };
     root.record("outcome", "ok");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

@@ -89,11 +89,31 @@ impl KeyTimes {
     }
 }
 
-/// The key that signs `alg` at `now`: the most recently activated active key.
-pub fn signing_key(keys: &[KeyTimes], alg: Algorithm, now: i64) -> Option<&KeyTimes> {
+/// Anything that carries a key's lifecycle facts: the facts themselves, or a server's loaded key
+/// (`keys::LoadedKey`), so [`signing_key`] is one rule for planning and for signing.
+pub trait HasTimes {
+    /// The key's lifecycle facts.
+    fn times(&self) -> &KeyTimes;
+}
+
+impl HasTimes for KeyTimes {
+    fn times(&self) -> &KeyTimes {
+        self
+    }
+}
+
+impl<T: HasTimes> HasTimes for std::sync::Arc<T> {
+    fn times(&self) -> &KeyTimes {
+        (**self).times()
+    }
+}
+
+/// The key that signs `alg` at `now`: the most recently activated active key (the later created
+/// one when two activated at the same instant).
+pub fn signing_key<K: HasTimes>(keys: &[K], alg: Algorithm, now: i64) -> Option<&K> {
     keys.iter()
-        .filter(|k| k.alg == alg && k.state(now) == KeyState::Active)
-        .max_by_key(|k| (k.activates_at, k.created_at))
+        .filter(|k| k.times().alg == alg && k.times().state(now) == KeyState::Active)
+        .max_by_key(|k| (k.times().activates_at, k.times().created_at))
 }
 
 /// Keys of `alg` waiting to activate, earliest first.
@@ -104,15 +124,6 @@ pub fn pending(keys: &[KeyTimes], alg: Algorithm, now: i64) -> Vec<&KeyTimes> {
         .collect();
     v.sort_by_key(|k| k.activates_at);
     v
-}
-
-/// The next instant after `now` at which any key changes state (for scheduling a JWKS rebuild).
-pub fn next_change(keys: &[KeyTimes], now: i64) -> Option<i64> {
-    keys.iter()
-        .flat_map(|k| [Some(k.activates_at), k.deactivates_at, k.retires_at])
-        .flatten()
-        .filter(|t| *t > now)
-        .min()
 }
 
 /// A change to one existing key's schedule.
@@ -612,6 +623,5 @@ mod tests {
             prunable(&keys, T0 + 100 + SCHED.retention, &SCHED),
             vec!["rs".to_owned()]
         );
-        assert_eq!(next_change(&keys, T0 + 50), Some(T0 + 100));
     }
 }

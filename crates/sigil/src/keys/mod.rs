@@ -295,42 +295,38 @@ impl KeyService {
         })
     }
 
-    /// The scheduled rotation: rotate every algorithm whose period is up. Returns what was done.
-    pub fn auto_rotate(&self, now: i64) -> Result<Vec<Applied>, KeyError> {
-        self.store.run_blocking(|conn| {
-            meta::locked(conn, KEYS_LOCK, |c| {
-                let (_, times) = Self::load_times(c)?;
-                let mut algs: Vec<Algorithm> = times.iter().map(|t| t.alg).collect();
-                algs.sort_by_key(|a| a.as_str());
-                algs.dedup();
-                let mut out = Vec::new();
-                for alg in algs {
-                    if let Some(plan) =
-                        lifecycle::auto_rotation_due(&times, alg, now, &self.schedule)
-                    {
-                        out.push(self.apply(c, &plan, now)?);
-                    }
+    /// The scheduled rotation, on `conn` (the rotation job's, under its lease): rotate every
+    /// algorithm whose period is up. Returns what was done.
+    pub fn auto_rotate(&self, conn: &mut DbConn, now: i64) -> Result<Vec<Applied>, KeyError> {
+        meta::locked(conn, KEYS_LOCK, |c| {
+            let (_, times) = Self::load_times(c)?;
+            let mut algs: Vec<Algorithm> = times.iter().map(|t| t.alg).collect();
+            algs.sort_by_key(|a| a.as_str());
+            algs.dedup();
+            let mut out = Vec::new();
+            for alg in algs {
+                if let Some(plan) = lifecycle::auto_rotation_due(&times, alg, now, &self.schedule) {
+                    out.push(self.apply(c, &plan, now)?);
                 }
-                Ok(out)
-            })
+            }
+            Ok(out)
         })
     }
 
-    /// Delete retired keys past retention. Returns their kids.
-    pub fn prune(&self, now: i64) -> Result<Vec<String>, KeyError> {
-        self.store.run_blocking(|conn| {
-            meta::locked(conn, KEYS_LOCK, |c| {
-                let (_, times) = Self::load_times(c)?;
-                let kids = lifecycle::prunable(&times, now, &self.schedule);
-                if !kids.is_empty() {
-                    key_store::delete_retired_before(
-                        c,
-                        now.saturating_sub(self.schedule.retention)
-                            .saturating_add(1),
-                    )?;
-                }
-                Ok(kids)
-            })
+    /// Delete retired keys past retention, on `conn` (the prune job's, under its lease). Returns
+    /// their kids.
+    pub fn prune(&self, conn: &mut DbConn, now: i64) -> Result<Vec<String>, KeyError> {
+        meta::locked(conn, KEYS_LOCK, |c| {
+            let (_, times) = Self::load_times(c)?;
+            let kids = lifecycle::prunable(&times, now, &self.schedule);
+            if !kids.is_empty() {
+                key_store::delete_retired_before(
+                    c,
+                    now.saturating_sub(self.schedule.retention)
+                        .saturating_add(1),
+                )?;
+            }
+            Ok(kids)
         })
     }
 
@@ -420,6 +416,12 @@ pub struct LoadedKey {
     pub jwt_header_b64: String,
     /// base64url of `{"alg":…,"typ":"refresh+jwt","kid":…}`.
     pub rt_header_b64: String,
+}
+
+impl lifecycle::HasTimes for LoadedKey {
+    fn times(&self) -> &KeyTimes {
+        &self.times
+    }
 }
 
 /// The published JWKS, rendered once per change.
@@ -536,14 +538,9 @@ impl KeyRing {
         }));
     }
 
-    /// The key that signs `alg` now.
+    /// The key that signs `alg` now ([`lifecycle::signing_key`], the rule plans use).
     pub fn signer(&self, alg: Algorithm, now: i64) -> Option<Arc<LoadedKey>> {
-        let snap = self.current.load();
-        snap.keys
-            .iter()
-            .filter(|k| k.times.alg == alg && k.times.state(now) == KeyState::Active)
-            .max_by_key(|k| (k.times.activates_at, k.times.created_at))
-            .cloned()
+        lifecycle::signing_key(&self.current.load().keys, alg, now).cloned()
     }
 }
 
@@ -587,5 +584,55 @@ impl RingSnapshot {
                 .map(|k| k.jwk.clone())
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(master: &MasterKey, alg: Algorithm, created_at: i64, activates_at: i64) -> KeyRow {
+        let g = material::generate(alg, 2048).unwrap_or_else(|e| panic!("{e}"));
+        let kid = g.jwk.kid.clone().unwrap_or_else(|| g.jwk.thumbprint());
+        KeyRow {
+            private_key: master.seal(&kid, &g.pkcs8),
+            kid,
+            alg: alg.as_str().to_owned(),
+            public_jwk: serde_json::to_string(&g.jwk).unwrap_or_else(|e| panic!("{e}")),
+            public_pem: g.public_pem,
+            created_at,
+            activates_at,
+            deactivates_at: None,
+            retires_at: None,
+        }
+    }
+
+    #[test]
+    fn the_ring_signs_with_the_key_the_lifecycle_names() -> Result<(), KeyError> {
+        let master = MasterKey::from_bytes(&[7; 32]).unwrap_or_else(|e| panic!("{e}"));
+        let rows = vec![
+            row(&master, Algorithm::EdDSA, 100, 100),
+            // Two keys activating at the same instant: the later created one signs, wherever
+            // it is in the list.
+            row(&master, Algorithm::EdDSA, 120, 200),
+            row(&master, Algorithm::EdDSA, 110, 200),
+            row(&master, Algorithm::EdDSA, 130, 300),
+            row(&master, Algorithm::ES256, 100, 150),
+        ];
+        let times: Vec<KeyTimes> = rows.iter().map(times_of).collect::<Result<_, _>>()?;
+        let ring = KeyRing::new(KeyRing::snapshot(&rows, &master, 1, 100)?);
+        for now in [99, 100, 150, 199, 200, 250, 300, 400] {
+            for alg in [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256] {
+                let planned = lifecycle::signing_key(&times, alg, now).map(|k| k.kid.clone());
+                let signing = ring.signer(alg, now).map(|k| k.times.kid.clone());
+                assert_eq!(signing, planned, "{} at {now}", alg.as_str());
+            }
+        }
+        assert_eq!(
+            ring.signer(Algorithm::EdDSA, 250)
+                .map(|k| k.times.kid.clone()),
+            Some(rows[1].kid.clone())
+        );
+        Ok(())
     }
 }

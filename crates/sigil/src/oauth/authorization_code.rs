@@ -139,7 +139,7 @@ pub async fn grant(
     let has = |s: &str| scopes.iter().any(|x| x.as_str() == s);
     let mut response = user_access_token(ctx, client, &user, scopes, &req.audiences)?;
     if has("openid") {
-        let extra = user.scoped_claims(has);
+        let released = user.scoped_claims(has);
         response.id_token = Some(id_token(
             ctx,
             IdTokenRequest {
@@ -149,7 +149,7 @@ pub async fn grant(
                 auth_time: grant.auth_time,
                 alg: client.id_token_alg,
                 access_token: &response.access_token,
-                extra,
+                user: released,
             },
         )?);
     }

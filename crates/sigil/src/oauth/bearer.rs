@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use sigil_verify::{Claims, Verifier};
+use sigil_verify::{Claims, RefreshClaims, Verifier};
 
 use crate::state::AppState;
 
@@ -89,6 +89,17 @@ impl OwnTokens {
         verifier
             .verify(token)
             .map_err(|e| BearerError::InvalidToken(e.to_string()))
+    }
+
+    /// Verify a refresh token Sigil issued, read as `sigil_verify::RefreshClaims` (the type it was
+    /// written with).
+    pub fn verify_refresh(
+        &self,
+        ctx: &AppState,
+        token: &str,
+    ) -> Result<RefreshClaims, BearerError> {
+        let claims = self.verify_kind(ctx, token, Kind::Refresh)?;
+        RefreshClaims::try_from(claims).map_err(|e| BearerError::InvalidToken(e.to_string()))
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::OAuthError;
 use super::clients::RegisteredClient;
+use crate::domain::ClientId;
 use crate::state::AppState;
 
 /// `client_assertion_type` for JWT assertions.
@@ -14,20 +15,20 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// Longest accepted assertion lifetime (its `jti` is remembered that long).
 const MAX_ASSERTION_LIFETIME: i64 = 3600;
 
-/// How the client presented itself, as parsed by `http`.
+/// How the client presented itself, as parsed by `http` (client ids with [`ClientId::parse`]).
 #[derive(Debug)]
 pub enum Credentials {
     /// HTTP Basic (`client_secret_basic`).
     Basic {
         /// Decoded client id.
-        id: String,
+        id: ClientId,
         /// Decoded secret.
         secret: String,
     },
     /// Form fields (`client_secret_post`).
     Post {
         /// `client_id`.
-        id: String,
+        id: ClientId,
         /// `client_secret`.
         secret: String,
     },
@@ -36,19 +37,16 @@ pub enum Credentials {
         /// `client_assertion`.
         assertion: String,
         /// `client_id`, if also sent.
-        id: Option<String>,
+        id: Option<ClientId>,
     },
     /// Only a `client_id` (public clients).
-    IdOnly(String),
+    IdOnly(ClientId),
     /// Nothing.
     None,
 }
 
-fn invalid(basic: bool) -> OAuthError {
-    OAuthError::InvalidClient {
-        description: "client authentication failed",
-        basic,
-    }
+fn invalid() -> OAuthError {
+    OAuthError::InvalidClient("client authentication failed")
 }
 
 /// Authenticate the client. Returns the registration on success.
@@ -57,43 +55,43 @@ pub async fn authenticate(
     creds: Credentials,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
     match creds {
-        Credentials::Basic { id, secret } => by_secret(ctx, &id, &secret, true).await,
-        Credentials::Post { id, secret } => by_secret(ctx, &id, &secret, false).await,
+        Credentials::Basic { id, secret } | Credentials::Post { id, secret } => {
+            by_secret(ctx, &id, &secret).await
+        }
         Credentials::Assertion { assertion, id } => {
-            by_assertion(ctx, &assertion, id.as_deref()).await
+            by_assertion(ctx, &assertion, id.as_ref()).await
         }
         // Public clients authenticate by id alone (PKCE protects their codes).
         Credentials::IdOnly(id) => {
             let reg = ctx
                 .clients
-                .get(&ctx.store, &id)
+                .get(&ctx.store, id.as_str())
                 .await?
-                .ok_or_else(|| invalid(false))?;
+                .ok_or_else(invalid)?;
             if reg.client.public {
                 Ok(reg)
             } else {
-                Err(invalid(false))
+                Err(invalid())
             }
         }
-        Credentials::None => Err(invalid(false)),
+        Credentials::None => Err(invalid()),
     }
 }
 
 async fn by_secret(
     ctx: &AppState,
-    id: &str,
+    id: &ClientId,
     secret: &str,
-    basic: bool,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
-    if id.is_empty() || id.len() > 128 || secret.is_empty() || secret.len() > 512 {
-        return Err(invalid(basic));
+    if secret.is_empty() || secret.len() > 512 {
+        return Err(invalid());
     }
-    let found = ctx.clients.get(&ctx.store, id).await?;
+    let found = ctx.clients.get(&ctx.store, id.as_str()).await?;
     let now = ctx.now();
     let Some(reg) = found else {
         // Same work as a known client, so timing does not reveal which ids exist.
         let _ = ctx.master.verify_secret(secret, &[0u8; 32]);
-        return Err(invalid(basic));
+        return Err(invalid());
     };
     let c = &reg.client;
     let current_ok = c
@@ -106,7 +104,7 @@ async fn by_secret(
             .as_deref()
             .is_some_and(|h| ctx.master.verify_secret(secret, h));
     if c.public || !(current_ok || previous_ok) {
-        return Err(invalid(basic));
+        return Err(invalid());
     }
     Ok(reg)
 }
@@ -122,37 +120,34 @@ fn peek_subject(assertion: &str) -> Option<String> {
 async fn by_assertion(
     ctx: &AppState,
     assertion: &str,
-    id: Option<&str>,
+    id: Option<&ClientId>,
 ) -> Result<Arc<RegisteredClient>, OAuthError> {
-    let sub = peek_subject(assertion).ok_or_else(|| invalid(false))?;
-    if id.is_some_and(|id| id != sub) {
-        return Err(invalid(false));
+    let sub = peek_subject(assertion).ok_or_else(invalid)?;
+    if id.is_some_and(|id| id.as_str() != sub) {
+        return Err(invalid());
     }
     let reg = ctx
         .clients
         .get(&ctx.store, &sub)
         .await?
-        .ok_or_else(|| invalid(false))?;
-    let verifier = reg
-        .assertion_verifier
-        .as_ref()
-        .ok_or_else(|| invalid(false))?;
+        .ok_or_else(invalid)?;
+    let verifier = reg.assertion_verifier.as_ref().ok_or_else(invalid)?;
     let claims = verifier.verify(assertion).map_err(|e| {
         tracing::info!(client_id = %sub, reason = %e, "client assertion rejected");
-        invalid(false)
+        invalid()
     })?;
     // iss == client_id is checked by the verifier; RFC 7523 §3 also needs sub == client_id.
     if claims.sub != sub {
-        return Err(invalid(false));
+        return Err(invalid());
     }
     let jti = claims
         .jti
         .as_deref()
         .filter(|j| !j.is_empty() && j.len() <= 256)
-        .ok_or_else(|| invalid(false))?;
+        .ok_or_else(invalid)?;
     let now = ctx.now();
     if claims.exp - now > MAX_ASSERTION_LIFETIME {
-        return Err(invalid(false));
+        return Err(invalid());
     }
     let leeway = crate::clock::secs(ctx.settings.keys.clock_skew);
     let key = format!("assertion:{sub}:{jti}");
@@ -162,7 +157,7 @@ async fn by_assertion(
         .await?
     {
         tracing::warn!(client_id = %sub, "replayed client assertion refused");
-        return Err(invalid(false));
+        return Err(invalid());
     }
     Ok(reg)
 }

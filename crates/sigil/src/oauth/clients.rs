@@ -17,8 +17,8 @@ use arc_swap::ArcSwap;
 use quick_cache::sync::Cache;
 use sigil_verify::Verifier;
 
-use crate::domain::WebOrigin;
 use crate::domain::client::Client;
+use crate::domain::{ClientId, WebOrigin};
 use crate::store::{Store, StoreError, clients as client_store};
 
 /// How many unknown ids are remembered (so a client retrying with a wrong id does not query the
@@ -96,12 +96,16 @@ impl ClientCache {
         Ok(())
     }
 
-    /// Find a client, from memory or the database.
+    /// Find a client, from memory or the database. An id [`ClientId::parse`] refuses names no
+    /// client: it is not looked up, nor remembered as a miss.
     pub async fn get(
         &self,
         store: &Store,
         id: &str,
     ) -> Result<Option<Arc<RegisteredClient>>, StoreError> {
+        let Ok(parsed) = ClientId::parse(id) else {
+            return Ok(None);
+        };
         if let Some(hit) = self.found.get(id) {
             return Ok(Some(hit));
         }
@@ -110,8 +114,7 @@ impl ClientCache {
         }
         self.misses.inc();
         let generation = self.generation.load(Ordering::Acquire);
-        let owned = id.to_owned();
-        let found = store.run(move |c| client_store::find(c, &owned)).await?;
+        let found = store.run(move |c| client_store::find(c, &parsed)).await?;
         let entry = found.map(|client| Arc::new(self.prepare(client)));
         // A change seen while we were loading makes what we loaded stale: do not keep it.
         if self.generation.load(Ordering::Acquire) == generation {
@@ -153,7 +156,6 @@ impl ClientCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ClientId;
 
     fn cache(capacity: usize) -> ClientCache {
         ClientCache::new(

@@ -10,15 +10,10 @@ pub enum OAuthError {
     /// 400 `invalid_request` with a description built from fixed parts (no request input).
     #[error("invalid_request: {0}")]
     InvalidRequestDetail(String),
-    /// 401 `invalid_client`; `challenge` names the scheme the client tried (`Basic` adds the
-    /// header RFC 6749 requires).
-    #[error("invalid_client: {description}")]
-    InvalidClient {
-        /// Fixed description.
-        description: &'static str,
-        /// Whether the client used HTTP Basic.
-        basic: bool,
-    },
+    /// 401 `invalid_client`, always with `WWW-Authenticate: Basic` (RFC 6749 §5.2 requires it
+    /// when the client used Basic; sending it on every failure keeps them all alike).
+    #[error("invalid_client: {0}")]
+    InvalidClient(&'static str),
     /// 400 `invalid_grant`.
     #[error("invalid_grant: {0}")]
     InvalidGrant(&'static str),
@@ -49,7 +44,7 @@ impl OAuthError {
             OAuthError::InvalidRequest(_) | OAuthError::InvalidRequestDetail(_) => {
                 "invalid_request"
             }
-            OAuthError::InvalidClient { .. } => "invalid_client",
+            OAuthError::InvalidClient(_) => "invalid_client",
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
@@ -64,12 +59,12 @@ impl OAuthError {
     pub fn description(&self) -> String {
         match self {
             OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidClient(d)
             | OAuthError::InvalidGrant(d)
             | OAuthError::UnauthorizedClient(d)
             | OAuthError::InvalidScope(d)
             | OAuthError::InvalidTarget(d) => (*d).to_owned(),
             OAuthError::InvalidRequestDetail(d) => d.clone(),
-            OAuthError::InvalidClient { description, .. } => (*description).to_owned(),
             OAuthError::UnsupportedGrantType => "grant_type is not supported".to_owned(),
             OAuthError::Unavailable(_) => {
                 "the service is temporarily unavailable; retry later".to_owned()

@@ -1,8 +1,9 @@
-//! Building and signing access tokens (RFC 9068). Claims use `sigil_verify::Claims`, the same type
-//! the verifier parses, so signer and verifier cannot drift.
+//! Building and signing access tokens (RFC 9068) and ID tokens (OIDC Core §2). Their claims are
+//! `sigil_verify::Claims` and `sigil_verify::IdTokenClaims`, the types the verifier reads them
+//! back as, so signer and verifier cannot drift.
 
 use serde::Serialize;
-use sigil_verify::{Audience, Claims};
+use sigil_verify::{Audience, Claims, IdTokenClaims, UserClaims};
 
 use super::OAuthError;
 use crate::crypto::random_b64;
@@ -153,8 +154,8 @@ pub struct IdTokenRequest<'a> {
     pub alg: sigil_verify::Algorithm,
     /// The access token issued alongside (for `at_hash`).
     pub access_token: &'a str,
-    /// Extra claims by scope (`preferred_username`, `email`, …).
-    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// What the granted scopes release about the user (`preferred_username`, `email`, …).
+    pub user: UserClaims,
 }
 
 /// Sign an ID token with the key that signs the client's ID-token algorithm now (RS256, OIDC's
@@ -165,21 +166,19 @@ pub fn id_token(ctx: &AppState, req: IdTokenRequest<'_>) -> Result<String, OAuth
     let key = ctx.ring.signer(req.alg, now).ok_or_else(|| {
         OAuthError::Unavailable(format!("no active {} signing key", req.alg.as_str()))
     })?;
-    let at_hash = at_hash(req.alg, req.access_token);
-    let mut claims = serde_json::Map::new();
-    claims.insert("iss".into(), ctx.issuer.clone().into());
-    claims.insert("sub".into(), req.sub.into());
-    claims.insert("aud".into(), req.client_id.into());
-    claims.insert("exp".into(), (now + ttl).into());
-    claims.insert("iat".into(), now.into());
-    claims.insert("auth_time".into(), req.auth_time.into());
-    if let Some(n) = req.nonce {
-        claims.insert("nonce".into(), n.into());
-    }
-    claims.insert("at_hash".into(), at_hash.into());
-    claims.insert("azp".into(), req.client_id.into());
-    claims.insert("amr".into(), serde_json::json!(["pwd"]));
-    claims.extend(req.extra);
+    let claims = IdTokenClaims {
+        iss: ctx.issuer.clone(),
+        sub: req.sub.to_owned(),
+        aud: req.client_id.to_owned(),
+        exp: now + ttl,
+        iat: now,
+        auth_time: req.auth_time,
+        nonce: req.nonce.map(str::to_owned),
+        at_hash: at_hash(req.alg, req.access_token),
+        azp: req.client_id.to_owned(),
+        amr: vec!["pwd".to_owned()],
+        user: req.user,
+    };
     let payload = serde_json::to_vec(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
     compact_jws(&key.jwt_header_b64, &payload, &key.signer, &ctx.rng)
         .map_err(|_| OAuthError::Internal("signing failed".into()))

@@ -3,7 +3,19 @@
 //! names aggregated, see [`super::anonymous`]), metrics, and the new session.
 //!
 //! `http::login` only reads the form and the cookies, calls [`sign_in`], and renders its
-//! [`Outcome`]. The decisions are the pure functions [`verdict`] and [`lock_step`].
+//! [`Outcome`]. The decisions are the pure functions [`verdict`], [`lock_scopes`] and
+//! [`lock_step`].
+//!
+//! **Lockout without a kill switch.** Failures are counted per account *and client*: from one
+//! client (an IPv4 address or IPv6 /64) `passwords.lockout_failures` (5) within
+//! `passwords.lockout_window` (15 min) lock the account for that client only, so a guesser
+//! locks out himself and not the user on another network. All clients together may fail
+//! `passwords.lockout_account_failures` (100) times per window before the account locks for
+//! every client, which bounds a guesser with many addresses. A browser that signed in to the
+//! account before holds its **device cookie** (an HMAC under the master key of the account id
+//! and a random id, 90 days): it is counted on its own (5 per window) and ignores the
+//! per-network and account-wide locks, so the user who signed in from this browser before gets
+//! in even while the account is under attack from elsewhere.
 
 use super::OAuthError;
 use super::anonymous::{self, Record};
@@ -14,10 +26,10 @@ use crate::state::AppState;
 use crate::store::sessions::SessionRow;
 use crate::store::users as user_store;
 
-/// Failed sign-ins per account within the window before it locks.
-pub const MAX_FAILURES: u64 = 5;
-/// Lock window, seconds.
-pub const FAILURE_WINDOW: i64 = 15 * 60;
+/// How long a device cookie is honoured, seconds.
+pub const DEVICE_TTL: i64 = 90 * 24 * 3600;
+/// Purpose of the device cookie's HMAC.
+const DEVICE_PURPOSE: &str = "device";
 /// The per-network window of `passwords.max_logins_per_ip_minute`, seconds.
 pub const IP_WINDOW: i64 = 60;
 
@@ -28,12 +40,16 @@ pub struct Attempt<'a> {
     pub username: &'a str,
     /// The password as typed.
     pub password: String,
-    /// The client's address (the bucket of the per-network limit, and the audit trail's `ip`).
+    /// The client's address (the audit trail's `ip`), behind trusted proxies the forwarded one.
     pub ip: &'a str,
+    /// What the per-client limit counts: the IPv4 address or the IPv6 /64.
+    pub ip_bucket: &'a str,
     /// The client the sign-in is for.
     pub client_id: &'a ClientId,
     /// The browser's current session cookie, ended by a successful sign-in.
     pub previous_session: Option<String>,
+    /// The browser's device cookie, if it has one.
+    pub device: Option<&'a str>,
 }
 
 /// How an attempt ended.
@@ -47,6 +63,8 @@ pub enum Outcome {
         session_id: String,
         /// The stored session.
         session: SessionRow,
+        /// A new device cookie value for this browser and account ([`DEVICE_TTL`]).
+        device: String,
     },
     /// Refused, for whatever reason: the page shows one message for all of them.
     Refused {
@@ -97,7 +115,49 @@ pub fn verdict(user: Option<&User>, verified: bool, locked: bool) -> Result<(), 
     }
 }
 
-/// What the `failures`-th failure within the window does to the account.
+/// What one failure counts against, and the limit of each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockScope {
+    /// Cache key of the counter (its lock marker is `<key>:locked`).
+    pub key: String,
+    /// Failures within the window that lock it.
+    pub limit: u64,
+    /// For the audit trail: `client`, `account` or `device`.
+    pub kind: &'static str,
+}
+
+/// The counters an attempt on `username` from `client` (or from a browser holding the
+/// account's device cookie `device`) is judged by. Names are compared case-insensitively.
+pub fn lock_scopes(
+    username: &Username,
+    client: &str,
+    device: Option<&str>,
+    per_client: u64,
+    per_account: u64,
+) -> Vec<LockScope> {
+    let name = username.as_str().to_ascii_lowercase();
+    match device {
+        Some(d) => vec![LockScope {
+            key: format!("login_fail:{name}:device:{d}"),
+            limit: per_client,
+            kind: "device",
+        }],
+        None => vec![
+            LockScope {
+                key: format!("login_fail:{name}:client:{client}"),
+                limit: per_client,
+                kind: "client",
+            },
+            LockScope {
+                key: format!("login_fail:{name}:account"),
+                limit: per_account,
+                kind: "account",
+            },
+        ],
+    }
+}
+
+/// What the `failures`-th failure within the window does to a scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LockStep {
     /// Below the limit: nothing.
@@ -108,18 +168,32 @@ pub enum LockStep {
     Extend,
 }
 
-/// [`LockStep`] for the `failures`-th failure.
-pub fn lock_step(failures: u64) -> LockStep {
+/// [`LockStep`] for the `failures`-th failure against `limit`.
+pub fn lock_step(failures: u64, limit: u64) -> LockStep {
     match failures {
-        n if n < MAX_FAILURES => LockStep::Count,
-        n if n == MAX_FAILURES => LockStep::Lock,
+        n if n < limit => LockStep::Count,
+        n if n == limit => LockStep::Lock,
         _ => LockStep::Extend,
     }
 }
 
-/// The failure counter of an account (case-insensitive, as usernames are).
-fn failure_key(username: &Username) -> String {
-    format!("login_fail:{}", username.as_str().to_ascii_lowercase())
+/// A new device cookie value for `user_id`: a random id and the HMAC that ties it to the account.
+fn new_device(ctx: &AppState, user_id: &str) -> String {
+    let id = crate::crypto::random_b64(16);
+    let tag = ctx
+        .master
+        .form_token(DEVICE_PURPOSE, &format!("{user_id}.{id}"));
+    format!("{id}.{tag}")
+}
+
+/// The device id of `cookie` if it is this account's device cookie (constant-time check).
+fn device_of<'c>(ctx: &AppState, user_id: &str, cookie: &'c str) -> Option<&'c str> {
+    let (id, tag) = cookie.split_once('.')?;
+    (id.len() <= 32
+        && ctx
+            .master
+            .verify_form_token(DEVICE_PURPOSE, &format!("{user_id}.{id}"), tag))
+    .then_some(id)
 }
 
 /// Try to sign in. Errors are the cache's, the database's or the hasher's: the caller answers
@@ -128,7 +202,11 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
     let now = ctx.now();
     let per_ip = ctx
         .cache
-        .incr(&format!("login_ip:{}", attempt.ip), now + IP_WINDOW, now)
+        .incr(
+            &format!("login_ip:{}", attempt.ip_bucket),
+            now + IP_WINDOW,
+            now,
+        )
         .await?;
     if per_ip > ctx.settings.passwords.max_logins_per_ip_minute {
         ctx.metrics
@@ -140,11 +218,6 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
         });
     }
     let username = Username::parse(attempt.username).ok();
-    let fail_key = username.as_ref().map(failure_key);
-    let locked = match &fail_key {
-        Some(k) => ctx.cache.get(&format!("{k}:locked"), now).await?.is_some(),
-        None => false,
-    };
     let user = match &username {
         Some(u) => {
             let name = u.as_str().to_owned();
@@ -154,6 +227,31 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
         }
         None => None,
     };
+    let device = match (&user, attempt.device) {
+        (Some(u), Some(cookie)) => device_of(ctx, &u.id, cookie),
+        _ => None,
+    };
+    let limits = &ctx.settings.passwords;
+    let scopes = username
+        .as_ref()
+        .map(|u| {
+            lock_scopes(
+                u,
+                attempt.ip_bucket,
+                device,
+                limits.lockout_failures,
+                limits.lockout_account_failures,
+            )
+        })
+        .unwrap_or_default();
+    let mut locked = false;
+    for scope in &scopes {
+        locked |= ctx
+            .cache
+            .get(&format!("{}:locked", scope.key), now)
+            .await?
+            .is_some();
+    }
     // Always one bcrypt verification, whoever asks: unknown users hit a dummy hash.
     let verified = ctx
         .hasher
@@ -166,15 +264,7 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
     match verdict(user.as_ref(), verified, locked) {
         Ok(()) => {}
         Err(refusal) => {
-            record_failure(
-                ctx,
-                &attempt,
-                user.as_ref(),
-                refusal,
-                fail_key.as_deref(),
-                now,
-            )
-            .await?;
+            record_failure(ctx, &attempt, user.as_ref(), refusal, &scopes, now).await?;
             return Ok(Outcome::Refused {
                 username: username.map(|u| u.as_str().to_owned()).unwrap_or_default(),
             });
@@ -183,9 +273,11 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
     let Some(user) = user else {
         return Err(OAuthError::Internal("verdict passed without a user".into()));
     };
-    if let Some(k) = &fail_key {
+    // The client (or device) proved the password: its own count starts again. The
+    // account-wide count stays, so a guesser's budget is not renewed by the user's sign-ins.
+    for scope in scopes.iter().filter(|s| s.kind != "account") {
         // Best effort: a counter that stays behind expires with its window.
-        let _ = ctx.cache.take(k, now).await;
+        let _ = ctx.cache.take(&scope.key, now).await;
     }
     let (session_id, session) = session::start(ctx, &user, attempt.previous_session.take()).await?;
     ctx.metrics.logins.with_label_values(&["success"]).inc();
@@ -194,10 +286,12 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
     event.client_id = Some(attempt.client_id.as_str().to_owned());
     event.details = serde_json::json!({ "ip": attempt.ip });
     ctx.audit(event).await;
+    let device = new_device(ctx, &user.id);
     Ok(Outcome::SignedIn {
         user: Box::new(user),
         session_id,
         session,
+        device,
     })
 }
 
@@ -207,7 +301,7 @@ async fn record_failure(
     attempt: &Attempt<'_>,
     user: Option<&User>,
     refusal: Refusal,
-    fail_key: Option<&str>,
+    scopes: &[LockScope],
     now: i64,
 ) -> Result<(), OAuthError> {
     let user_id = user.map(|u| u.id.clone());
@@ -242,26 +336,28 @@ async fn record_failure(
         Record::Nothing => {}
     }
     ctx.metrics.logins.with_label_values(&["failure"]).inc();
-    let Some(key) = fail_key else {
-        return Ok(());
-    };
-    let failures = ctx.cache.incr(key, now + FAILURE_WINDOW, now).await?;
-    let step = lock_step(failures);
-    if step == LockStep::Lock {
-        ctx.metrics.account_lockouts.inc();
-        let mut event = ctx.event("account.lock", "system".to_owned());
-        event.subject = user_id.clone();
-        event.details = serde_json::json!({
-            "failures": failures,
-            "known_user": user_id.is_some(),
-            "until": now + FAILURE_WINDOW,
-        });
-        ctx.audit(event).await;
-    }
-    if step != LockStep::Count {
-        ctx.cache
-            .put(&format!("{key}:locked"), vec![1], now + FAILURE_WINDOW, now)
-            .await?;
+    let window = crate::clock::secs(ctx.settings.passwords.lockout_window);
+    for scope in scopes {
+        let failures = ctx.cache.incr(&scope.key, now + window, now).await?;
+        let step = lock_step(failures, scope.limit);
+        if step == LockStep::Lock {
+            ctx.metrics.account_lockouts.inc();
+            let mut event = ctx.event("account.lock", "system".to_owned());
+            event.subject = user_id.clone();
+            event.details = serde_json::json!({
+                "failures": failures,
+                "known_user": user_id.is_some(),
+                "scope": scope.kind,
+                "client": (scope.kind == "client").then_some(attempt.ip_bucket),
+                "until": now + window,
+            });
+            ctx.audit(event).await;
+        }
+        if step != LockStep::Count {
+            ctx.cache
+                .put(&format!("{}:locked", scope.key), vec![1], now + window, now)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -333,8 +429,8 @@ mod tests {
     }
 
     #[test]
-    fn the_fifth_failure_locks_once_and_later_ones_extend_the_lock() {
-        let steps: Vec<LockStep> = (1..=7).map(lock_step).collect();
+    fn the_failure_that_reaches_the_limit_locks_once_and_later_ones_extend_the_lock() {
+        let steps: Vec<LockStep> = (1..=7).map(|n| lock_step(n, 5)).collect();
         assert_eq!(
             steps,
             [
@@ -350,11 +446,34 @@ mod tests {
     }
 
     #[test]
+    fn without_a_device_cookie_failures_count_per_client_and_per_account()
+    -> Result<(), &'static str> {
+        let u = Username::parse("alice")?;
+        let scopes = lock_scopes(&u, "192.0.2.7", None, 5, 100);
+        let kinds: Vec<(&str, u64)> = scopes.iter().map(|s| (s.kind, s.limit)).collect();
+        assert_eq!(kinds, [("client", 5), ("account", 100)]);
+        let other = lock_scopes(&u, "198.51.100.1", None, 5, 100);
+        assert_ne!(scopes[0].key, other[0].key, "each client its own count");
+        assert_eq!(scopes[1].key, other[1].key, "one account-wide count");
+        Ok(())
+    }
+
+    #[test]
+    fn a_device_cookie_is_counted_on_its_own() -> Result<(), &'static str> {
+        let u = Username::parse("alice")?;
+        let scopes = lock_scopes(&u, "192.0.2.7", Some("dev1"), 5, 100);
+        assert_eq!(scopes.len(), 1);
+        assert_eq!((scopes[0].kind, scopes[0].limit), ("device", 5));
+        let without = lock_scopes(&u, "192.0.2.7", None, 5, 100);
+        assert!(without.iter().all(|s| s.key != scopes[0].key));
+        Ok(())
+    }
+
+    #[test]
     fn failure_counters_ignore_the_case_of_the_name() -> Result<(), &'static str> {
-        assert_eq!(
-            failure_key(&Username::parse("Alice")?),
-            failure_key(&Username::parse("alice")?)
-        );
+        let a = lock_scopes(&Username::parse("Alice")?, "c", None, 5, 100);
+        let b = lock_scopes(&Username::parse("alice")?, "c", None, 5, 100);
+        assert_eq!(a, b);
         Ok(())
     }
 }

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use sigil_verify::Verifier;
+use sigil_verify::{IdTokenClaims, Verifier};
 
 use super::OAuthError;
 use crate::state::AppState;
@@ -148,7 +148,7 @@ async fn return_to(
 }
 
 /// The client (`aud`) and user (`sub`) of an ID token Sigil signed, expired up to
-/// [`HINT_MAX_AGE`] ago.
+/// [`HINT_MAX_AGE`] ago, read as `sigil_verify::IdTokenClaims` (the type it was written with).
 pub fn verified_id_token_hint(ctx: &AppState, hint: &str) -> Option<(String, String)> {
     // Only to choose the audience to verify against; verified below.
     let unverified = sigil_verify::dangerous::insecure_decode(hint).ok()?;
@@ -161,6 +161,6 @@ pub fn verified_id_token_hint(ctx: &AppState, hint: &str) -> Option<(String, Str
         .jwks(snap.published_set(ctx.now()))
         .build()
         .ok()?;
-    let claims = verifier.verify(hint).ok()?;
-    Some((aud, claims.sub))
+    let claims = IdTokenClaims::try_from(verifier.verify(hint).ok()?).ok()?;
+    Some((claims.aud, claims.sub))
 }

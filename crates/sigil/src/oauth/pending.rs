@@ -1,7 +1,13 @@
 //! Sign-in and consent screens in progress: the validated request, an anti-CSRF token, and the
-//! hash of a browser-binding cookie, kept in the short-lived cache under a random id that the
-//! page's form carries back. The form is honoured only from the browser that holds the binding
-//! cookie, with the matching anti-CSRF token (`http` checks both, in constant time).
+//! hash of a browser-binding cookie. The form is honoured only from the browser that holds the
+//! binding cookie, with the matching anti-CSRF token (`http` checks both, in constant time).
+//!
+//! **A sign-in page keeps no server state**: an anonymous `GET /authorize` costs Sigil nothing
+//! to remember. The page's form carries its [`PendingLogin`] sealed (AES-256-GCM under a key
+//! derived from the master key, [`crate::crypto::MasterKey::seal_page`]) with its expiry, so
+//! any replica with the same master key can finish it, and a flood of page views fills no cache.
+//! A consent screen comes after the user signed in, so it is kept in the short-lived cache
+//! under a random id (one decision per screen).
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -13,8 +19,13 @@ use crate::state::AppState;
 
 /// How long a sign-in or consent page stays usable, seconds.
 pub const PENDING_TTL: i64 = 600;
-/// The longest page id looked up (Sigil's are 32 characters).
+/// The longest consent-screen id looked up (Sigil's are 32 characters).
 const MAX_ID: usize = 64;
+/// The longest sealed sign-in state opened, characters. An authorization request is at most
+/// 8 KiB, so its sealed form is well under this.
+const MAX_SEALED: usize = 16 * 1024;
+/// Associated data of a sealed sign-in page: it opens as nothing else.
+const LOGIN_PURPOSE: &str = "sigil/pending-login/v1";
 
 /// A sign-in page in progress.
 #[derive(Debug, Serialize, Deserialize)]
@@ -25,6 +36,8 @@ pub struct PendingLogin {
     pub csrf: String,
     /// SHA-256 of the binding cookie value.
     pub binding: String,
+    /// Unix seconds after which the page is no longer accepted.
+    pub expires_at: i64,
 }
 
 /// A consent screen in progress: the request, who is signed in, and the same anti-CSRF and
@@ -43,8 +56,9 @@ pub struct PendingConsent {
     pub session_hash: String,
 }
 
-/// A page just started: its id (carried by the form), its anti-CSRF token, and the value of
-/// the binding cookie to set.
+/// A page just started: its id (carried by the form: the sealed state of a sign-in page, the
+/// cache id of a consent screen), its anti-CSRF token, and the value of the binding cookie to
+/// set.
 #[derive(Debug)]
 pub struct Started {
     /// Page id.
@@ -98,31 +112,28 @@ async fn load<T: DeserializeOwned>(
     Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()))
 }
 
-/// Keep a sign-in page's request while the user types.
-pub async fn start_login(
-    ctx: &AppState,
-    request: AuthorizationRequest,
-) -> Result<Started, OAuthError> {
-    let started = Started::new();
+/// Seal a sign-in page's request into the page itself (nothing is stored).
+pub fn start_login(ctx: &AppState, request: AuthorizationRequest) -> Result<Started, OAuthError> {
+    let mut started = Started::new();
     let pending = PendingLogin {
         request,
         csrf: started.csrf.clone(),
         binding: hash_id(&started.binding),
+        expires_at: ctx.now() + PENDING_TTL,
     };
-    put(ctx, "pending", &started.id, &pending).await?;
+    let bytes = serde_json::to_vec(&pending).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    started.id = ctx.master.seal_page(LOGIN_PURPOSE, &bytes);
     Ok(started)
 }
 
-/// The sign-in page `id`, if it is still there.
-pub async fn login(ctx: &AppState, id: &str) -> Result<Option<PendingLogin>, OAuthError> {
-    load(ctx, "pending", id, false).await
-}
-
-/// Forget a sign-in page (after success).
-pub async fn finish_login(ctx: &AppState, id: &str) -> Result<(), OAuthError> {
-    let now = ctx.now();
-    ctx.cache.take(&format!("pending:{id}"), now).await?;
-    Ok(())
+/// The sign-in page whose form carried `sealed`, if it is Sigil's and has not expired.
+pub fn login(ctx: &AppState, sealed: &str) -> Option<PendingLogin> {
+    if sealed.len() > MAX_SEALED {
+        return None;
+    }
+    let bytes = ctx.master.open_page(LOGIN_PURPOSE, sealed)?;
+    let pending: PendingLogin = serde_json::from_slice(&bytes).ok()?;
+    (pending.expires_at > ctx.now()).then_some(pending)
 }
 
 /// Keep a consent screen's request for the signed-in user.

@@ -10,11 +10,9 @@
 //! while the successor is unused, so there are never two live successors. A repeat after the
 //! window, or once the successor has been used, is reuse: the whole family is revoked.
 
-use serde::Serialize;
-use sigil_verify::Audience;
+use sigil_verify::RefreshClaims;
 
 use super::OAuthError;
-use super::bearer::Kind;
 use super::clients::RegisteredClient;
 use super::issue::{TokenResponse, user_access_token};
 use crate::crypto::hash_id;
@@ -40,18 +38,6 @@ pub struct NewFamily<'a> {
     pub session_hash: Option<String>,
 }
 
-#[derive(Serialize)]
-struct RefreshClaims<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: Audience,
-    exp: i64,
-    iat: i64,
-    jti: &'a str,
-    client_id: &'a str,
-    scope: &'a str,
-}
-
 fn sign(ctx: &AppState, id: &str, row: &RefreshRow) -> Result<String, OAuthError> {
     let now = ctx.now();
     let key = ctx
@@ -59,14 +45,14 @@ fn sign(ctx: &AppState, id: &str, row: &RefreshRow) -> Result<String, OAuthError
         .signer(ctx.access_token_alg, now)
         .ok_or_else(|| OAuthError::Unavailable("no active signing key".into()))?;
     let claims = RefreshClaims {
-        iss: &ctx.issuer,
-        sub: &row.user_id,
-        aud: Audience::One(crate::domain::refresh_audience(&ctx.issuer)),
+        iss: ctx.issuer.clone(),
+        sub: row.user_id.clone(),
+        aud: crate::domain::refresh_audience(&ctx.issuer),
         exp: row.expires_at,
         iat: row.created_at,
-        jti: id,
-        client_id: &row.client_id,
-        scope: &row.scope,
+        jti: id.to_owned(),
+        client_id: row.client_id.clone(),
+        scope: row.scope.clone(),
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
     compact_jws(&key.rt_header_b64, &payload, &key.signer, &ctx.rng)
@@ -117,21 +103,16 @@ pub async fn grant(
         ));
     }
     let token = token.ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
-    let claims = ctx
-        .own_tokens
-        .verify_kind(ctx, token, Kind::Refresh)
-        .map_err(|e| {
-            tracing::info!(client_id = %client.id, reason = %e, "refresh token refused");
-            OAuthError::InvalidGrant("the refresh token is invalid or expired")
-        })?;
-    if claims.client_id.as_deref() != Some(client.id.as_str()) {
+    let claims = ctx.own_tokens.verify_refresh(ctx, token).map_err(|e| {
+        tracing::info!(client_id = %client.id, reason = %e, "refresh token refused");
+        OAuthError::InvalidGrant("the refresh token is invalid or expired")
+    })?;
+    if claims.client_id != client.id.as_str() {
         return Err(OAuthError::InvalidGrant(
             "the refresh token was issued to another client",
         ));
     }
-    let id = claims.jti.clone().ok_or(OAuthError::InvalidGrant(
-        "the refresh token is invalid or expired",
-    ))?;
+    let id = claims.jti;
     let now = ctx.now();
     let window = crate::clock::secs(ctx.settings.tokens.refresh_reuse_window);
     let idle = crate::clock::secs(ctx.settings.tokens.refresh_token_idle);

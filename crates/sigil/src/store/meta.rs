@@ -51,6 +51,32 @@ pub fn try_lease(
     Ok(n == 1)
 }
 
+/// The lease the rotation job runs under.
+pub const ROTATION_LEASE: &str = "key_rotation";
+/// The lease the prune job runs under.
+pub const PRUNE_LEASE: &str = "prune";
+
+/// Run `f` on `conn` if `holder` takes or renews the lease `name` until `until` ([`try_lease`]);
+/// `None` when another holder has it. The lease is taken in its own statement, not in one
+/// transaction with `f`: other processes see it held at once and skip their turn rather than
+/// wait for `f`, and when `f` fails the lease still runs out at `until`.
+pub fn leased<T, E>(
+    conn: &mut DbConn,
+    name: &str,
+    holder: &str,
+    now: i64,
+    until: i64,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<Option<T>, E>
+where
+    E: From<StoreError>,
+{
+    if !try_lease(conn, name, holder, now, until)? {
+        return Ok(None);
+    }
+    f(conn).map(Some)
+}
+
 /// Run `f` in a transaction that first takes the write lock of the lease row `name`, so that
 /// concurrent writers in other processes wait for each other on both backends (a row lock on
 /// PostgreSQL, the database write lock on SQLite).
@@ -72,4 +98,53 @@ where
         }
         f(c)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::Store;
+
+    #[test]
+    fn leased_work_runs_for_one_holder_at_a_time() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let url = format!("sqlite://{}", dir.path().join("sigil.db").display());
+        let store = Store::open(&url, 1, Duration::from_secs(5), Duration::from_secs(5))?;
+        store.migrate()?;
+        let run = |holder: &str, now: i64, fail: bool| {
+            store.run_blocking(|c| {
+                leased(c, PRUNE_LEASE, holder, now, now + 100, |_| {
+                    if fail {
+                        Err(StoreError::Conflict("work failed".into()))
+                    } else {
+                        Ok(holder.to_owned())
+                    }
+                })
+            })
+        };
+        assert_eq!(run("a", 10, false)?, Some("a".to_owned()));
+        assert_eq!(run("b", 20, false)?, None, "b waits for a's lease");
+        assert!(run("a", 30, true).is_err(), "a renews, and its work fails");
+        assert_eq!(
+            run("b", 129, false)?,
+            None,
+            "a failure does not free the lease"
+        );
+        assert_eq!(run("b", 130, false)?, Some("b".to_owned()), "it runs out");
+        // Another lease is another turn.
+        let rotation = store.run_blocking(|c| {
+            leased(
+                c,
+                ROTATION_LEASE,
+                "a",
+                140,
+                200,
+                |_| Ok::<_, StoreError>(()),
+            )
+        })?;
+        assert_eq!(rotation, Some(()));
+        Ok(())
+    }
 }

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod consents;
 pub mod keys;
 pub mod meta;
+pub mod prune;
 pub mod refresh_tokens;
 pub mod schema;
 pub mod sessions;

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{sessions, users};
+use super::schema::users;
 use super::{DbConn, StoreError, from_json_list, meta, to_json_list};
 use crate::domain::Name;
 use crate::domain::user::{Email, User, Username};
@@ -104,7 +104,7 @@ fn end_sessions(conn: &mut DbConn, username: &str) -> Result<usize, StoreError> 
     match id {
         Some(id) => {
             super::refresh_tokens::revoke_user(conn, &id)?;
-            Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?)
+            super::sessions::delete_for_user(conn, &id)
         }
         None => Ok(0),
     }
