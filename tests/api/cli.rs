@@ -65,6 +65,50 @@ fn access_token_ttl_is_allowed_from_one_second_to_fifteen_minutes() {
     }
 }
 
+#[test]
+fn config_check_says_where_shared_state_is_kept() {
+    let pg = ("SIGIL_DATABASE_URL", "postgres://sigil@db.internal/sigil");
+    let redis = ("SIGIL_REDIS_URL", "redis://cache.internal:6379/0");
+    for (env, expected, described) in [
+        (
+            vec![],
+            "in-process",
+            "in-process (SQLite): correct for one server only",
+        ),
+        (
+            vec![pg],
+            "postgres",
+            "PostgreSQL (the database's shared_state tables)",
+        ),
+        (vec![pg, redis], "redis", "Redis (redis.url)"),
+    ] {
+        let out = config_check(&env);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["shared_state"], expected);
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = sigil(dir.path());
+        c.args(["config", "check"]);
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let text = stdout(&run(&mut c));
+        assert!(
+            text.contains(&format!("shared state: {described}")),
+            "{text}"
+        );
+    }
+    for bad in ["", "two words:", "a\u{7}:"] {
+        let out = config_check(&[("SIGIL_REDIS_KEY_PREFIX", bad)]);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        assert!(
+            stderr(&out).contains("redis.key_prefix"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_second_access_token_lives_one_second() {
     let app = spawn_app_with(

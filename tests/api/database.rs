@@ -1,5 +1,7 @@
-//! A database that goes away: 503 JSON with Retry-After and a failing /readyz, never a panic, and
-//! recovery without a restart. PostgreSQL is reached through a TCP proxy the test can cut.
+//! A database or Redis that goes away: 503 JSON with Retry-After and a failing /readyz, never a
+//! panic and never an answer that forgets (a replay, reuse or revocation check fails closed),
+//! and recovery without a restart. PostgreSQL and Redis are reached through a TCP proxy the test
+//! can cut.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +11,7 @@ use crate::helpers::*;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 
-/// A loopback TCP proxy to PostgreSQL that can refuse and cut connections.
+/// A loopback TCP proxy (to PostgreSQL or Redis) that can refuse and cut connections.
 struct Proxy {
     port: u16,
     up: Arc<AtomicBool>,
@@ -145,6 +147,119 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
         "ready again without a restart"
     );
     assert_eq!(app.token_for(&unknown, None).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_gives_503_fails_closed_and_recovers_without_restart() {
+    use crate::flow::{
+        PASSWORD, authorize_url, browser, create_user, exchange_code, location, login, pkce,
+        query_param, tokens_for_code, web_client,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_db(Backend::Postgres, dir.path());
+    let target = redis_url();
+    let target = target
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let proxy = Proxy::start(target).await;
+    let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
+    let app = spawn_app_with(
+        Backend::Postgres,
+        AppOptions {
+            db: Some(db),
+            server_database_url: None,
+            env: redis_env(&via_proxy).await,
+        },
+    )
+    .await;
+    create_user(&app, "rita");
+    let web = web_client(&app, &[]);
+    let service = app.service_client();
+    // While Redis is up: a code (its single-use record is in Redis) and an access token.
+    let b = browser();
+    let p = pkce();
+    let url = authorize_url(&app, &web.id, &p.challenge, "");
+    let resp = login(&app, &b, &url, "rita", PASSWORD).await;
+    assert_eq!(resp.status(), 303);
+    let code = query_param(&location(&resp), "code").expect("a code");
+    let resp = app.token_for(&service, None).await;
+    assert_eq!(resp.status(), 200);
+    let token = resp.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let introspect = || {
+        app.client
+            .post(format!("{}/introspect", app.address))
+            .basic_auth(&service.id, service.secret.as_deref())
+            .form(&[("token", token.as_str())])
+            .send()
+    };
+    assert_eq!(
+        introspect().await.unwrap().json::<Value>().await.unwrap()["active"],
+        true
+    );
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    proxy.cut();
+    let started = std::time::Instant::now();
+    let resp = app.get("/readyz").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "/readyz answered in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["checks"]["cache"], "down");
+    assert_eq!(body["checks"]["database"], "up");
+
+    // Redeeming the code needs its single-use record: 503 in the OAuth shape, nothing shown.
+    let resp = exchange_code(&app, &web, &code, &p.verifier).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let text = body.to_string();
+    assert!(
+        !text.contains("redis") && !text.contains(&proxy.port.to_string()),
+        "no internals: {text}"
+    );
+    // Whether the token was revoked cannot be known: it is not active (fail closed).
+    let resp = introspect().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["active"], false);
+    // Keys and discovery are served from memory.
+    assert_eq!(app.get("/jwks.json").await.status(), 200);
+    assert_eq!(
+        app.get("/.well-known/openid-configuration").await.status(),
+        200
+    );
+
+    proxy.restore();
+    let restored = std::time::Instant::now();
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            app.get("/readyz").await.status() == 200
+        })
+        .await,
+        "ready again without a restart"
+    );
+    assert!(restored.elapsed() < Duration::from_secs(10));
+    // The code was refused, not forgotten: it redeems now, once.
+    tokens_for_code(&app, &web, &code, &p.verifier).await;
+    assert_eq!(
+        exchange_code(&app, &web, &code, &p.verifier).await.status(),
+        400
+    );
+    assert_eq!(
+        introspect().await.unwrap().json::<Value>().await.unwrap()["active"],
+        true
+    );
 }
 
 crate::backend_test!(a_broken_query_is_a_server_error_not_an_outage, |app| {

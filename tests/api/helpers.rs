@@ -1,5 +1,6 @@
 //! One door to the application under test: `spawn_app` starts the real server on port 0 against a
-//! fresh database (a temp SQLite file, or a new PostgreSQL database dropped afterwards) and returns
+//! fresh database (a temp SQLite file, or a new PostgreSQL database dropped afterwards; with
+//! `Backend::PostgresRedis` also Redis, under a key prefix of its own) and returns
 //! a `TestApp` with typed helpers. Admin operations go through the real `sigil` binary. Also here:
 //! `/metrics` series, raw SQL, JWT decoding and independent verification, and `backend_test!`.
 //! The browser flow (users, web clients, login, code exchange, refresh) is in `flow.rs`.
@@ -15,11 +16,14 @@ use sigil::config::{Overrides, Settings};
 use sigil::jobs::JobTimings;
 use sigil::startup::Application;
 
-/// Which database backend a test runs on.
+/// Which configuration a test runs on: the database, and where shared state lives (in process
+/// on SQLite, the database's tables on PostgreSQL alone, Redis with `PostgresRedis`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// PostgreSQL with `SIGIL_REDIS_URL` set, in a key namespace of the test's own.
+    PostgresRedis,
 }
 
 pub struct TestDb {
@@ -53,6 +57,33 @@ pub fn pg_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
+pub fn redis_url() -> String {
+    std::env::var("SIGIL_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The settings that put a test's shared state in Redis, under a key prefix of its own (tests
+/// run in parallel on one Redis). Fails the test when Redis is not there.
+pub async fn redis_env(url: &str) -> Vec<(String, String)> {
+    let check = sigil::cache::Cache::redis(&redis_url(), "sigil_test_ping:")
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = check.ping().await {
+        panic!(
+            "Redis is required for these tests and is not reachable at {} ({e}).\n\
+             Start it with: redis-server --daemonize yes --port 6379 --save '' --appendonly no\n\
+             or point SIGIL_TEST_REDIS_URL at a server (Redis 6.2 or later).",
+            redis_url()
+        );
+    }
+    let prefix = format!(
+        "sigil_test_{}:",
+        sigil::crypto::random_b64(9).replace(['-', '_'], "x")
+    );
+    vec![
+        ("SIGIL_REDIS_URL".to_owned(), url.to_owned()),
+        ("SIGIL_REDIS_KEY_PREFIX".to_owned(), prefix),
+    ]
+}
+
 fn pg_admin_url() -> String {
     format!("{}/postgres", pg_base_url())
 }
@@ -64,7 +95,7 @@ pub fn fresh_db(backend: Backend, dir: &std::path::Path) -> TestDb {
             url: format!("sqlite://{}", dir.join("sigil.db").display()),
             pg_name: None,
         },
-        Backend::Postgres => {
+        Backend::Postgres | Backend::PostgresRedis => {
             let mut admin = diesel::PgConnection::establish(&pg_admin_url()).unwrap_or_else(|e| {
                 panic!(
                     "PostgreSQL is required for these tests and is not reachable at {} ({e}).\n\
@@ -145,6 +176,10 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         .server_database_url
         .clone()
         .unwrap_or_else(|| db.url.clone());
+    let shared_state = match backend {
+        Backend::PostgresRedis => redis_env(&redis_url()).await,
+        Backend::Sqlite | Backend::Postgres => Vec::new(),
+    };
     // Bind first to learn the port, so the issuer is exact. Another test (or a `sigil serve`
     // it started) can take the port between the probe and the real bind, so a clash picks
     // a new port.
@@ -164,6 +199,7 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
             ("SIGIL_DATABASE_CONNECT_TIMEOUT".to_owned(), "1s".to_owned()),
             ("SIGIL_HTTP_WORKERS".to_owned(), "1".to_owned()),
         ];
+        env.extend(shared_state.iter().cloned());
         env.extend(opts.env.iter().cloned());
         let settings = Settings::load(None, env, &Overrides::default()).expect("settings");
         let clock = Arc::new(OffsetClock::default());
@@ -469,7 +505,8 @@ pub async fn verify_with_jsonwebtoken(app: &TestApp, token: &str, audience: &str
         .claims
 }
 
-/// Declare a test that runs once per backend.
+/// Declare a test that runs once per configuration: SQLite, PostgreSQL alone, PostgreSQL with
+/// Redis.
 #[macro_export]
 macro_rules! backend_test {
     ($name:ident, |$app:ident| $body:block) => {
@@ -489,6 +526,11 @@ macro_rules! backend_test {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 run(spawn_app(Backend::Postgres).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                run(spawn_app(Backend::PostgresRedis).await).await;
             }
         }
     };

@@ -1,4 +1,5 @@
-//! Black-box tests of Sigil through HTTP and the `sigil` binary, on SQLite and PostgreSQL.
+//! Black-box tests of Sigil through HTTP and the `sigil` binary, on three configurations: SQLite,
+//! PostgreSQL alone, and PostgreSQL with Redis.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod flow;

@@ -88,12 +88,24 @@ pub struct DatabaseSettings {
 }
 
 /// `[redis]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisSettings {
-    /// Shared cache URL; none means the in-process cache (single instance only).
+    /// Shared state URL (`redis://…`). None: the state is kept in the database's tables on
+    /// PostgreSQL, in process on SQLite (one server).
     #[serde(serialize_with = "redact::url")]
     pub url: Option<SecretString>,
+    /// Prefix of every shared-state key, so deployments can share one Redis database.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: None,
+            key_prefix: "sigil:".into(),
+        }
+    }
 }
 
 /// `[tokens]`
@@ -558,6 +570,16 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "ui.product_name",
                 reason: "must be 1 to 60 characters, without control characters".into(),
+            });
+        }
+        let prefix = &self.redis.key_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 64
+            || prefix.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(ConfigError::Invalid {
+                key: "redis.key_prefix",
+                reason: "must be 1 to 64 bytes, without spaces or control characters".into(),
             });
         }
         let url = self.database_url();

@@ -6,7 +6,8 @@
 //! * **rotation** (every minute): under the `key_rotation` lease, so one process among many
 //!   rotates, applies `lifecycle::auto_rotation_due`;
 //! * **prune** (every 10 minutes, also under a lease): deletes retired keys past retention, forgets
-//!   expired previous client secrets, deletes ended sessions, and drops expired cache entries.
+//!   expired previous client secrets, deletes ended sessions, and drops expired shared state
+//!   (the database's tables under the lease; each process's memory on its own).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,6 +130,7 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
                 })
             })
             .await;
+            let leased = matches!(result, Ok(Ok(Some(_))));
             match result {
                 Ok(Ok(None)) => {}
                 Ok(Ok(Some((kids, rows)))) => {
@@ -146,8 +148,14 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
                 Ok(Err(e)) => tracing::warn!(error = %e, "prune failed"),
                 Err(e) => tracing::warn!(error = %e, "prune task failed"),
             }
-            if let Err(e) = ctx.cache.prune(now).await {
-                tracing::warn!(error = %e, "cache prune failed");
+            // Shared state in the database is pruned once, by the lease holder; each process
+            // prunes its own memory.
+            if leased || !ctx.cache.is_shared() {
+                match ctx.cache.prune(now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(entries = n, "pruned expired shared state"),
+                    Err(e) => tracing::warn!(error = %e, "cache prune failed"),
+                }
             }
         }
     }));

@@ -174,6 +174,17 @@ impl Application {
             .clone()
             .unwrap_or_else(|| issuer.clone());
         let metrics = crate::metrics::Metrics::new()?;
+        let cache = Cache::for_settings(&settings, &keys.store)
+            .context("cannot set up the shared state (redis.url)")?;
+        tracing::info!(
+            backend = %cache.choice(),
+            "shared state: {}",
+            cache.choice().describe()
+        );
+        if let Err(e) = cache.ping().await {
+            // Served anyway: what needs the state answers 503 and /readyz fails until it is back.
+            tracing::warn!(error = %e, "shared state unreachable at start-up");
+        }
         let ctx = web::Data::new(AppState {
             clients: Arc::new(ClientCache::new(
                 settings.clients.cache_size,
@@ -181,7 +192,7 @@ impl Application {
                 token_endpoint.clone(),
                 metrics.client_cache_misses.clone(),
             )),
-            cache: Arc::new(Cache::in_process(1_000_000)),
+            cache: Arc::new(cache),
             store: keys.store.clone(),
             ring: Arc::new(KeyRing::new(snapshot)),
             master: keys.master.clone(),

@@ -1,32 +1,199 @@
-//! Short-lived shared state behind one interface: used client-assertion ids now; revocations,
-//! rate-limit counters and codes later. The in-process backend serves a single instance; a Redis
-//! backend (for several replicas) plugs in here without touching callers.
+//! Short-lived shared state behind one type, [`Cache`], on three backends chosen at start-up
+//! ([`Choice`]) without a setting of their own:
+//! * **Redis** ([`redis`], deadpool-redis) when `redis.url` is set;
+//! * **PostgreSQL** ([`postgres`], two tables through `store::shared_state`) when the database is
+//!   PostgreSQL and no Redis is configured, so a PostgreSQL-only deployment is correct with any
+//!   number of replicas;
+//! * **process memory** ([`memory`]) on SQLite, which serves one server.
+//!
+//! What lives here: consent screens in progress, authorization codes (taken once) and what
+//! a redeemed code issued, login failure, lock and per-IP counters, anonymous failure counters,
+//! access-token revocation markers, used client-assertion `jti`s, and GCRA rate limits
+//! ([`gcra`]).
+//!
+//! Every primitive is atomic on every backend (one Lua script or command on Redis, one SQL
+//! statement on PostgreSQL, one lock in process), so replicas racing on one key have exactly one
+//! winner. Every key is prefixed with the cache's namespace (`redis.key_prefix`, `sigil:` by
+//! default). A key's *kind* is its text before the first `:` (`code`, `consent`, `login_fail`,
+//! ...): the in-process backend bounds each kind on its own, so a flood of one cannot crowd out
+//! another. A key holds one kind of value: a marker (`insert_if_absent`), bytes (`put`), a
+//! counter (`incr`) or a rate-limit state (`rate_limit`); `get` and `take` return bytes only.
+//!
+//! Time is Sigil's clock (the `now` arguments), never the backend's: an entry is gone for every
+//! read once `now` reaches its expiry, whatever the backend still holds. The backends also drop
+//! expired entries themselves (Redis by a TTL set from the same expiry, PostgreSQL in the prune
+//! job, memory from the front of each kind's expiry index), so nothing grows without bound.
+//!
+//! Failure: full or unreachable is [`CacheError::Unavailable`] (HTTP 503 with `Retry-After`); a
+//! backend that answered and refused (a bug) is [`CacheError::Failed`] (HTTP 500). The cache
+//! refuses, it never forgets, and no caller treats an error as "absent".
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+pub mod gcra;
+pub mod memory;
+pub mod postgres;
+pub mod redis;
 
-/// Cache errors: the caller fails closed (503), never open.
+use std::fmt;
+use std::time::SystemTime;
+
+pub use gcra::{RateDecision, RateQuota};
+pub use memory::Bounds;
+
+use crate::config::Settings;
+
+/// Cache errors: the caller fails closed, never open.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    /// The backend cannot take more entries or cannot be reached.
+    /// The backend cannot take more entries or cannot be reached now (retry later: 503).
     #[error("cache unavailable: {0}")]
     Unavailable(String),
+    /// The backend answered and refused the operation, or returned what Sigil did not write:
+    /// a bug, not an outage (500).
+    #[error("cache operation failed: {0}")]
+    Failed(String),
 }
 
-/// The cache in use.
-#[derive(Debug)]
-pub enum Cache {
-    /// Process memory: one instance only.
-    InProcess(InProcessCache),
+impl From<crate::store::StoreError> for CacheError {
+    /// An unreachable or overloaded database is an outage; anything else it said is a bug.
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::{StoreError, error_chain};
+        match e {
+            StoreError::Unavailable(_) => CacheError::Unavailable(error_chain(&e)),
+            _ => CacheError::Failed(error_chain(&e)),
+        }
+    }
+}
+
+/// Which backend holds the shared state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// `redis.url` is set.
+    Redis,
+    /// The database is PostgreSQL and no Redis is configured.
+    Postgres,
+    /// SQLite: one server, state in its memory.
+    InProcess,
+}
+
+impl Choice {
+    /// The backend these settings select: Redis when a URL is set; else PostgreSQL when the
+    /// database is PostgreSQL; else process memory.
+    pub fn for_settings(settings: &Settings) -> Choice {
+        if settings.redis.url.is_some() {
+            Choice::Redis
+        } else if crate::store::Backend::of_url(&settings.database_url())
+            == Some(crate::store::Backend::Postgres)
+        {
+            Choice::Postgres
+        } else {
+            Choice::InProcess
+        }
+    }
+
+    /// How `sigil config check` and the start-up log describe it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Choice::Redis => "Redis (redis.url): shared by every replica",
+            Choice::Postgres => {
+                "PostgreSQL (the database's shared_state tables): shared by every replica"
+            }
+            Choice::InProcess => "in-process (SQLite): correct for one server only",
+        }
+    }
+}
+
+impl fmt::Display for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Choice::Redis => "redis",
+            Choice::Postgres => "postgres",
+            Choice::InProcess => "in-process",
+        })
+    }
+}
+
+/// The backend in use.
+enum Backend {
+    Memory(memory::MemoryCache),
+    Redis(redis::RedisCache),
+    Postgres(postgres::PostgresCache),
+}
+
+/// Short-lived shared state: one namespace on one backend.
+pub struct Cache {
+    namespace: String,
+    backend: Backend,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("backend", &self.choice())
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+/// A key's kind: its text before the first `:` (empty for a key without one).
+pub fn kind_of(key: &str) -> &str {
+    key.split_once(':').map_or("", |(kind, _)| kind)
 }
 
 impl Cache {
-    /// A new in-process cache holding at most `capacity` live entries.
-    pub fn in_process(capacity: usize) -> Cache {
-        Cache::InProcess(InProcessCache {
-            entries: Mutex::new(HashMap::new()),
-            capacity,
+    /// Process memory with per-kind `bounds`, every key prefixed with `namespace`.
+    pub fn in_process(namespace: impl Into<String>, bounds: Bounds) -> Cache {
+        Cache {
+            namespace: namespace.into(),
+            backend: Backend::Memory(memory::MemoryCache::new(bounds)),
+        }
+    }
+
+    /// Redis at `url` (a pool; nothing connects until the first use), keys prefixed with
+    /// `namespace`. Fails only on a URL the client cannot use.
+    pub fn redis(url: &str, namespace: impl Into<String>) -> Result<Cache, CacheError> {
+        Ok(Cache {
+            namespace: namespace.into(),
+            backend: Backend::Redis(redis::RedisCache::new(url)?),
         })
+    }
+
+    /// The PostgreSQL tables of `store`'s database, keys prefixed with `namespace`.
+    pub fn postgres(store: crate::store::Store, namespace: impl Into<String>) -> Cache {
+        Cache {
+            namespace: namespace.into(),
+            backend: Backend::Postgres(postgres::PostgresCache::new(store)),
+        }
+    }
+
+    /// The backend `settings` select ([`Choice::for_settings`]), on `store` for PostgreSQL, with
+    /// `redis.key_prefix` as the namespace.
+    pub fn for_settings(
+        settings: &Settings,
+        store: &crate::store::Store,
+    ) -> Result<Cache, CacheError> {
+        use secrecy::ExposeSecret;
+        let namespace = settings.redis.key_prefix.clone();
+        match (Choice::for_settings(settings), &settings.redis.url) {
+            (Choice::Redis, Some(url)) => Cache::redis(url.expose_secret(), namespace),
+            (Choice::Postgres, _) => Ok(Cache::postgres(store.clone(), namespace)),
+            _ => Ok(Cache::in_process(namespace, Bounds::default())),
+        }
+    }
+
+    /// Which backend this is.
+    pub fn choice(&self) -> Choice {
+        match &self.backend {
+            Backend::Memory(_) => Choice::InProcess,
+            Backend::Redis(_) => Choice::Redis,
+            Backend::Postgres(_) => Choice::Postgres,
+        }
+    }
+
+    fn key(&self, key: &str) -> String {
+        let mut full = String::with_capacity(self.namespace.len() + key.len());
+        full.push_str(&self.namespace);
+        full.push_str(key);
+        full
     }
 
     /// Record `key` until `expires_at` (Unix seconds) unless it is already recorded and live.
@@ -37,8 +204,11 @@ impl Cache {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, CacheError> {
-        match self {
-            Cache::InProcess(c) => c.insert_if_absent(key, expires_at, now),
+        let full = self.key(key);
+        match &self.backend {
+            Backend::Memory(c) => c.insert_if_absent(kind_of(key), full, expires_at, now),
+            Backend::Redis(c) => c.insert_if_absent(&full, expires_at, now).await,
+            Backend::Postgres(c) => c.insert_if_absent(full, expires_at, now).await,
         }
     }
 
@@ -50,146 +220,85 @@ impl Cache {
         expires_at: i64,
         now: i64,
     ) -> Result<(), CacheError> {
-        match self {
-            Cache::InProcess(c) => c.put(key, value, expires_at, now),
+        let full = self.key(key);
+        match &self.backend {
+            Backend::Memory(c) => c.put(kind_of(key), full, value, expires_at, now),
+            Backend::Redis(c) => c.put(&full, value, expires_at, now).await,
+            Backend::Postgres(c) => c.put(full, value, expires_at, now).await,
         }
     }
 
-    /// Remove and return the live value under `key` (single use: a second take finds nothing).
+    /// Remove and return the live value under `key` (single use: of any number of concurrent
+    /// takes, in any process, one gets it). Removes a marker or counter too, returning `None`.
     pub async fn take(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, CacheError> {
-        match self {
-            Cache::InProcess(c) => c.take(key, now),
+        let full = self.key(key);
+        match &self.backend {
+            Backend::Memory(c) => c.take(kind_of(key), &full, now),
+            Backend::Redis(c) => c.take(&full, now).await,
+            Backend::Postgres(c) => c.take(full, now).await,
         }
     }
 
     /// The live value under `key`, left in place.
     pub async fn get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, CacheError> {
-        match self {
-            Cache::InProcess(c) => c.get(key, now),
+        let full = self.key(key);
+        match &self.backend {
+            Backend::Memory(c) => c.get(kind_of(key), &full, now),
+            Backend::Redis(c) => c.get(&full, now).await,
+            Backend::Postgres(c) => c.get(full, now).await,
         }
     }
 
     /// Count one event under `key` in a window ending at `window_end` (the first event of a window
     /// sets it); returns the count including this event.
     pub async fn incr(&self, key: &str, window_end: i64, now: i64) -> Result<u64, CacheError> {
-        match self {
-            Cache::InProcess(c) => c.incr(key, window_end, now),
+        let full = self.key(key);
+        match &self.backend {
+            Backend::Memory(c) => c.incr(kind_of(key), full, window_end, now),
+            Backend::Redis(c) => c.incr(&full, window_end, now).await,
+            Backend::Postgres(c) => c.incr(full, window_end, now).await,
         }
     }
 
-    /// Drop expired entries. Returns how many.
-    pub async fn prune(&self, now: i64) -> Result<usize, CacheError> {
-        match self {
-            Cache::InProcess(c) => Ok(c.prune(now)),
-        }
-    }
-
-    /// Whether the cache answers (for `/readyz`).
-    pub async fn ping(&self) -> Result<(), CacheError> {
-        match self {
-            Cache::InProcess(_) => Ok(()),
-        }
-    }
-}
-
-/// What one in-process entry holds.
-#[derive(Debug)]
-enum Value {
-    Marker,
-    Bytes(Vec<u8>),
-    Count(u64),
-}
-
-/// Key → (expiry in Unix seconds, value).
-type Entries = HashMap<String, (i64, Value)>;
-
-/// A bounded map of key → (expiry, value).
-#[derive(Debug)]
-pub struct InProcessCache {
-    entries: Mutex<Entries>,
-    capacity: usize,
-}
-
-impl InProcessCache {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Entries>, CacheError> {
-        self.entries
-            .lock()
-            .map_err(|_| CacheError::Unavailable("cache lock poisoned".into()))
-    }
-
-    fn make_room(
+    /// One request under the GCRA limit `quota` for `key` at `now` (sub-second precision, hence
+    /// a `SystemTime`): whether it may pass, and the figures for `X-RateLimit-*` and
+    /// `Retry-After`. A refused request does not count against the limit.
+    pub async fn rate_limit(
         &self,
-        map: &mut HashMap<String, (i64, Value)>,
-        now: i64,
-    ) -> Result<(), CacheError> {
-        if map.len() >= self.capacity {
-            map.retain(|_, (exp, _)| *exp > now);
-            if map.len() >= self.capacity {
-                return Err(CacheError::Unavailable("in-process cache is full".into()));
-            }
+        key: &str,
+        quota: RateQuota,
+        now: SystemTime,
+    ) -> Result<RateDecision, CacheError> {
+        let full = self.key(key);
+        match &self.backend {
+            Backend::Memory(c) => c.rate_limit(kind_of(key), full, quota, now),
+            Backend::Redis(c) => c.rate_limit(&full, quota, now).await,
+            Backend::Postgres(c) => c.rate_limit(full, quota, now).await,
         }
-        Ok(())
     }
 
-    fn put(&self, key: &str, value: Vec<u8>, expires_at: i64, now: i64) -> Result<(), CacheError> {
-        let mut map = self.lock()?;
-        if !map.contains_key(key) {
-            self.make_room(&mut map, now)?;
+    /// Drop expired entries (the prune job; Redis expires its own). Returns how many.
+    pub async fn prune(&self, now: i64) -> Result<usize, CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => Ok(c.prune(now)),
+            Backend::Redis(_) => Ok(0),
+            Backend::Postgres(c) => c.prune(now).await,
         }
-        map.insert(key.to_owned(), (expires_at, Value::Bytes(value)));
-        Ok(())
     }
 
-    fn take(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, CacheError> {
-        let mut map = self.lock()?;
-        Ok(match map.remove(key) {
-            Some((exp, Value::Bytes(v))) if exp > now => Some(v),
-            _ => None,
-        })
-    }
-
-    fn get(&self, key: &str, now: i64) -> Result<Option<Vec<u8>>, CacheError> {
-        let map = self.lock()?;
-        Ok(match map.get(key) {
-            Some((exp, Value::Bytes(v))) if *exp > now => Some(v.clone()),
-            _ => None,
-        })
-    }
-
-    fn incr(&self, key: &str, window_end: i64, now: i64) -> Result<u64, CacheError> {
-        let mut map = self.lock()?;
-        if let Some((exp, Value::Count(n))) = map.get_mut(key)
-            && *exp > now
-        {
-            *n += 1;
-            return Ok(*n);
+    /// Whether the backend answers (for `/readyz`), within the backend's own time limit.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        match &self.backend {
+            Backend::Memory(c) => c.ping(),
+            Backend::Redis(c) => c.ping().await,
+            Backend::Postgres(c) => c.ping().await,
         }
-        self.make_room(&mut map, now)?;
-        map.insert(key.to_owned(), (window_end, Value::Count(1)));
-        Ok(1)
     }
 
-    fn insert_if_absent(&self, key: &str, expires_at: i64, now: i64) -> Result<bool, CacheError> {
-        let mut map = self.lock()?;
-        if let Some((exp, _)) = map.get(key)
-            && *exp > now
-        {
-            return Ok(false);
-        }
-        self.make_room(&mut map, now)?;
-        map.insert(key.to_owned(), (expires_at, Value::Marker));
-        Ok(true)
-    }
-
-    fn prune(&self, now: i64) -> usize {
-        match self.entries.lock() {
-            Ok(mut map) => {
-                let before = map.len();
-                map.retain(|_, (exp, _)| *exp > now);
-                before - map.len()
-            }
-            Err(_) => 0,
-        }
+    /// Whether this backend is shared by every process on the database, so that pruning it is
+    /// the prune lease holder's job alone.
+    pub fn is_shared(&self) -> bool {
+        !matches!(self.backend, Backend::Memory(_))
     }
 }
 
@@ -197,36 +306,38 @@ impl InProcessCache {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn replay_is_detected_until_expiry_and_capacity_fails_closed() -> Result<(), CacheError> {
-        let c = Cache::in_process(2);
-        assert!(c.insert_if_absent("a", 100, 0).await?);
-        assert!(!c.insert_if_absent("a", 100, 50).await?);
-        assert!(
-            c.insert_if_absent("a", 200, 100).await?,
-            "expired entries may be reused"
-        );
-        assert!(c.insert_if_absent("b", 100, 0).await?);
-        assert!(
-            c.insert_if_absent("c", 100, 0).await.is_err(),
-            "full: refuse, never forget"
-        );
-        assert_eq!(c.prune(150).await?, 1);
-        Ok(())
+    #[test]
+    fn a_kind_is_the_text_before_the_first_colon() {
+        assert_eq!(kind_of("code:abc"), "code");
+        assert_eq!(kind_of("login_fail:alice:locked"), "login_fail");
+        assert_eq!(kind_of("anon_fail:*:100"), "anon_fail");
+        assert_eq!(kind_of("plain"), "");
+    }
+
+    #[test]
+    fn the_backend_follows_the_settings() {
+        let load = |env: &[(&str, &str)]| {
+            crate::config::Settings::load(
+                None,
+                env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+                &crate::config::Overrides::default(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(Choice::for_settings(&load(&[])), Choice::InProcess);
+        let pg = ("SIGIL_DATABASE_URL", "postgres://sigil@db/sigil");
+        assert_eq!(Choice::for_settings(&load(&[pg])), Choice::Postgres);
+        let redis = ("SIGIL_REDIS_URL", "redis://127.0.0.1:6379");
+        assert_eq!(Choice::for_settings(&load(&[pg, redis])), Choice::Redis);
+        assert_eq!(Choice::for_settings(&load(&[redis])), Choice::Redis);
     }
 
     #[tokio::test]
-    async fn values_are_single_use_and_counters_window() -> Result<(), CacheError> {
-        let c = Cache::in_process(10);
-        c.put("code", b"v".to_vec(), 60, 0).await?;
-        assert_eq!(c.get("code", 1).await?, Some(b"v".to_vec()));
-        assert_eq!(c.take("code", 1).await?, Some(b"v".to_vec()));
-        assert_eq!(c.take("code", 1).await?, None, "single use");
-        c.put("late", b"v".to_vec(), 60, 0).await?;
-        assert_eq!(c.take("late", 60).await?, None, "expired");
-        assert_eq!(c.incr("fails", 100, 0).await?, 1);
-        assert_eq!(c.incr("fails", 100, 10).await?, 2);
-        assert_eq!(c.incr("fails", 200, 100).await?, 1, "a new window");
+    async fn keys_carry_the_namespace() -> Result<(), CacheError> {
+        let a = Cache::in_process("a:", Bounds::default());
+        assert_eq!(a.key("code:x"), "a:code:x");
+        a.put("code:x", b"1".to_vec(), 100, 0).await?;
+        assert_eq!(a.get("code:x", 1).await?, Some(b"1".to_vec()));
         Ok(())
     }
 }

@@ -8,7 +8,8 @@ use super::{Globals, print};
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration (`--config FILE`, else $SIGIL_CONFIG) and the environment, and
-    /// print the effective settings with secrets redacted.
+    /// print the effective settings with secrets redacted, and where shared state is kept
+    /// (`shared_state`: redis, postgres or in-process).
     Check,
 }
 
@@ -17,10 +18,15 @@ pub fn run(g: &Globals, cmd: ConfigCommand) -> anyhow::Result<()> {
     match cmd {
         ConfigCommand::Check => {
             let settings = g.settings()?;
-            let view = serde_json::to_value(settings.effective())?;
+            let shared = crate::cache::Choice::for_settings(&settings);
+            let mut view = serde_json::to_value(settings.effective())?;
+            if let Some(map) = view.as_object_mut() {
+                map.insert("shared_state".into(), shared.to_string().into());
+            }
             print(g, &view, || {
                 format!(
-                    "configuration is valid\n{}",
+                    "configuration is valid\nshared state: {}\n{}",
+                    shared.describe(),
                     serde_json::to_string_pretty(&view).unwrap_or_default()
                 )
             });

@@ -1,4 +1,9 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (database and cache answer).
+//! `GET /healthz` (the process answers) and `GET /readyz` (database and shared state answer).
+//!
+//! `/readyz` asks the database and the shared-state backend at once, each within
+//! `database.connect_timeout` + 1 s and never more than [`READY_LIMIT`], so it answers (503
+//! when either is down) within 5 s; it asks afresh every time, so it is 200 again as soon as
+//! both answer, without a restart.
 
 use std::time::Duration;
 
@@ -12,17 +17,18 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
+/// The longest `/readyz` waits for any one check.
+pub const READY_LIMIT: Duration = Duration::from_secs(4);
+
 /// Readiness.
 pub async fn readyz(ctx: web::Data<AppState>) -> HttpResponse {
-    let limit = ctx.settings.database.connect_timeout + Duration::from_secs(1);
-    let db = matches!(
-        tokio::time::timeout(limit, ctx.store.ping()).await,
-        Ok(Ok(()))
+    let limit = (ctx.settings.database.connect_timeout + Duration::from_secs(1)).min(READY_LIMIT);
+    let (db, cache) = tokio::join!(
+        tokio::time::timeout(limit, ctx.store.ping()),
+        tokio::time::timeout(limit, ctx.cache.ping()),
     );
-    let cache = matches!(
-        tokio::time::timeout(limit, ctx.cache.ping()).await,
-        Ok(Ok(()))
-    );
+    let db = matches!(db, Ok(Ok(())));
+    let cache = matches!(cache, Ok(Ok(())));
     let keys = ctx.ring.signer(ctx.access_token_alg, ctx.now()).is_some();
     let body = serde_json::json!({
         "status": if db && cache && keys { "ready" } else { "unavailable" },

@@ -88,7 +88,13 @@ impl From<crate::store::StoreError> for OAuthError {
 }
 
 impl From<crate::cache::CacheError> for OAuthError {
+    /// A full or unreachable cache is `temporarily_unavailable` (503); one that refused what
+    /// Sigil sent is a `server_error` (500).
     fn from(e: crate::cache::CacheError) -> Self {
-        OAuthError::Unavailable(e.to_string())
+        use crate::cache::CacheError;
+        match e {
+            CacheError::Unavailable(_) => OAuthError::Unavailable(e.to_string()),
+            CacheError::Failed(_) => OAuthError::Internal(e.to_string()),
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod refresh_tokens;
 pub mod revocations;
 pub mod schema;
 pub mod sessions;
+pub mod shared_state;
 pub mod users;
 
 use std::path::Path;
@@ -48,6 +49,19 @@ pub enum Backend {
     Postgres,
     /// `sqlite://PATH`
     Sqlite,
+}
+
+impl Backend {
+    /// The backend `url`'s scheme selects, if any.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite://") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
 }
 
 /// Storage errors. HTTP maps `Unavailable` to 503; nothing here is shown to a client.
@@ -287,19 +301,19 @@ impl Store {
         connect_timeout: Duration,
         statement_timeout: Duration,
     ) -> Result<Store, StoreError> {
-        let (backend, target) = if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
+        let (backend, target) = match (Backend::of_url(url), url.strip_prefix("sqlite://")) {
+            (Some(Backend::Sqlite), Some("")) => {
                 return Err(StoreError::Unavailable(
                     "sqlite:// URL names no file".into(),
                 ));
             }
-            (Backend::Sqlite, path.to_owned())
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_owned())
-        } else {
-            return Err(StoreError::Unavailable(
-                "database URL must start with sqlite:// or postgres://".into(),
-            ));
+            (Some(Backend::Sqlite), Some(path)) => (Backend::Sqlite, path.to_owned()),
+            (Some(Backend::Postgres), _) => (Backend::Postgres, url.to_owned()),
+            _ => {
+                return Err(StoreError::Unavailable(
+                    "database URL must start with sqlite:// or postgres://".into(),
+                ));
+            }
         };
         let manager = Manager {
             backend,

@@ -1,0 +1,2 @@
+DROP TABLE shared_rate_limits;
+DROP TABLE shared_state;
