@@ -3,8 +3,8 @@
 //! Each kind of entry (the key's text before its first `:`, see [`super::kind_of`]) has a shelf
 //! of its own with its own bounds ([`Bounds`]: live entries and bytes), so a flood of one kind
 //! (failed-login counters from a password-spraying botnet, say) cannot fill the cache
-//! for the others (codes, revocations, used assertion ids). A full shelf refuses
-//! ([`CacheError::Unavailable`]); it never evicts a live entry, which could be a revocation or a
+//! for the others (codes, lockouts, used assertion ids). A full shelf refuses
+//! ([`CacheError::Unavailable`]); it never evicts a live entry, which could be a lockout or a
 //! spent code.
 //!
 //! Expiry costs no sweep on the request path: each shelf indexes its entries by (expiry,

@@ -8,7 +8,7 @@
 //!
 //! What lives here: consent screens in progress, authorization codes (taken once) and what
 //! a redeemed code issued, login failure, lock and per-IP counters, anonymous failure counters,
-//! access-token revocation markers, used client-assertion `jti`s, and GCRA rate limits
+//! used client-assertion `jti`s, and GCRA rate limits
 //! ([`gcra`]).
 //!
 //! Every primitive is atomic on every backend (one Lua script or command on Redis, one SQL
