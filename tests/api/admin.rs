@@ -517,6 +517,8 @@ fn serve_stops_promptly_on_sigterm_and_sigint() {
             .port();
         let mut server = sigil(dir.path(), &db)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            // The stop itself is what is measured here; draining has its own test.
+            .env("SIGIL_HTTP_DRAIN_DELAY", "0s")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -570,4 +572,128 @@ fn serve_stops_promptly_on_sigterm_and_sigint() {
         assert!(status.success(), "SIG{signal}: exit status {status}");
         drop((idle, half));
     }
+}
+
+/// SIGTERM drains before it stops: `/readyz` fails at once, requests keep being answered (each
+/// closing its connection, so keep-alive clients reconnect elsewhere) for `http.drain_delay`,
+/// and only then does the listener close. Counted: requests that failed before the listener
+/// closed (must be 0); after it, a refused connection is what a client retries elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_before_it_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("sigil.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = sigil(dir.path(), &db)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("SIGIL_HTTP_DRAIN_DELAY", "2s")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "sigil serve became ready");
+
+    // Four keep-alive clients, each sending requests one after another.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (client, url, stop) = (client.clone(), format!("{base}/jwks.json"), stop.clone());
+        load.push(tokio::spawn(async move {
+            let mut log: Vec<(std::time::Instant, Result<bool, String>)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = client.get(&url).send().await;
+                let at = std::time::Instant::now();
+                log.push((
+                    at,
+                    match r {
+                        Ok(r) if r.status() == 200 => {
+                            Ok(r.headers().get("connection").is_some_and(|v| v == "close"))
+                        }
+                        Ok(r) => Err(format!("status {}", r.status())),
+                        Err(e) => Err(e.to_string()),
+                    },
+                ));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            log
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let term = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "readiness fails first");
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "draining");
+
+    // Wait for the exit, then look at what the clients saw.
+    let limit = Duration::from_secs(2) + sigil::startup::SHUTDOWN_GRACE + Duration::from_secs(2);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        if term.elapsed() > limit {
+            let _ = server.kill();
+            let _ = server.wait();
+            panic!("sigil serve still running {limit:?} after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    let exited = term.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut during = (0, 0);
+    let mut failed_while_listening = Vec::new();
+    let drain_end = term + Duration::from_millis(1900);
+    for h in load {
+        for (at, r) in h.await.unwrap() {
+            if at < term || at > drain_end {
+                continue;
+            }
+            match r {
+                Ok(closes) => {
+                    during.0 += 1;
+                    if closes {
+                        during.1 += 1;
+                    }
+                }
+                Err(e) => failed_while_listening.push(e),
+            }
+        }
+    }
+    assert!(
+        failed_while_listening.is_empty(),
+        "requests failed while Sigil still listened: {failed_while_listening:?}"
+    );
+    assert!(
+        during.0 > 20,
+        "requests were answered while draining: {during:?}"
+    );
+    assert!(
+        during.1 * 10 >= during.0 * 9,
+        "draining responses close their connection: {during:?}"
+    );
+    assert!(
+        exited >= Duration::from_secs(2),
+        "the drain lasted: {exited:?}"
+    );
 }

@@ -225,6 +225,10 @@ pub struct HttpSettings {
     /// Which header the trusted proxies set: `x-forwarded-for` or `forwarded` (RFC 7239).
     /// Only that one is read, so a client cannot slip in the other.
     pub forwarded_header: ForwardedHeader,
+    /// On SIGTERM, how long to keep serving with `/readyz` failing and every response closing
+    /// its connection, before the listener closes (load balancers stop sending meanwhile).
+    #[serde(with = "duration_serde")]
+    pub drain_delay: Duration,
 }
 
 /// `http.forwarded_header`.
@@ -330,6 +334,7 @@ impl Default for HttpSettings {
             workers: 0,
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::XForwardedFor,
+            drain_delay: Duration::from_secs(5),
         }
     }
 }
@@ -530,6 +535,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "passwords.bcrypt_cost",
                 reason: format!("must be between {} and 16", crate::passwords::MIN_COST),
+            });
+        }
+        if self.http.drain_delay > Duration::from_secs(60) {
+            return Err(ConfigError::Invalid {
+                key: "http.drain_delay",
+                reason: "must be at most 60s".into(),
             });
         }
         let p = &self.passwords;

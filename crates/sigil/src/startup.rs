@@ -206,6 +206,7 @@ impl Application {
             hasher: settings.password_hasher()?,
             own_tokens: Default::default(),
             metrics,
+            draining: Default::default(),
         });
         // Preflight requests are answered from this set; the sync job keeps it current.
         ctx.clients.reload_origins(&ctx.store).await?;
@@ -216,13 +217,22 @@ impl Application {
         let jwks_cache_control = web::Data::new(JwksCacheControl::new(settings.keys.jwks_max_age));
         let data = ctx.clone();
         let security_headers = http::headers::SecurityHeaders::for_issuer(&issuer);
+        let draining = ctx.draining.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::cors::cors))
                 .wrap(TracingLogger::<SigilRootSpan>::new())
                 // Outermost, so every response (errors and 404s included) carries the headers.
-                .wrap(actix_web::middleware::from_fn(move |req, next| {
-                    http::headers::security_headers(security_headers, req, next)
+                .wrap(actix_web::middleware::from_fn({
+                    let draining = draining.clone();
+                    move |req, next| {
+                        http::headers::security_headers(
+                            security_headers,
+                            draining.clone(),
+                            req,
+                            next,
+                        )
+                    }
                 }))
                 .app_data(data.clone())
                 .app_data(discovery.clone())
@@ -265,16 +275,22 @@ impl Application {
         result
     }
 
-    /// Serve until SIGTERM (graceful: in-flight requests get up to [`SHUTDOWN_GRACE`]) or SIGINT
-    /// (immediate), then return. Every stage is bounded: a second signal ends the wait, and a
-    /// watchdog ends the process if the stop (including the runtime's shutdown after this
-    /// returns) has not finished [`SHUTDOWN_GRACE`] + 5 s after the first signal. Idle
-    /// keep-alive connections, which a graceful stop would otherwise wait out, are closed
-    /// when the grace period ends. For the binary; tests use [`Self::run_until_stopped`].
+    /// Serve until SIGTERM (graceful) or SIGINT (immediate), then return.
+    ///
+    /// SIGTERM drains first: for `http.drain_delay` Sigil keeps serving while `/readyz` answers
+    /// 503 `draining` and every response carries `Connection: close`, so a load balancer stops
+    /// sending and keep-alive clients reconnect elsewhere; then the listener closes and requests
+    /// already read get up to [`SHUTDOWN_GRACE`] to finish. Every stage is bounded: a second
+    /// signal ends the wait, and a watchdog ends the process if the stop (including the
+    /// runtime's shutdown after this returns) has not finished `drain_delay` +
+    /// [`SHUTDOWN_GRACE`] + 5 s after the first signal. For the binary; tests use
+    /// [`Self::run_until_stopped`].
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        let drain = self.ctx.settings.http.drain_delay;
+        let draining = self.ctx.draining.clone();
         let jobs = jobs::spawn(self.ctx.clone().into_inner(), self.keys, self.timings);
         let handle = self.server.handle();
         let mut server = std::pin::pin!(self.server);
@@ -286,14 +302,30 @@ impl Application {
             _ = term.recv() => true,
             _ = int.recv() => false,
         };
-        tracing::info!(graceful, "stop signal received");
-        jobs.abort();
-        std::thread::spawn(|| {
-            std::thread::sleep(SHUTDOWN_GRACE + Duration::from_secs(5));
+        tracing::info!(
+            graceful,
+            drain_ms = drain.as_millis() as u64,
+            "stop signal received"
+        );
+        std::thread::spawn(move || {
+            std::thread::sleep(drain + SHUTDOWN_GRACE + Duration::from_secs(5));
             crate::telemetry::flush();
             eprintln!("sigil: shutdown did not finish in time; exiting");
             std::process::exit(1);
         });
+        if graceful && !drain.is_zero() {
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            tokio::select! {
+                r = &mut server => {
+                    jobs.abort();
+                    return r;
+                }
+                _ = tokio::time::sleep(drain) => {}
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        jobs.abort();
         // The stop command is sent when `stop` is called; the server future carries it out.
         drop(handle.stop(graceful));
         tokio::select! {

@@ -49,6 +49,9 @@ pub struct AppState {
     pub own_tokens: bearer::OwnTokens,
     /// Prometheus counters.
     pub metrics: crate::metrics::Metrics,
+    /// Set when a graceful stop begins: `/readyz` fails and responses close their connection,
+    /// so load balancers and keep-alive clients move on before the listener closes.
+    pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for AppState {

@@ -3,6 +3,9 @@
 //! `X-Content-Type-Options: nosniff` always; `Strict-Transport-Security: max-age=31536000` when
 //! the issuer is `https`; `Cross-Origin-Opener-Policy: same-origin` on HTML pages. The
 //! page-specific headers (CSP, frame and referrer policy) stay with the pages (`pages.rs`).
+//!
+//! While a graceful stop drains (`AppState::draining`), every response also closes its
+//! connection, so keep-alive clients reconnect (to another replica) before the listener closes.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -61,17 +64,28 @@ impl SecurityHeaders {
 /// response) is given its response here, so that response carries the headers as well.
 pub async fn security_headers(
     policy: SecurityHeaders,
+    draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let close = || draining.load(std::sync::atomic::Ordering::Relaxed);
     match next.call(req).await {
         Ok(mut res) => {
             policy.apply(res.headers_mut());
+            if close() {
+                res.response_mut()
+                    .head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+            }
             Ok(res)
         }
         Err(e) => {
             let mut resp = e.error_response();
             policy.apply(resp.headers_mut());
+            if close() {
+                resp.head_mut()
+                    .set_connection_type(actix_web::http::ConnectionType::Close);
+            }
             Err(InternalError::from_response(e, resp).into())
         }
     }
