@@ -249,6 +249,86 @@ backend_test!(
     }
 );
 
+backend_test!(keys_list_shows_a_key_kept_but_no_longer_published, |app| {
+    // Access and ID tokens that live 1 s, and no clock skew: a superseded key leaves the JWKS a
+    // second after it stops signing, and stays in the ring for the 30 days of refresh tokens.
+    let short = [
+        ("SIGIL_TOKENS_ACCESS_TOKEN_TTL", "1s"),
+        ("SIGIL_KEYS_CLOCK_SKEW", "0s"),
+    ];
+    let cli = |args: &[&str]| {
+        let out = app.cli_env(&short, args);
+        assert!(
+            out.status.success(),
+            "sigil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let list = || serde_json::from_str::<Value>(&cli(&["keys", "list", "--json"])).unwrap();
+    let old = states(&list())
+        .into_iter()
+        .find(|(_, alg, state)| alg == "ES256" && state == "active")
+        .map(|(kid, _, _)| kid)
+        .unwrap();
+    let applied: Value = serde_json::from_str(&cli(&[
+        "keys", "rotate", "--alg", "ES256", "--now", "--json",
+    ]))
+    .unwrap();
+    let change = applied[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kid"] == old.as_str())
+        .unwrap()
+        .clone();
+    let (unpublished, retires) = (
+        change["unpublished_at"].as_str().unwrap().to_owned(),
+        change["retires_at"].as_str().unwrap().to_owned(),
+    );
+    assert!(unpublished < retires, "{change}");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let listed = list();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == old.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            entry["state"].as_str(),
+            entry["published"].as_bool(),
+            entry["unpublishes_at"].as_str(),
+            entry["retires_at"].as_str()
+        ),
+        (
+            Some("retiring"),
+            Some(false),
+            Some(unpublished.as_str()),
+            Some(retires.as_str())
+        ),
+        "{entry}"
+    );
+    let text = cli(&["keys", "list"]);
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("JWKS") && header.contains("UNPUBLISHES"),
+        "{text}"
+    );
+    let line = text.lines().find(|l| l.starts_with(&old)).unwrap();
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(columns[2..4], ["retiring", "no"], "{text}");
+    // The server agrees: gone from the JWKS.
+    assert!(
+        app.eventually(Duration::from_secs(5), || async {
+            !app.jwks_kids().await.contains(&old)
+        })
+        .await
+    );
+});
+
 backend_test!(
     retire_refuses_live_keys_without_now_and_removes_at_once_with_it,
     |app| {

@@ -104,16 +104,18 @@ pub fn run(g: &Globals, cmd: KeysCommand) -> anyhow::Result<()> {
             let list = keys.list(now)?;
             print(g, &serde_json::to_value(&list)?, || {
                 let mut out = format!(
-                    "{:<44} {:<6} {:<9} {:<21} {:<21}\n",
-                    "KID", "ALG", "STATE", "ACTIVATES", "RETIRES"
+                    "{:<44} {:<6} {:<9} {:<4} {:<21} {:<21} {:<21}\n",
+                    "KID", "ALG", "STATE", "JWKS", "ACTIVATES", "UNPUBLISHES", "RETIRES"
                 );
                 for k in &list {
                     out.push_str(&format!(
-                        "{:<44} {:<6} {:<9} {:<21} {:<21}\n",
+                        "{:<44} {:<6} {:<9} {:<4} {:<21} {:<21} {:<21}\n",
                         k.kid,
                         k.alg,
                         k.state.as_str(),
+                        if k.published { "yes" } else { "no" },
                         k.activates_at.as_deref().unwrap_or("-"),
+                        k.unpublishes_at.as_deref().unwrap_or("-"),
                         k.retires_at.as_deref().unwrap_or("-")
                     ));
                 }

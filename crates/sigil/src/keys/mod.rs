@@ -62,7 +62,8 @@ pub enum KeyError {
     },
 }
 
-/// A key as `keys list` shows it (CONTRACT: kid, alg, state, created_at, activates_at, retires_at).
+/// A key as `keys list` shows it (CONTRACT: kid, alg, state, created_at, activates_at, retires_at;
+/// also whether it is in the JWKS now and until when).
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
     /// Key id (RFC 7638 thumbprint).
@@ -77,6 +78,11 @@ pub struct KeyInfo {
     pub activates_at: Option<String>,
     /// RFC 3339: stops signing at (superseded), if scheduled.
     pub deactivates_at: Option<String>,
+    /// Whether `/jwks.json` holds it now (a retiring key may be kept only for Sigil's own
+    /// refresh tokens).
+    pub published: bool,
+    /// RFC 3339: leaves the JWKS at, if scheduled.
+    pub unpublishes_at: Option<String>,
     /// RFC 3339: leaves the ring at (nothing it signed verifies after), if scheduled.
     pub retires_at: Option<String>,
 }
@@ -108,6 +114,8 @@ fn info_of(t: &KeyTimes, now: i64) -> KeyInfo {
         created_at: rfc3339(t.created_at),
         activates_at: rfc3339(t.activates_at),
         deactivates_at: t.deactivates_at.and_then(rfc3339),
+        published: t.is_published(now),
+        unpublishes_at: t.unpublished_from().and_then(rfc3339),
         retires_at: t.retires_at.and_then(rfc3339),
     }
 }
