@@ -301,6 +301,15 @@ impl TestApp {
 
     /// Run the CLI with `input` on standard input.
     pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        self.cli_env_stdin(&[], args, input)
+    }
+
+    /// Run the CLI with settings of its own on top (`SIGIL_*` variables).
+    pub fn cli_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        self.cli_env_stdin(env, args, "")
+    }
+
+    fn cli_env_stdin(&self, env: &[(&str, &str)], args: &[&str], input: &str) -> Output {
         use std::io::Write;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sigil"))
             .args(args)
@@ -310,6 +319,7 @@ impl TestApp {
             .env("SIGIL_DATABASE_URL", &self.db.url)
             .env("SIGIL_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("SIGIL_LOG_LEVEL", "warn")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

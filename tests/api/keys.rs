@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::backend_test;
+use crate::flow::{browser, code_tokens, create_user, refresh, web_client};
 use crate::helpers::*;
 use serde_json::Value;
 
@@ -72,12 +73,12 @@ backend_test!(staged_rotation_publishes_first_and_signs_later, |app| {
     app.clock.advance(Duration::from_secs(15 * 60 + 60 + 30));
     assert_eq!(token_kid(&app, &c).await, new_kid);
     assert!(app.jwks_kids().await.contains(&old_kid));
-    // It stays while tokens it signed may be valid: refresh tokens live 30 days (+ skew).
-    app.clock.advance(Duration::from_secs(29 * 86_400));
+    // It stays published while access and ID tokens it signed may be valid (10 min + skew)...
+    app.clock.advance(Duration::from_secs(10 * 60 - 60));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(app.jwks_kids().await.contains(&old_kid));
-    // Then it leaves the JWKS.
-    app.clock.advance(Duration::from_secs(86_400 + 120));
+    // ...then it leaves the JWKS (it stays in the ring for Sigil's own refresh tokens).
+    app.clock.advance(Duration::from_secs(2 * 60));
     assert!(
         app.eventually(Duration::from_secs(5), || async {
             !app.jwks_kids().await.contains(&old_kid)
@@ -123,6 +124,209 @@ backend_test!(rotate_now_signs_at_once_and_keeps_old_tokens_valid, |app| {
     // The old token still verifies against the served JWKS.
     verify_with_jsonwebtoken(&app, &old_token, &app.address).await;
     assert!(app.jwks_kids().await.contains(&old_kid));
+});
+
+backend_test!(the_jwks_stays_bounded_under_repeated_rotation, |app| {
+    // A refresh token signed before the rotations, by the ES256 key of the day.
+    create_user(&app, "rhea");
+    let web = web_client(
+        &app,
+        &["--grant", "refresh_token", "--grant", "authorization_code"],
+    );
+    let tokens = code_tokens(&app, &web, "rhea", "openid", &browser()).await;
+    let rt = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let rt_kid = jwt_header(&rt)["kid"].as_str().unwrap().to_owned();
+
+    let c = app.service_client();
+    let rotate = || {
+        app.cli_json(&["keys", "rotate", "--alg", "ES256", "--now"])[0]["new_key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut current = String::new();
+    for _ in 0..19 {
+        current = rotate();
+    }
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            token_kid(&app, &c).await == current
+        })
+        .await
+    );
+    let body: Value = app.token_for(&c, None).await.json().await.unwrap();
+    let superseded = body["access_token"].as_str().unwrap().to_owned();
+    current = rotate();
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            token_kid(&app, &c).await == current
+        })
+        .await
+    );
+    // An access token signed by the key superseded a moment ago verifies against the JWKS.
+    verify_with_jsonwebtoken(&app, &superseded, &app.address).await;
+
+    // Once every access and ID token they signed has expired (10 min + 60 s of skew), the 20
+    // superseded keys leave the JWKS: what remains is the current ES256 key and the RS256 key.
+    app.clock.advance(Duration::from_secs(10 * 60 + 60 + 30));
+    assert!(
+        app.eventually(Duration::from_secs(5), || async {
+            app.jwks_kids().await.len() == 2
+        })
+        .await,
+        "the JWKS is bounded: {:?}",
+        app.jwks_kids().await
+    );
+    let kids = app.jwks_kids().await;
+    assert!(kids.contains(&current), "{kids:?}");
+    assert!(!kids.contains(&rt_kid), "{kids:?}");
+
+    // The refresh token issued before the rotations still refreshes: its key is kept for
+    // Sigil's own refresh tokens, unpublished.
+    let (s, body) = refresh(&app, &web, &rt, None).await;
+    assert_eq!(s, 200, "{body}");
+    let next = body["refresh_token"].as_str().unwrap();
+    assert_eq!(jwt_header(next)["kid"], current.as_str());
+});
+
+backend_test!(
+    a_key_retired_while_unpublished_stops_verifying_at_once,
+    |app| {
+        // Two refresh tokens (two sign-ins) signed by the ES256 key of the day.
+        create_user(&app, "tove");
+        let web = web_client(
+            &app,
+            &["--grant", "refresh_token", "--grant", "authorization_code"],
+        );
+        let mut rts = Vec::new();
+        for _ in 0..2 {
+            let tokens = code_tokens(&app, &web, "tove", "openid", &browser()).await;
+            rts.push(tokens["refresh_token"].as_str().unwrap().to_owned());
+        }
+        let old = jwt_header(&rts[0])["kid"].as_str().unwrap().to_owned();
+        let current = app.cli_json(&["keys", "rotate", "--alg", "ES256", "--now"])[0]["new_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.clock.advance(Duration::from_secs(10 * 60 + 60 + 30));
+        assert!(
+            app.eventually(Duration::from_secs(10), || async {
+                let kids = app.jwks_kids().await;
+                kids.contains(&current) && !kids.contains(&old)
+            })
+            .await
+        );
+        // Unpublished, kept: a refresh token it signed refreshes.
+        let (s, body) = refresh(&app, &web, &rts[0], None).await;
+        assert_eq!(s, 200, "{body}");
+
+        // Retired (compromised): the JWKS does not change, yet the other refresh token it signed
+        // is refused as soon as the server has seen the change (introspection asks the same
+        // verifier, without using the token up).
+        let active = || async {
+            let resp = app
+                .client
+                .post(format!("{}/introspect", app.address))
+                .basic_auth(&web.id, web.secret.as_deref())
+                .form(&[("token", rts[1].as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()["active"] == true
+        };
+        assert!(active().await, "introspection knows the kept key");
+        let jwks_before = app.jwks().await;
+        app.cli_json(&["keys", "retire", &old, "--now"]);
+        assert!(
+            app.eventually(Duration::from_secs(10), || async { !active().await })
+                .await,
+            "a refresh token signed by a retired key is inactive"
+        );
+        let (s, body) = refresh(&app, &web, &rts[1], None).await;
+        assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+        assert_eq!(app.jwks().await, jwks_before);
+    }
+);
+
+backend_test!(keys_list_shows_a_key_kept_but_no_longer_published, |app| {
+    // Access and ID tokens that live 1 s, and no clock skew: a superseded key leaves the JWKS a
+    // second after it stops signing, and stays in the ring for the 30 days of refresh tokens.
+    let short = [
+        ("SIGIL_TOKENS_ACCESS_TOKEN_TTL", "1s"),
+        ("SIGIL_KEYS_CLOCK_SKEW", "0s"),
+    ];
+    let cli = |args: &[&str]| {
+        let out = app.cli_env(&short, args);
+        assert!(
+            out.status.success(),
+            "sigil {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let list = || serde_json::from_str::<Value>(&cli(&["keys", "list", "--json"])).unwrap();
+    let old = states(&list())
+        .into_iter()
+        .find(|(_, alg, state)| alg == "ES256" && state == "active")
+        .map(|(kid, _, _)| kid)
+        .unwrap();
+    let applied: Value = serde_json::from_str(&cli(&[
+        "keys", "rotate", "--alg", "ES256", "--now", "--json",
+    ]))
+    .unwrap();
+    let change = applied[0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kid"] == old.as_str())
+        .unwrap()
+        .clone();
+    let (unpublished, retires) = (
+        change["unpublished_at"].as_str().unwrap().to_owned(),
+        change["retires_at"].as_str().unwrap().to_owned(),
+    );
+    assert!(unpublished < retires, "{change}");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let listed = list();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == old.as_str())
+        .unwrap();
+    assert_eq!(
+        (
+            entry["state"].as_str(),
+            entry["published"].as_bool(),
+            entry["unpublishes_at"].as_str(),
+            entry["retires_at"].as_str()
+        ),
+        (
+            Some("retiring"),
+            Some(false),
+            Some(unpublished.as_str()),
+            Some(retires.as_str())
+        ),
+        "{entry}"
+    );
+    let text = cli(&["keys", "list"]);
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("JWKS") && header.contains("UNPUBLISHES"),
+        "{text}"
+    );
+    let line = text.lines().find(|l| l.starts_with(&old)).unwrap();
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(columns[2..4], ["retiring", "no"], "{text}");
+    // The server agrees: gone from the JWKS.
+    assert!(
+        app.eventually(Duration::from_secs(5), || async {
+            !app.jwks_kids().await.contains(&old)
+        })
+        .await
+    );
 });
 
 backend_test!(

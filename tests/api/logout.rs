@@ -2,6 +2,8 @@
 //! prove which client sent it is confirmed by the user through a form with an anti-CSRF token; a
 //! tampered `id_token_hint` is an error and ends nothing.
 
+use std::time::Duration;
+
 use crate::backend_test;
 use crate::flow::{
     authorize_url, browser, code_tokens, create_user, hidden, location, pkce, query_param,
@@ -173,5 +175,37 @@ backend_test!(
         let html = resp.text().await.unwrap();
         assert!(html.contains("action=\"/logout\""), "{html}");
         assert!(has_session(&app, &b, &c).await);
+    }
+);
+
+backend_test!(
+    a_hint_signed_by_a_key_that_left_the_jwks_still_logs_out_at_once,
+    |app| {
+        let (b, c, id_token) = signed_in(&app, "pia").await;
+        let kid = jwt_header(&id_token)["kid"].as_str().unwrap().to_owned();
+        app.cli_json(&["keys", "rotate", "--alg", "RS256", "--now"]);
+        // Once the ID tokens it signed have expired (10 min + 60 s of skew), the key leaves the
+        // JWKS...
+        app.clock.advance(Duration::from_secs(10 * 60 + 60 + 30));
+        assert!(
+            app.eventually(Duration::from_secs(10), || async {
+                !app.jwks_kids().await.contains(&kid)
+            })
+            .await
+        );
+        assert!(has_session(&app, &b, &c).await);
+        // ...but it stays in the ring: the expired ID token still proves client and user.
+        let resp = b
+            .get(format!(
+                "{}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=k",
+                app.address,
+                urlencode(BYE)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303);
+        assert_eq!(location(&resp), format!("{BYE}?state=k"));
+        assert!(!has_session(&app, &b, &c).await);
     }
 );

@@ -658,8 +658,15 @@ impl Settings {
         self.keys.jwks_max_age + self.keys.clock_skew
     }
 
-    /// The longest lifetime of any token Sigil signs; a superseded key stays published this long
+    /// The longest lifetime of a token third parties verify with the JWKS: access and ID tokens
+    /// (ID tokens live as long as access tokens). A superseded key stays published this long
     /// (plus clock skew).
+    pub fn max_published_token_lifetime(&self) -> Duration {
+        self.tokens.access_token_ttl
+    }
+
+    /// The longest lifetime of any token Sigil signs (refresh tokens, which only Sigil verifies,
+    /// included); a superseded key stays in the ring this long (plus clock skew).
     pub fn max_token_lifetime(&self) -> Duration {
         self.tokens
             .access_token_ttl

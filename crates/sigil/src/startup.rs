@@ -48,6 +48,7 @@ pub fn required_algorithms(settings: &Settings) -> Vec<Algorithm> {
 pub fn schedule(settings: &Settings) -> Schedule {
     Schedule {
         activation_delay: secs(settings.activation_delay()),
+        unpublish_after: secs(settings.max_published_token_lifetime() + settings.keys.clock_skew),
         retire_after: secs(settings.max_token_lifetime() + settings.keys.clock_skew),
         rotate_every: (!settings.keys.rotate_every.is_zero())
             .then(|| secs(settings.keys.rotate_every)),

@@ -73,7 +73,8 @@ pub enum KeysCommand {
         #[arg(long)]
         now: bool,
     },
-    /// Remove a key from the JWKS at once. A key whose tokens may still be valid needs --now.
+    /// Remove a key from the JWKS and the ring at once. A key whose tokens may still be valid
+    /// needs --now.
     Retire {
         /// Key id (may start with '-': thumbprints are base64url).
         #[arg(allow_hyphen_values = true)]
@@ -103,16 +104,18 @@ pub fn run(g: &Globals, cmd: KeysCommand) -> anyhow::Result<()> {
             let list = keys.list(now)?;
             print(g, &serde_json::to_value(&list)?, || {
                 let mut out = format!(
-                    "{:<44} {:<6} {:<9} {:<21} {:<21}\n",
-                    "KID", "ALG", "STATE", "ACTIVATES", "RETIRES"
+                    "{:<44} {:<6} {:<9} {:<4} {:<21} {:<21} {:<21}\n",
+                    "KID", "ALG", "STATE", "JWKS", "ACTIVATES", "UNPUBLISHES", "RETIRES"
                 );
                 for k in &list {
                     out.push_str(&format!(
-                        "{:<44} {:<6} {:<9} {:<21} {:<21}\n",
+                        "{:<44} {:<6} {:<9} {:<4} {:<21} {:<21} {:<21}\n",
                         k.kid,
                         k.alg,
                         k.state.as_str(),
+                        if k.published { "yes" } else { "no" },
                         k.activates_at.as_deref().unwrap_or("-"),
+                        k.unpublishes_at.as_deref().unwrap_or("-"),
                         k.retires_at.as_deref().unwrap_or("-")
                     ));
                 }
@@ -225,10 +228,11 @@ fn report(g: &Globals, applied: &[Applied], dry_run: bool) {
             for r in &p.reschedule {
                 match (r.deactivates_at, r.retires_at) {
                     (Some(d), Some(rt)) => out.push_str(&format!(
-                        "{}: key {} stops signing at {} and leaves the JWKS at {}\n",
+                        "{}: key {} stops signing at {}, leaves the JWKS at {} (its access and ID tokens expired) and retires at {} (its refresh tokens expired)\n",
                         p.alg,
                         r.kid,
                         rfc3339(d).unwrap_or_default(),
+                        rfc3339(r.unpublishes_at.unwrap_or(rt).min(rt)).unwrap_or_default(),
                         rfc3339(rt).unwrap_or_default()
                     )),
                     _ => out.push_str(&format!(
@@ -253,7 +257,8 @@ fn plan_json_simple(plan: &RotationPlan, new_kid: Option<&str>) -> serde_json::V
             "kid": r.kid,
             "signs_from": rfc3339(r.activates_at),
             "stops_signing_at": r.deactivates_at.and_then(rfc3339),
-            "unpublished_at": r.retires_at.and_then(rfc3339),
+            "unpublished_at": r.unpublishes_at.or(r.retires_at).and_then(rfc3339),
+            "retires_at": r.retires_at.and_then(rfc3339),
         })).collect::<Vec<_>>(),
     })
 }

@@ -1,14 +1,28 @@
 //! Key lifecycle as pure functions of (keys, now, schedule). Nothing here reads a clock or the
 //! database; `keys::KeyService` applies what these functions decide.
 //!
-//! A key moves `next` (published, not signing) → `active` (signing) → `retiring` (published until
-//! every token it signed has expired) → `retired` (unpublished; row deleted after retention).
-//! States are derived from three instants on the key, so every process computes the same state
-//! from the same row without coordination:
+//! A key moves `next` (published, not signing) → `active` (signing) → `retiring` (no longer
+//! signing; kept until every token it signed has expired) → `retired` (gone from the ring; row
+//! deleted after retention). States are derived from instants on the key, so every process
+//! computes the same state from the same row without coordination:
 //!
 //! ```text
 //! created_at ──(next)── activates_at ──(active)── deactivates_at ──(retiring)── retires_at ──(retired)
+//!                                                                 └ unpublishes_at
 //! ```
+//!
+//! Retention counts from the last token a key signed (`deactivates_at`), with two horizons,
+//! because not every token is verified by the same party:
+//!
+//! * access and ID tokens are verified by third parties from `/jwks.json`: a retiring key stays
+//!   published until `unpublishes_at` = `deactivates_at` + [`Schedule::unpublish_after`] (their
+//!   lifetime plus clock skew);
+//! * refresh tokens (and `id_token_hint`s) come back to Sigil alone: the key stays in the ring,
+//!   unpublished, until `retires_at` = `deactivates_at` + [`Schedule::retire_after`] (the refresh
+//!   lifetime plus clock skew).
+//!
+//! So however often keys rotate, the JWKS holds only the keys of the last `unpublish_after`.
+//! A key stored before `unpublishes_at` existed (NULL) stays published until `retires_at`.
 
 use serde::Serialize;
 use sigil_verify::Algorithm;
@@ -26,7 +40,9 @@ pub struct KeyTimes {
     pub activates_at: i64,
     /// Stops signing at.
     pub deactivates_at: Option<i64>,
-    /// Unpublished from.
+    /// Leaves the JWKS at (`None`: at `retires_at`).
+    pub unpublishes_at: Option<i64>,
+    /// Leaves the ring at: nothing it signed verifies any more.
     pub retires_at: Option<i64>,
 }
 
@@ -38,9 +54,10 @@ pub enum KeyState {
     Next,
     /// Signing.
     Active,
-    /// Published so tokens it signed still verify; no longer signing.
+    /// No longer signing; kept so the tokens it signed still verify: published until
+    /// `unpublishes_at`, then in the ring for Sigil's own refresh tokens only.
     Retiring,
-    /// Gone from the JWKS.
+    /// Gone from the JWKS and the ring.
     Retired,
 }
 
@@ -61,12 +78,39 @@ impl KeyState {
 pub struct Schedule {
     /// How long a new key is published before it signs: JWKS max-age + clock skew.
     pub activation_delay: i64,
-    /// How long a key stays published after it stops signing: longest token lifetime + clock skew.
+    /// How long a key stays published after it stops signing: the longest lifetime of a token
+    /// third parties verify (access and ID tokens) + clock skew. At most `retire_after`.
+    pub unpublish_after: i64,
+    /// How long a key stays in the ring after it stops signing: the longest lifetime of any token
+    /// Sigil signs (refresh tokens, which only Sigil verifies) + clock skew.
     pub retire_after: i64,
     /// Automatic rotation period; `None` turns it off.
     pub rotate_every: Option<i64>,
     /// How long a retired key's row is kept before deletion.
     pub retention: i64,
+}
+
+impl Schedule {
+    /// `(unpublishes_at, retires_at)` of a key that stops signing at `deactivates_at`.
+    fn horizons(&self, deactivates_at: i64) -> (i64, i64) {
+        let retires_at = deactivates_at.saturating_add(self.retire_after);
+        let unpublishes_at = deactivates_at
+            .saturating_add(self.unpublish_after)
+            .min(retires_at);
+        (unpublishes_at, retires_at)
+    }
+
+    /// The schedule change that makes `key` stop signing at `deactivates_at`.
+    fn superseded(&self, key: &KeyTimes, deactivates_at: i64) -> Reschedule {
+        let (unpublishes_at, retires_at) = self.horizons(deactivates_at);
+        Reschedule {
+            kid: key.kid.clone(),
+            activates_at: key.activates_at,
+            deactivates_at: Some(deactivates_at),
+            unpublishes_at: Some(unpublishes_at),
+            retires_at: Some(retires_at),
+        }
+    }
 }
 
 impl KeyTimes {
@@ -83,8 +127,22 @@ impl KeyTimes {
         }
     }
 
+    /// When the key leaves the JWKS: `unpublishes_at`, never later than `retires_at` (a key
+    /// stored before `unpublishes_at` existed leaves at `retires_at`).
+    pub fn unpublished_from(&self) -> Option<i64> {
+        match (self.unpublishes_at, self.retires_at) {
+            (Some(u), Some(r)) => Some(u.min(r)),
+            (u, r) => u.or(r),
+        }
+    }
+
     /// Whether the key is in the JWKS at `now`.
     pub fn is_published(&self, now: i64) -> bool {
+        self.unpublished_from().is_none_or(|u| now < u)
+    }
+
+    /// Whether the key is in the ring at `now` (published or not): tokens it signed verify.
+    pub fn is_kept(&self, now: i64) -> bool {
         self.state(now) != KeyState::Retired
     }
 }
@@ -135,7 +193,9 @@ pub struct Reschedule {
     pub activates_at: i64,
     /// New end of signing.
     pub deactivates_at: Option<i64>,
-    /// New unpublication instant.
+    /// New end of publication.
+    pub unpublishes_at: Option<i64>,
+    /// New end of the key (leaves the ring).
     pub retires_at: Option<i64>,
 }
 
@@ -199,6 +259,7 @@ pub fn pending_rotation(keys: &[KeyTimes], alg: Algorithm, now: i64) -> Option<R
         kid: k.kid.clone(),
         activates_at: k.activates_at,
         deactivates_at: k.deactivates_at,
+        unpublishes_at: k.unpublishes_at,
         retires_at: k.retires_at,
     };
     let mut reschedule = vec![as_change(first)];
@@ -215,8 +276,9 @@ pub fn pending_rotation(keys: &[KeyTimes], alg: Algorithm, now: i64) -> Option<R
 /// Plan a rotation of `alg`.
 ///
 /// Staged (`immediate == false`): a new key is published now and signs after
-/// `activation_delay`; the current key stops signing then and stays published for
-/// `retire_after` more. Refused while another key of `alg` is already waiting.
+/// `activation_delay`; the current key stops signing then, stays published for
+/// `unpublish_after` more and in the ring for `retire_after`. Refused while another key of `alg`
+/// is already waiting.
 ///
 /// Immediate (`--now`): the waiting key, if any, or else a new key signs at once; the current key
 /// retires as above (its tokens stay valid).
@@ -241,6 +303,7 @@ pub fn plan_rotation(
                 kid: k.kid.clone(),
                 activates_at: now,
                 deactivates_at: None,
+                unpublishes_at: None,
                 retires_at: None,
             });
             (None, now)
@@ -252,12 +315,7 @@ pub fn plan_rotation(
         }
     };
     if let Some(current) = signing_key(keys, alg, now) {
-        reschedule.push(Reschedule {
-            kid: current.kid.clone(),
-            activates_at: current.activates_at,
-            deactivates_at: Some(switch_at),
-            retires_at: Some(switch_at.saturating_add(schedule.retire_after)),
-        });
+        reschedule.push(schedule.superseded(current, switch_at));
     }
     Ok(RotationPlan {
         alg: alg.as_str(),
@@ -318,6 +376,7 @@ pub fn plan_retire(
             kid: kid.to_owned(),
             activates_at: key.activates_at.min(now),
             deactivates_at: Some(key.deactivates_at.map_or(now, |d| d.min(now))),
+            unpublishes_at: Some(key.unpublished_from().map_or(now, |u| u.min(now))),
             retires_at: Some(now),
         },
         replacement,
@@ -346,12 +405,7 @@ pub fn auto_rotation_due(
     Some(RotationPlan {
         alg: alg.as_str(),
         new_key_activates_at: Some(switch_at),
-        reschedule: vec![Reschedule {
-            kid: current.kid.clone(),
-            activates_at: current.activates_at,
-            deactivates_at: Some(switch_at),
-            retires_at: Some(switch_at.saturating_add(schedule.retire_after)),
-        }],
+        reschedule: vec![schedule.superseded(current, switch_at)],
     })
 }
 
@@ -382,8 +436,9 @@ mod tests {
 
     const T0: i64 = 1_800_000_000;
     const SCHED: Schedule = Schedule {
-        activation_delay: 960, // 15 min max-age + 60 s skew
-        retire_after: 660,     // 10 min tokens + 60 s skew
+        activation_delay: 960,          // 15 min max-age + 60 s skew
+        unpublish_after: 660,           // 10 min access and ID tokens + 60 s skew
+        retire_after: 30 * 86_400 + 60, // 30 days of refresh tokens + 60 s skew
         rotate_every: Some(90 * 86_400),
         retention: 7 * 86_400,
     };
@@ -395,6 +450,7 @@ mod tests {
             created_at: activates_at,
             activates_at,
             deactivates_at: None,
+            unpublishes_at: None,
             retires_at: None,
         }
     }
@@ -404,6 +460,7 @@ mod tests {
             if let Some(k) = keys.iter_mut().find(|k| k.kid == r.kid) {
                 k.activates_at = r.activates_at;
                 k.deactivates_at = r.deactivates_at;
+                k.unpublishes_at = r.unpublishes_at;
                 k.retires_at = r.retires_at;
             }
         }
@@ -424,6 +481,7 @@ mod tests {
             created_at: T0,
             activates_at: T0 + 10,
             deactivates_at: Some(T0 + 20),
+            unpublishes_at: Some(T0 + 25),
             retires_at: Some(T0 + 30),
         };
         assert_eq!(k.state(T0), KeyState::Next);
@@ -431,8 +489,38 @@ mod tests {
         assert_eq!(k.state(T0 + 20), KeyState::Retiring);
         assert_eq!(k.state(T0 + 29), KeyState::Retiring);
         assert_eq!(k.state(T0 + 30), KeyState::Retired);
-        assert!(k.is_published(T0));
+        for (now, published, kept) in [
+            (T0, true, true),
+            (T0 + 24, true, true),
+            (T0 + 25, false, true),
+            (T0 + 29, false, true),
+            (T0 + 30, false, false),
+        ] {
+            assert_eq!(
+                (k.is_published(now), k.is_kept(now)),
+                (published, kept),
+                "at T0+{}",
+                now - T0
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_stored_without_unpublishes_at_is_published_until_it_retires() {
+        let k = KeyTimes {
+            deactivates_at: Some(T0 + 20),
+            retires_at: Some(T0 + 30),
+            ..key("legacy", Algorithm::ES256, T0)
+        };
+        assert_eq!(k.unpublished_from(), Some(T0 + 30));
+        assert!(k.is_published(T0 + 29));
         assert!(!k.is_published(T0 + 30));
+        // Never published past its retirement, whatever is stored.
+        let late = KeyTimes {
+            unpublishes_at: Some(T0 + 40),
+            ..k
+        };
+        assert_eq!(late.unpublished_from(), Some(T0 + 30));
     }
 
     #[test]
@@ -460,9 +548,12 @@ mod tests {
             Some("new")
         );
         assert_eq!(keys[0].state(switch), KeyState::Retiring);
-        // Old is published until its last token (signed just before switch) expires, plus skew.
-        assert!(keys[0].is_published(switch + SCHED.retire_after - 1));
-        assert!(!keys[0].is_published(switch + SCHED.retire_after));
+        // Old is published until its last access or ID token (signed just before switch)
+        // expires, plus skew; then kept for its refresh tokens.
+        assert!(keys[0].is_published(switch + SCHED.unpublish_after - 1));
+        assert!(!keys[0].is_published(switch + SCHED.unpublish_after));
+        assert!(keys[0].is_kept(switch + SCHED.retire_after - 1));
+        assert!(!keys[0].is_kept(switch + SCHED.retire_after));
         Ok(())
     }
 
@@ -495,13 +586,66 @@ mod tests {
     #[test]
     fn immediate_rotation_signs_at_once_but_keeps_old_tokens_verifiable() -> Result<(), PlanError> {
         let mut keys = vec![key("old", Algorithm::RS256, T0)];
-        let plan = plan_rotation(&keys, Algorithm::RS256, T0 + 5, &SCHED, true)?;
-        apply(&mut keys, &plan, "new", T0 + 5);
+        let now = T0 + 5;
+        let plan = plan_rotation(&keys, Algorithm::RS256, now, &SCHED, true)?;
+        apply(&mut keys, &plan, "new", now);
         assert_eq!(
-            signing_key(&keys, Algorithm::RS256, T0 + 5).map(|k| k.kid.as_str()),
+            signing_key(&keys, Algorithm::RS256, now).map(|k| k.kid.as_str()),
             Some("new")
         );
-        assert!(keys[0].is_published(T0 + 5 + SCHED.retire_after - 1));
+        let old = &keys[0];
+        assert_eq!(old.deactivates_at, Some(now));
+        assert_eq!(old.unpublishes_at, Some(now + 660));
+        assert_eq!(old.retires_at, Some(now + 30 * 86_400 + 60));
+        // Published while an access or ID token it signed may be valid...
+        for t in [now, now + 659] {
+            assert_eq!(
+                (old.state(t), old.is_published(t)),
+                (KeyState::Retiring, true)
+            );
+        }
+        // ...then kept, unpublished, while a refresh token it signed may be...
+        for t in [now + 660, now + 30 * 86_400 + 59] {
+            assert_eq!(
+                (old.state(t), old.is_published(t), old.is_kept(t)),
+                (KeyState::Retiring, false, true)
+            );
+        }
+        // ...then retired.
+        let end = now + 30 * 86_400 + 60;
+        assert_eq!(
+            (old.state(end), old.is_published(end), old.is_kept(end)),
+            (KeyState::Retired, false, false)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn repeated_immediate_rotation_keeps_the_published_set_bounded() -> Result<(), PlanError> {
+        let mut keys = vec![key("k0", Algorithm::ES256, T0)];
+        // 60 rotations, one a minute: after the publish horizon only the keys of its last
+        // `unpublish_after` are published, while all stay in the ring for their refresh tokens.
+        let mut now = T0;
+        for i in 1..=60 {
+            now = T0 + i * 60;
+            let plan = plan_rotation(&keys, Algorithm::ES256, now, &SCHED, true)?;
+            apply(&mut keys, &plan, &format!("k{i}"), now);
+        }
+        let published = keys.iter().filter(|k| k.is_published(now)).count();
+        let bound = usize::try_from(SCHED.unpublish_after / 60).unwrap_or(usize::MAX) + 1;
+        assert_eq!(
+            published, bound,
+            "the signing key and the last 11 minutes' keys"
+        );
+        assert_eq!(keys.iter().filter(|k| k.is_kept(now)).count(), 61);
+        let later = now + SCHED.unpublish_after;
+        assert_eq!(
+            keys.iter()
+                .filter(|k| k.is_published(later))
+                .map(|k| k.kid.as_str())
+                .collect::<Vec<_>>(),
+            vec!["k60"]
+        );
         Ok(())
     }
 
@@ -523,6 +667,7 @@ mod tests {
         assert!(matches!(refused, Err(PlanError::TokensMayBeValid { .. })));
         let forced = plan_retire(&keys, "a", T0 + 1, &SCHED, true)?;
         assert_eq!(forced.retire.retires_at, Some(T0 + 1));
+        assert_eq!(forced.retire.unpublishes_at, Some(T0 + 1));
         let replacement = forced
             .replacement
             .ok_or(PlanError::UnknownKey("replacement".into()))?;
@@ -539,9 +684,9 @@ mod tests {
         let keys = vec![
             key("next", Algorithm::ES256, T0 + 1000),
             KeyTimes {
-                deactivates_at: Some(T0 - 1000),
+                deactivates_at: Some(T0 - 31 * 86_400),
                 retires_at: Some(T0 + 10_000),
-                ..key("old", Algorithm::ES256, T0 - 5000)
+                ..key("old", Algorithm::ES256, T0 - 40 * 86_400)
             },
         ];
         assert!(
@@ -551,7 +696,7 @@ mod tests {
         );
         assert!(
             plan_retire(&keys, "old", T0, &SCHED, false).is_ok(),
-            "its tokens expired at T0-340"
+            "its tokens expired a day before T0"
         );
         assert!(matches!(
             plan_retire(&keys, "nope", T0, &SCHED, true),
@@ -571,6 +716,23 @@ mod tests {
             plan_retire(&keys, "old", T0, &SCHED, false),
             Err(PlanError::TokensMayBeValid { until, .. }) if until == T0 - 10 + SCHED.retire_after
         ));
+        // Unpublished but kept: its refresh tokens may still be valid.
+        let kept = vec![KeyTimes {
+            deactivates_at: Some(T0 - 86_400),
+            unpublishes_at: Some(T0 - 86_400 + SCHED.unpublish_after),
+            retires_at: Some(T0 - 86_400 + SCHED.retire_after),
+            ..key("kept", Algorithm::ES256, T0 - 5 * 86_400)
+        }];
+        assert!(!kept[0].is_published(T0) && kept[0].is_kept(T0));
+        assert!(matches!(
+            plan_retire(&kept, "kept", T0, &SCHED, false),
+            Err(PlanError::TokensMayBeValid { .. })
+        ));
+        let forced = plan_retire(&kept, "kept", T0, &SCHED, true);
+        assert!(
+            forced.is_ok_and(|p| p.retire.unpublishes_at == kept[0].unpublishes_at),
+            "retiring an unpublished key does not publish it again"
+        );
     }
 
     #[test]
@@ -580,7 +742,21 @@ mod tests {
         let due = T0 + every - SCHED.activation_delay;
         assert!(auto_rotation_due(&keys, Algorithm::ES256, due - 1, &SCHED).is_none());
         let plan = auto_rotation_due(&keys, Algorithm::ES256, due, &SCHED);
-        assert_eq!(plan.and_then(|p| p.new_key_activates_at), Some(T0 + every));
+        let switch = T0 + every;
+        assert_eq!(
+            plan.as_ref().and_then(|p| p.new_key_activates_at),
+            Some(switch)
+        );
+        // The current key's two horizons count from its last token.
+        let current = plan.as_ref().and_then(|p| p.reschedule.first());
+        assert_eq!(
+            current.map(|r| (r.deactivates_at, r.unpublishes_at, r.retires_at)),
+            Some((
+                Some(switch),
+                Some(switch + SCHED.unpublish_after),
+                Some(switch + SCHED.retire_after)
+            ))
+        );
         // Late (server was down): still publishes a full delay ahead.
         let late = T0 + every + 5000;
         let plan = auto_rotation_due(&keys, Algorithm::ES256, late, &SCHED);

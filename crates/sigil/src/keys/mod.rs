@@ -3,8 +3,9 @@
 //! * [`lifecycle`] decides (pure functions of keys, now and the schedule);
 //! * [`KeyService`] applies decisions to the database under the `keys` lock row, so the CLI, the
 //!   rotation job and several servers never interleave key changes;
-//! * [`KeyRing`] is a server's in-memory view: parsed ring signers and the pre-rendered JWKS,
-//!   swapped atomically (readers never take a lock a refresh holds).
+//! * [`KeyRing`] is a server's in-memory view: parsed ring signers for every key not retired
+//!   (what verifies Sigil's own tokens) and the pre-rendered JWKS of the published ones, swapped
+//!   atomically (readers never take a lock a refresh holds).
 //!
 //! **Invariant:** the database never holds a plaintext private key; every private key is sealed
 //! with the master key, with its `kid` as associated data.
@@ -23,7 +24,7 @@ use sigil_verify::{Algorithm, Jwk, JwkSet};
 
 use crate::clock::rfc3339;
 use crate::crypto::MasterKey;
-use crate::store::keys::KeyRow;
+use crate::store::keys::{KeyRow, KeySchedule};
 use crate::store::{DbConn, Store, StoreError, keys as key_store, meta};
 use lifecycle::{KeyState, KeyTimes, PlanError, Reschedule, RotationPlan, Schedule};
 use material::{Signer, b64};
@@ -61,7 +62,8 @@ pub enum KeyError {
     },
 }
 
-/// A key as `keys list` shows it (CONTRACT: kid, alg, state, created_at, activates_at, retires_at).
+/// A key as `keys list` shows it (CONTRACT: kid, alg, state, created_at, activates_at, retires_at;
+/// also whether it is in the JWKS now and until when).
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyInfo {
     /// Key id (RFC 7638 thumbprint).
@@ -76,7 +78,12 @@ pub struct KeyInfo {
     pub activates_at: Option<String>,
     /// RFC 3339: stops signing at (superseded), if scheduled.
     pub deactivates_at: Option<String>,
+    /// Whether `/jwks.json` holds it now (a retiring key may be kept only for Sigil's own
+    /// refresh tokens).
+    pub published: bool,
     /// RFC 3339: leaves the JWKS at, if scheduled.
+    pub unpublishes_at: Option<String>,
+    /// RFC 3339: leaves the ring at (nothing it signed verifies after), if scheduled.
     pub retires_at: Option<String>,
 }
 
@@ -94,6 +101,7 @@ fn times_of(row: &KeyRow) -> Result<KeyTimes, KeyError> {
         created_at: row.created_at,
         activates_at: row.activates_at,
         deactivates_at: row.deactivates_at,
+        unpublishes_at: row.unpublishes_at,
         retires_at: row.retires_at,
     })
 }
@@ -106,7 +114,18 @@ fn info_of(t: &KeyTimes, now: i64) -> KeyInfo {
         created_at: rfc3339(t.created_at),
         activates_at: rfc3339(t.activates_at),
         deactivates_at: t.deactivates_at.and_then(rfc3339),
+        published: t.is_published(now),
+        unpublishes_at: t.unpublished_from().and_then(rfc3339),
         retires_at: t.retires_at.and_then(rfc3339),
+    }
+}
+
+fn schedule_of(r: &Reschedule) -> KeySchedule {
+    KeySchedule {
+        activates_at: r.activates_at,
+        deactivates_at: r.deactivates_at,
+        unpublishes_at: r.unpublishes_at,
+        retires_at: r.retires_at,
     }
 }
 
@@ -176,12 +195,13 @@ impl KeyService {
             activates_at,
             deactivates_at: None,
             retires_at: None,
+            unpublishes_at: None,
         })
     }
 
     fn apply(&self, conn: &mut DbConn, plan: &RotationPlan, now: i64) -> Result<Applied, KeyError> {
         for r in &plan.reschedule {
-            key_store::set_schedule(conn, &r.kid, r.activates_at, r.deactivates_at, r.retires_at)?;
+            key_store::set_schedule(conn, &r.kid, schedule_of(r))?;
         }
         let mut new_kid = None;
         if let Some(at) = plan.new_key_activates_at {
@@ -285,7 +305,7 @@ impl KeyService {
                 let (_, times) = Self::load_times(c)?;
                 let plan = lifecycle::plan_retire(&times, kid, now, &self.schedule, force)?;
                 let r = &plan.retire;
-                key_store::set_schedule(c, &r.kid, r.activates_at, r.deactivates_at, r.retires_at)?;
+                key_store::set_schedule(c, &r.kid, schedule_of(r))?;
                 let replacement = match &plan.replacement {
                     Some(p) => Some(self.apply(c, p, now)?),
                     None => None,
@@ -438,11 +458,12 @@ pub struct JwksDocument {
 pub struct RingSnapshot {
     /// `keys_version` this was loaded at.
     pub version: i64,
-    /// Every non-deleted key.
+    /// Every key not retired, published or not: what signs and what verifies Sigil's own tokens.
     pub keys: Vec<Arc<LoadedKey>>,
     /// What is published, and its rendering.
     pub jwks: JwksDocument,
     published: Vec<String>,
+    kept_tag: [u8; 16],
 }
 
 /// A server's in-memory key ring.
@@ -462,7 +483,7 @@ impl KeyRing {
         let mut keys = Vec::with_capacity(rows.len());
         for r in rows {
             let times = times_of(r)?;
-            if times.state(now) == KeyState::Retired {
+            if !times.is_kept(now) {
                 continue;
             }
             let pkcs8 = master.open(&r.kid, &r.private_key)?;
@@ -483,13 +504,7 @@ impl KeyRing {
                 signer,
             }));
         }
-        let (published, jwks) = render_jwks(&keys, now);
-        Ok(RingSnapshot {
-            version,
-            keys,
-            jwks,
-            published,
-        })
+        Ok(RingSnapshot::of(version, keys, now))
     }
 
     /// A ring holding `snapshot`.
@@ -509,39 +524,47 @@ impl KeyRing {
         self.current.store(Arc::new(snapshot));
     }
 
-    /// Re-render the JWKS if the published set changed with the passage of time.
+    /// Follow the passage of time: drop keys that retired, and re-render the JWKS when the
+    /// published set changed. A key unpublished but not retired stays in the ring: refresh
+    /// tokens it signed still verify.
     pub fn refresh_published(&self, now: i64) {
         let cur = self.current.load();
-        let still: Vec<&String> = cur
+        let all_kept = cur.keys.iter().all(|k| k.times.is_kept(now));
+        let published = cur
             .keys
             .iter()
             .filter(|k| k.times.is_published(now))
-            .map(|k| &k.times.kid)
-            .collect();
-        if still.len() == cur.published.len()
-            && still.iter().zip(&cur.published).all(|(a, b)| *a == b)
-        {
+            .map(|k| &k.times.kid);
+        if all_kept && published.eq(cur.published.iter()) {
             return;
         }
         let keys: Vec<Arc<LoadedKey>> = cur
             .keys
             .iter()
-            .filter(|k| k.times.is_published(now))
+            .filter(|k| k.times.is_kept(now))
             .cloned()
             .collect();
-        let (published, jwks) = render_jwks(&keys, now);
-        self.current.store(Arc::new(RingSnapshot {
-            version: cur.version,
-            keys,
-            jwks,
-            published,
-        }));
+        self.current
+            .store(Arc::new(RingSnapshot::of(cur.version, keys, now)));
     }
 
     /// The key that signs `alg` now ([`lifecycle::signing_key`], the rule plans use).
     pub fn signer(&self, alg: Algorithm, now: i64) -> Option<Arc<LoadedKey>> {
         lifecycle::signing_key(&self.current.load().keys, alg, now).cloned()
     }
+}
+
+/// A fingerprint of the ring's keys (their kids, which are thumbprints), so a cache of verifiers
+/// built from them knows when to rebuild.
+fn kept_tag(keys: &[Arc<LoadedKey>]) -> [u8; 16] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for k in keys {
+        ctx.update(k.times.kid.as_bytes());
+        ctx.update(b"\n");
+    }
+    let mut tag = [0; 16];
+    tag.copy_from_slice(&ctx.finish().as_ref()[..16]);
+    tag
 }
 
 fn render_jwks(keys: &[Arc<LoadedKey>], now: i64) -> (Vec<String>, JwksDocument) {
@@ -574,7 +597,20 @@ pub fn load_snapshot(
 }
 
 impl RingSnapshot {
-    /// The published keys as a key set (for verifying Sigil's own tokens).
+    /// A snapshot of `keys` (the ring) with the JWKS of those published at `now`.
+    fn of(version: i64, keys: Vec<Arc<LoadedKey>>, now: i64) -> RingSnapshot {
+        let (published, jwks) = render_jwks(&keys, now);
+        RingSnapshot {
+            version,
+            kept_tag: kept_tag(&keys),
+            keys,
+            jwks,
+            published,
+        }
+    }
+
+    /// The published keys as a key set: what verifies the tokens third parties verify too
+    /// (access tokens), exactly as they would.
     pub fn published_set(&self, now: i64) -> JwkSet {
         JwkSet {
             keys: self
@@ -584,6 +620,25 @@ impl RingSnapshot {
                 .map(|k| k.jwk.clone())
                 .collect(),
         }
+    }
+
+    /// Every key in the ring, published or not, as a key set: what verifies the tokens that
+    /// come back to Sigil alone (refresh tokens, `id_token_hint`s), signed by a key that may
+    /// have left the JWKS since.
+    pub fn kept_set(&self, now: i64) -> JwkSet {
+        JwkSet {
+            keys: self
+                .keys
+                .iter()
+                .filter(|k| k.times.is_kept(now))
+                .map(|k| k.jwk.clone())
+                .collect(),
+        }
+    }
+
+    /// Changes whenever the ring's keys do (the JWKS ETag changes with the published ones).
+    pub fn kept_tag(&self) -> [u8; 16] {
+        self.kept_tag
     }
 }
 
@@ -604,6 +659,7 @@ mod tests {
             activates_at,
             deactivates_at: None,
             retires_at: None,
+            unpublishes_at: None,
         }
     }
 
@@ -633,6 +689,54 @@ mod tests {
                 .map(|k| k.times.kid.clone()),
             Some(rows[1].kid.clone())
         );
+        Ok(())
+    }
+
+    #[test]
+    fn an_unpublished_key_stays_in_the_ring_until_it_retires() -> Result<(), KeyError> {
+        let master = MasterKey::from_bytes(&[7; 32]).unwrap_or_else(|e| panic!("{e}"));
+        let old = KeyRow {
+            deactivates_at: Some(200),
+            unpublishes_at: Some(300),
+            retires_at: Some(1000),
+            ..row(&master, Algorithm::ES256, 100, 100)
+        };
+        let current = row(&master, Algorithm::ES256, 200, 200);
+        let (old_kid, current_kid) = (old.kid.clone(), current.kid.clone());
+        let ring = KeyRing::new(KeyRing::snapshot(&[old, current], &master, 1, 250)?);
+        let kids =
+            |set: JwkSet| -> Vec<String> { set.keys.into_iter().filter_map(|k| k.kid).collect() };
+        let jwks_kids = |ring: &KeyRing| -> Vec<String> {
+            let doc = ring.load().jwks.body.clone();
+            JwkSet::from_json(&doc)
+                .map(kids)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let before = (ring.load().jwks.etag.clone(), ring.load().kept_tag());
+        assert_eq!(jwks_kids(&ring), vec![old_kid.clone(), current_kid.clone()]);
+
+        // Its access tokens expired: it leaves the JWKS, not the ring.
+        ring.refresh_published(300);
+        let snap = ring.load();
+        assert_eq!(jwks_kids(&ring), vec![current_kid.clone()]);
+        assert_eq!(kids(snap.published_set(300)), vec![current_kid.clone()]);
+        assert_eq!(
+            kids(snap.kept_set(300)),
+            vec![old_kid.clone(), current_kid.clone()]
+        );
+        assert_ne!(snap.jwks.etag, before.0);
+        assert_eq!(snap.kept_tag(), before.1, "the ring did not change");
+        drop(snap);
+        // Nothing changes until it retires...
+        ring.refresh_published(999);
+        assert_eq!(ring.load().keys.len(), 2);
+        // ...then it leaves the ring too, and the ring's tag changes.
+        ring.refresh_published(1000);
+        let snap = ring.load();
+        assert_eq!(kids(snap.kept_set(1000)), vec![current_kid.clone()]);
+        assert_eq!(snap.keys.len(), 1);
+        assert_ne!(snap.kept_tag(), before.1);
+        assert_eq!(jwks_kids(&ring), vec![current_kid]);
         Ok(())
     }
 }

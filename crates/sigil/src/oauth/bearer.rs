@@ -1,7 +1,10 @@
 //! Checking Sigil's own tokens (userinfo, the refresh grant, introspection and revocation) with
 //! `sigil-verify`, the same verifier services embed, and whether their user still stands behind
-//! them ([`user_may_hold`]). The verifier is rebuilt only when the published key set changes
-//! (keyed by the JWKS ETag) and swapped without locks.
+//! them ([`user_may_hold`]). Access tokens verify against the published keys, as any service
+//! verifies them; refresh tokens, which only Sigil reads, against every key in the ring (a
+//! superseded key leaves the JWKS once its access tokens expired, but stays in the ring while
+//! its refresh tokens may be valid). The verifiers are rebuilt only when either set changes
+//! (keyed by the JWKS ETag and the ring's tag) and swapped without locks.
 
 use std::sync::Arc;
 
@@ -10,10 +13,12 @@ use sigil_verify::{Claims, RefreshClaims, Verifier};
 
 use crate::state::AppState;
 
-/// A verifier for the JWKS with this ETag.
+/// Verifiers for the JWKS with this ETag (access tokens) and the ring with this tag (refresh
+/// tokens).
 #[derive(Debug)]
 pub struct OwnVerifier {
     etag: actix_web::web::Bytes,
+    kept: [u8; 16],
     access: Verifier,
     refresh: Verifier,
 }
@@ -47,22 +52,28 @@ impl OwnTokens {
         let snap = ctx.ring.load();
         if let Some(v) = self.0.load_full()
             && v.etag == snap.jwks.etag
+            && v.kept == snap.kept_tag()
         {
             return Ok(v);
         }
-        let set = snap.published_set(ctx.now());
-        let build = |typ: &str, audience: &str| {
+        let now = ctx.now();
+        let build = |typ: &str, audience: &str, set| {
             Verifier::builder(ctx.issuer.as_str(), audience)
                 .typ(Some(typ))
                 .clock(ctx.clock.clone())
-                .jwks(set.clone())
+                .jwks(set)
                 .build()
                 .map_err(|e| BearerError::Unavailable(e.to_string()))
         };
         let fresh = Arc::new(OwnVerifier {
             etag: snap.jwks.etag.clone(),
-            access: build("at+jwt", ctx.issuer.as_str())?,
-            refresh: build("refresh+jwt", &crate::domain::refresh_audience(&ctx.issuer))?,
+            kept: snap.kept_tag(),
+            access: build("at+jwt", ctx.issuer.as_str(), snap.published_set(now))?,
+            refresh: build(
+                "refresh+jwt",
+                &crate::domain::refresh_audience(&ctx.issuer),
+                snap.kept_set(now),
+            )?,
         });
         self.0.store(Some(fresh.clone()));
         Ok(fresh)

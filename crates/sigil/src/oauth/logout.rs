@@ -158,7 +158,8 @@ pub fn verified_id_token_hint(ctx: &AppState, hint: &str) -> Option<(String, Str
         .typ(Some("JWT"))
         .leeway(HINT_MAX_AGE)
         .clock(ctx.clock.clone())
-        .jwks(snap.published_set(ctx.now()))
+        // A hint may be long expired: its key may have left the JWKS but still be in the ring.
+        .jwks(snap.kept_set(ctx.now()))
         .build()
         .ok()?;
     let claims = IdTokenClaims::try_from(verifier.verify(hint).ok()?).ok()?;

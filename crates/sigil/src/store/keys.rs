@@ -25,8 +25,10 @@ pub struct KeyRow {
     pub activates_at: i64,
     /// Stops signing at.
     pub deactivates_at: Option<i64>,
-    /// Unpublished from.
+    /// Leaves the ring (and the JWKS, if still there) at.
     pub retires_at: Option<i64>,
+    /// Leaves the JWKS at; NULL: at `retires_at`.
+    pub unpublishes_at: Option<i64>,
 }
 
 /// Every key, oldest first.
@@ -51,20 +53,24 @@ pub fn insert(conn: &mut DbConn, row: &KeyRow) -> Result<(), StoreError> {
     meta::bump(conn, meta::KEYS_VERSION)
 }
 
+/// A key's new schedule.
+#[derive(Debug, Clone, Copy, AsChangeset)]
+#[diesel(table_name = signing_keys, treat_none_as_null = true)]
+pub struct KeySchedule {
+    /// Signs from.
+    pub activates_at: i64,
+    /// Stops signing at.
+    pub deactivates_at: Option<i64>,
+    /// Leaves the JWKS at.
+    pub unpublishes_at: Option<i64>,
+    /// Leaves the ring at.
+    pub retires_at: Option<i64>,
+}
+
 /// Set a key's schedule. Bumps `keys_version`.
-pub fn set_schedule(
-    conn: &mut DbConn,
-    kid: &str,
-    activates_at: i64,
-    deactivates_at: Option<i64>,
-    retires_at: Option<i64>,
-) -> Result<(), StoreError> {
+pub fn set_schedule(conn: &mut DbConn, kid: &str, schedule: KeySchedule) -> Result<(), StoreError> {
     let n = diesel::update(signing_keys::table.find(kid))
-        .set((
-            signing_keys::activates_at.eq(activates_at),
-            signing_keys::deactivates_at.eq(deactivates_at),
-            signing_keys::retires_at.eq(retires_at),
-        ))
+        .set(schedule)
         .execute(conn)?;
     if n == 0 {
         return Err(StoreError::NotFound);

@@ -12,6 +12,7 @@ diesel::table! {
         activates_at -> BigInt,
         deactivates_at -> Nullable<BigInt>,
         retires_at -> Nullable<BigInt>,
+        unpublishes_at -> Nullable<BigInt>,
     }
 }
 
