@@ -128,6 +128,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub db: TestDb,
     pub clock: Arc<OffsetClock>,
+    /// The shared-state settings (Redis URL and key prefix) the server runs with, for replicas.
+    pub shared_env: Vec<(String, String)>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -238,13 +240,14 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         dir,
         db,
         clock,
+        shared_env: shared_state,
         server,
         handle,
     }
 }
 
-/// A second server on `of`'s database, with its master key and its issuer: a replica, as
-/// behind a load balancer.
+/// A second server on `of`'s database, with its master key, its issuer and its shared state
+/// (the same Redis and key prefix, if any): a replica, as behind a load balancer.
 pub async fn spawn_replica(of: &TestApp) -> TestApp {
     let key = std::fs::read_to_string(of.dir.path().join("master.key")).expect("master key file");
     spawn_app_with(
@@ -252,10 +255,13 @@ pub async fn spawn_replica(of: &TestApp) -> TestApp {
         AppOptions {
             db: Some(of.db.shared()),
             server_database_url: None,
-            env: vec![
+            env: [
                 ("SIGIL_MASTER_KEY".to_owned(), key.trim().to_owned()),
                 ("SIGIL_ISSUER".to_owned(), of.address.clone()),
-            ],
+            ]
+            .into_iter()
+            .chain(of.shared_env.iter().cloned())
+            .collect(),
         },
     )
     .await
@@ -517,6 +523,32 @@ pub async fn verify_with_jsonwebtoken(app: &TestApp, token: &str, audience: &str
 
 /// Declare a test that runs once per configuration: SQLite, PostgreSQL alone, PostgreSQL with
 /// Redis.
+/// A test of several servers on one database: PostgreSQL alone, and PostgreSQL + Redis (SQLite
+/// is one server; its shared state is in-process).
+#[macro_export]
+macro_rules! replica_test {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use $crate::helpers::*;
+
+            async fn run($app: TestApp) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(spawn_app(Backend::Postgres).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                run(spawn_app(Backend::PostgresRedis).await).await;
+            }
+        }
+    };
+}
+
 #[macro_export]
 macro_rules! backend_test {
     ($name:ident, |$app:ident| $body:block) => {

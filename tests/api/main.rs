@@ -16,6 +16,7 @@ mod login;
 mod logout;
 mod pages;
 mod proxies;
+mod replicas;
 mod revocations;
 mod token;
 mod tokens;

@@ -437,7 +437,7 @@ backend_test!(oversized_tokens_are_refused_naming_the_claim, |app| {
     assert_eq!(app.token_for(&c, Some(&long[0])).await.status(), 200);
 });
 
-mod private_key_jwt {
+pub mod private_key_jwt {
     use super::*;
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 
