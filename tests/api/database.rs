@@ -292,3 +292,126 @@ crate::backend_test!(a_broken_query_is_a_server_error_not_an_outage, |app| {
     // /readyz still says the database answers: it does.
     assert_eq!(app.get("/readyz").await.status(), 200);
 });
+
+/// A loopback TCP proxy that can stop forwarding without closing anything: a partition, or a
+/// frozen database host, as the server sees it (its connections stay open and silent).
+struct Partition {
+    port: u16,
+    frozen: Arc<AtomicBool>,
+}
+
+impl Partition {
+    async fn start(target: &'static str) -> Partition {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let f = frozen.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let f = f.clone();
+                tokio::spawn(async move {
+                    let Ok(outbound) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (ri, wi) = inbound.into_split();
+                    let (ro, wo) = outbound.into_split();
+                    let pump = |f: Arc<AtomicBool>| {
+                        move |mut from: tokio::net::tcp::OwnedReadHalf,
+                              mut to: tokio::net::tcp::OwnedWriteHalf| async move {
+                            let mut buf = vec![0u8; 16 * 1024];
+                            loop {
+                                let n = match from.read(&mut buf).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => n,
+                                };
+                                // Held, not dropped: the bytes arrive when the partition heals.
+                                while f.load(Ordering::SeqCst) {
+                                    tokio::time::sleep(Duration::from_millis(20)).await;
+                                }
+                                if to.write_all(&buf[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    };
+                    let (up, down) = (pump(f.clone()), pump(f));
+                    let a = tokio::spawn(up(ri, wo));
+                    let b = tokio::spawn(down(ro, wi));
+                    let _ = tokio::join!(a, b);
+                });
+            }
+        });
+        Partition { port, frozen }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_database_gives_503_within_the_deadline_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_db(Backend::Postgres, dir.path());
+    let partition = Partition::start("127.0.0.1:5432").await;
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let user = pg_base_url()
+        .split("://")
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap()
+        .to_owned();
+    let app = spawn_app_with(
+        Backend::Postgres,
+        AppOptions {
+            db: Some(db),
+            server_database_url: Some(format!(
+                "postgres://{user}@127.0.0.1:{}/{name}",
+                partition.port
+            )),
+            env: vec![],
+        },
+    )
+    .await;
+    let unknown = app.service_client();
+    let other = app.service_client();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    partition.frozen.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let resp = tokio::time::timeout(Duration::from_secs(15), app.token_for(&unknown, None))
+        .await
+        .expect("a request needing the database does not hang");
+    let took = started.elapsed();
+    assert_eq!(resp.status(), 503, "after {took:?}");
+    assert_eq!(resp.headers()["retry-after"], "5");
+    assert!(
+        took <= Duration::from_secs(7),
+        "answered within the deadline: {took:?}"
+    );
+    let started = std::time::Instant::now();
+    let ready = tokio::time::timeout(Duration::from_secs(10), app.get("/readyz"))
+        .await
+        .expect("/readyz does not hang");
+    assert_eq!(ready.status(), 503);
+    assert!(
+        started.elapsed() <= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        app.get("/jwks.json").await.status(),
+        200,
+        "served from memory"
+    );
+
+    partition.frozen.store(false, Ordering::SeqCst);
+    assert!(
+        app.eventually(Duration::from_secs(15), || async {
+            app.get("/readyz").await.status() == 200
+        })
+        .await,
+        "ready again without a restart"
+    );
+    assert_eq!(app.token_for(&other, None).await.status(), 200);
+}

@@ -121,6 +121,9 @@ pub async fn grant(
     let parent_hash = hash_id(&id);
     let master = ctx.master.clone();
     let session_idle_cutoff = now - super::session::SESSION_IDLE;
+    // A little before `Store::run` gives up, so the rollback happens while someone waits.
+    let deadline =
+        std::time::Instant::now() + crate::store::DEADLINE - std::time::Duration::from_millis(500);
     let rotation = ctx
         .store
         .run(move |c| {
@@ -134,6 +137,7 @@ pub async fn grant(
                     window,
                     idle,
                     session_idle_cutoff,
+                    deadline,
                 },
             )
         })

@@ -153,6 +153,44 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// The longest a request waits for the database. Past it the request answers 503 and a
+/// transaction still open on the server is rolled back there (`idle_in_transaction_session_timeout`),
+/// so a partition neither hangs requests nor lets their work commit when it heals.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// libpq settings that bound a connection that stops answering without closing (a partition,
+/// a frozen host): TCP keepalives probe an idle connection, and `tcp_user_timeout` ends one
+/// whose sent data goes unacknowledged. Added to the URL unless it sets them itself.
+const PG_LIVENESS: [(&str, &str); 5] = [
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "2"),
+    ("keepalives_count", "2"),
+    ("tcp_user_timeout", "5000"),
+];
+
+/// `url` with [`PG_LIVENESS`] and `connect_timeout` added where it does not set them.
+fn pg_target(url: &str, connect_timeout: Duration) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let present: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    let timeout = connect_timeout.as_secs().max(2).to_string();
+    {
+        let mut q = parsed.query_pairs_mut();
+        for (k, v) in PG_LIVENESS
+            .iter()
+            .copied()
+            .chain(std::iter::once(("connect_timeout", timeout.as_str())))
+        {
+            if !present.iter().any(|p| p == k) {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    parsed.to_string()
+}
+
 /// Connection manager that builds the right backend from the URL.
 #[derive(Debug)]
 pub struct Manager {
@@ -171,8 +209,9 @@ impl ManageConnection for Manager {
                 let mut c = diesel::PgConnection::establish(&self.target)
                     .map_err(r2d2::Error::ConnectionError)?;
                 c.batch_execute(&format!(
-                    "SET statement_timeout = {}",
-                    self.statement_timeout.as_millis()
+                    "SET statement_timeout = {}; SET idle_in_transaction_session_timeout = {}",
+                    self.statement_timeout.as_millis(),
+                    DEADLINE.as_millis()
                 ))
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConn::Pg(c))
@@ -308,7 +347,7 @@ impl Store {
                 ));
             }
             (Some(Backend::Sqlite), Some(path)) => (Backend::Sqlite, path.to_owned()),
-            (Some(Backend::Postgres), _) => (Backend::Postgres, url.to_owned()),
+            (Some(Backend::Postgres), _) => (Backend::Postgres, pg_target(url, connect_timeout)),
             _ => {
                 return Err(StoreError::Unavailable(
                     "database URL must start with sqlite:// or postgres://".into(),
@@ -348,16 +387,21 @@ impl Store {
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             let mut conn = store.conn()?;
             f(&mut conn)
-        })
-        .await
-        .map_err(|e| {
-            E::from(StoreError::Unavailable(format!(
-                "database task failed: {e}"
-            )))
-        })?
+        });
+        match tokio::time::timeout(DEADLINE, task).await {
+            Ok(joined) => joined.map_err(|e| {
+                E::from(StoreError::Unavailable(format!(
+                    "database task failed: {e}"
+                )))
+            })?,
+            Err(_) => Err(E::from(StoreError::Unavailable(format!(
+                "the database did not answer within {} s",
+                DEADLINE.as_secs()
+            )))),
+        }
     }
 
     /// Run `f` on the calling thread (CLI and tests outside a runtime).

@@ -134,6 +134,20 @@ pub struct RotateRequest<'a> {
     pub idle: i64,
     /// Sessions idle since before this are over.
     pub session_idle_cutoff: i64,
+    /// The request gives up at this instant: past it the transaction rolls back rather than
+    /// commit work whose answer nobody receives (a late rotation would turn the client's retry
+    /// into "reuse").
+    pub deadline: std::time::Instant,
+}
+
+/// Refuse to commit once the request's deadline passed (the transaction rolls back).
+fn before(deadline: std::time::Instant) -> Result<(), StoreError> {
+    if std::time::Instant::now() >= deadline {
+        return Err(StoreError::Unavailable(
+            "the request's deadline passed before the rotation could commit".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What presenting a refresh token came to.
@@ -199,6 +213,7 @@ pub fn rotate(
                         }),
                     },
                 )?;
+                before(req.deadline)?;
                 return Ok(Rotation::Reused);
             }
         }
@@ -221,6 +236,7 @@ pub fn rotate(
             revoked: false,
         };
         insert(c, &successor)?;
+        before(req.deadline)?;
         Ok(Rotation::Successor(
             find(c, req.successor_hash)?.unwrap_or(successor),
         ))
