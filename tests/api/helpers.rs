@@ -294,6 +294,7 @@ pub fn unix_now_real() -> i64 {
 }
 
 /// A registered client with its secret.
+#[derive(Clone)]
 pub struct TestClient {
     pub id: String,
     pub secret: Option<String>,

@@ -12,6 +12,7 @@ mod database;
 mod discovery;
 mod hardening;
 mod keys;
+mod kill9;
 mod login;
 mod logout;
 mod pages;
