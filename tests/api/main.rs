@@ -16,6 +16,7 @@ mod login;
 mod logout;
 mod pages;
 mod proxies;
+mod rate_limits;
 mod revocations;
 mod token;
 mod tokens;

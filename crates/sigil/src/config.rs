@@ -184,8 +184,9 @@ pub struct PasswordSettings {
     /// Scheduling priority (nice, 0–19) of the bcrypt threads on Linux: higher runs them after
     /// waiting requests on a shared core. 0 leaves it unchanged.
     pub worker_nice: i32,
-    /// Login form posts accepted per client IP per minute (then 429).
-    pub max_logins_per_ip_minute: u64,
+    /// Moved to `rate_limits.login_per_ip`: read only to refuse it with a message that says so.
+    #[serde(skip_serializing)]
+    pub max_logins_per_ip_minute: Option<serde::de::IgnoredAny>,
     /// Failed sign-ins to one account from one client (an IPv4 address or IPv6 /64, or a browser
     /// holding the account's device cookie) within `lockout_window` that lock the account for
     /// that client.
@@ -205,7 +206,7 @@ impl Default for PasswordSettings {
             pepper: None,
             max_concurrency: 0,
             worker_nice: 10,
-            max_logins_per_ip_minute: 30,
+            max_logins_per_ip_minute: None,
             lockout_failures: 5,
             lockout_account_failures: 100,
             lockout_window: Duration::from_secs(15 * 60),
@@ -669,6 +670,12 @@ impl Settings {
             });
         }
         let p = &self.passwords;
+        if p.max_logins_per_ip_minute.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "passwords.max_logins_per_ip_minute",
+                reason: "moved: set rate_limits.login_per_ip (SIGIL_RATE_LIMITS_LOGIN_PER_IP) to \"N/1m\" instead".into(),
+            });
+        }
         if p.lockout_failures == 0 || p.lockout_account_failures < p.lockout_failures {
             return Err(ConfigError::Invalid {
                 key: "passwords.lockout_account_failures",
@@ -1254,6 +1261,23 @@ mod tests {
             "{err:?}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn the_old_login_limit_says_where_it_moved() {
+        let err = Settings::load(
+            None,
+            env(&[("SIGIL_PASSWORDS_MAX_LOGINS_PER_IP_MINUTE", "30")]),
+            &Overrides::default(),
+        );
+        assert!(
+            matches!(
+                &err,
+                Err(e @ ConfigError::Invalid { key: "passwords.max_logins_per_ip_minute", .. })
+                    if e.to_string().contains("rate_limits.login_per_ip")
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
