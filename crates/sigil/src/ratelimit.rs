@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use prometheus::IntCounter;
 
-use crate::cache::gcra::unix_micros;
+use crate::cache::gcra::{ceil_secs, unix_micros};
 use crate::cache::{Bounds, Cache, CacheError, RateDecision, RateQuota};
 use crate::config::{Rate, RateLimitSettings};
 
@@ -228,12 +228,7 @@ impl RateLimits {
             // Best effort: without the note the next failure asks the shared state again.
             let _ = self
                 .local
-                .put(
-                    &refused_key(class, key),
-                    value,
-                    crate::cache::gcra::ceil_secs(until),
-                    secs(now),
-                )
+                .put(&refused_key(class, key), value, ceil_secs(until), secs(now))
                 .await;
         }
         Ok(Some(d))
@@ -298,7 +293,7 @@ fn micros(d: Duration) -> i64 {
 }
 
 fn secs(t: SystemTime) -> i64 {
-    crate::cache::gcra::unix_micros(t).div_euclid(1_000_000)
+    unix_micros(t).div_euclid(1_000_000)
 }
 
 #[cfg(test)]
