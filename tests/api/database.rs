@@ -79,6 +79,7 @@ async fn database_outage_gives_503_and_recovers_without_restart() {
             db: Some(db),
             server_database_url: Some(via_proxy),
             env: vec![],
+            shared_state: None,
         },
     )
     .await;
@@ -172,6 +173,7 @@ async fn redis_outage_gives_503_fails_closed_and_recovers_without_restart() {
             db: Some(db),
             server_database_url: None,
             env: redis_env(&via_proxy).await,
+            shared_state: None,
         },
     )
     .await;
@@ -233,6 +235,22 @@ async fn redis_outage_gives_503_fails_closed_and_recovers_without_restart() {
     let resp = introspect().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["active"], true);
+    // A cached client still gets tokens: its own rate limit is counted in process.
+    let resp = app.token_for(&service, None).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-ratelimit-remaining"));
+    // A failed authentication must be counted where every replica sees it: refused, not
+    // let through uncounted.
+    let wrong = TestClient {
+        id: service.id.clone(),
+        secret: Some("sigil_secret_wrong".to_owned()),
+    };
+    let resp = app.token_for(&wrong, None).await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
     // Keys and discovery are served from memory.
     assert_eq!(app.get("/jwks.json").await.status(), 200);
     assert_eq!(
@@ -368,7 +386,7 @@ async fn a_silent_database_gives_503_within_the_deadline_and_recovers() {
                 "postgres://{user}@127.0.0.1:{}/{name}",
                 partition.port
             )),
-            env: vec![],
+            ..AppOptions::default()
         },
     )
     .await;

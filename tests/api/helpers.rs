@@ -128,8 +128,9 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub db: TestDb,
     pub clock: Arc<OffsetClock>,
-    /// The shared-state settings (Redis URL and key prefix) the server runs with, for replicas.
-    pub shared_env: Vec<(String, String)>,
+    /// Where this app keeps shared state besides its database (the Redis settings with
+    /// `Backend::PostgresRedis`), so a replica uses the same.
+    shared_state: Vec<(String, String)>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     handle: actix_web::dev::ServerHandle,
 }
@@ -162,6 +163,8 @@ pub struct AppOptions {
     pub server_database_url: Option<String>,
     /// Extra `SIGIL_*` style settings as (env name, value).
     pub env: Vec<(String, String)>,
+    /// Keep shared state where these settings say (a replica's: its first server's Redis).
+    pub shared_state: Option<Vec<(String, String)>>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -178,9 +181,10 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         .server_database_url
         .clone()
         .unwrap_or_else(|| db.url.clone());
-    let shared_state = match backend {
-        Backend::PostgresRedis => redis_env(&redis_url()).await,
-        Backend::Sqlite | Backend::Postgres => Vec::new(),
+    let shared_state = match (backend, opts.shared_state) {
+        (_, Some(env)) => env,
+        (Backend::PostgresRedis, None) => redis_env(&redis_url()).await,
+        (Backend::Sqlite | Backend::Postgres, None) => Vec::new(),
     };
     // Bind first to learn the port, so the issuer is exact. Another test (or a `sigil serve`
     // it started) can take the port between the probe and the real bind, so a clash picks
@@ -240,28 +244,33 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
         dir,
         db,
         clock,
-        shared_env: shared_state,
+        shared_state,
         server,
         handle,
     }
 }
 
-/// A second server on `of`'s database, with its master key, its issuer and its shared state
-/// (the same Redis and key prefix, if any): a replica, as behind a load balancer.
+/// A second server on `of`'s database and shared state (its Redis, under its key prefix), with
+/// its master key and its issuer: a replica, as behind a load balancer.
 pub async fn spawn_replica(of: &TestApp) -> TestApp {
+    spawn_replica_with(of, Vec::new()).await
+}
+
+/// [`spawn_replica`] with extra settings (the first server's own, to run alike).
+pub async fn spawn_replica_with(of: &TestApp, env: Vec<(String, String)>) -> TestApp {
     let key = std::fs::read_to_string(of.dir.path().join("master.key")).expect("master key file");
+    let mut all = vec![
+        ("SIGIL_MASTER_KEY".to_owned(), key.trim().to_owned()),
+        ("SIGIL_ISSUER".to_owned(), of.address.clone()),
+    ];
+    all.extend(env);
     spawn_app_with(
         Backend::Sqlite,
         AppOptions {
             db: Some(of.db.shared()),
             server_database_url: None,
-            env: [
-                ("SIGIL_MASTER_KEY".to_owned(), key.trim().to_owned()),
-                ("SIGIL_ISSUER".to_owned(), of.address.clone()),
-            ]
-            .into_iter()
-            .chain(of.shared_env.iter().cloned())
-            .collect(),
+            env: all,
+            shared_state: Some(of.shared_state.clone()),
         },
     )
     .await
@@ -522,8 +531,6 @@ pub async fn verify_with_jsonwebtoken(app: &TestApp, token: &str, audience: &str
         .claims
 }
 
-/// Declare a test that runs once per configuration: SQLite, PostgreSQL alone, PostgreSQL with
-/// Redis.
 /// A test of several servers on one database: PostgreSQL alone, and PostgreSQL + Redis (SQLite
 /// is one server; its shared state is in-process).
 #[macro_export]
@@ -550,8 +557,42 @@ macro_rules! replica_test {
     };
 }
 
+/// Declare a test that runs once per configuration: SQLite, PostgreSQL alone, PostgreSQL with
+/// Redis; `env: [(NAME, VALUE), ...]` before the body adds settings.
 #[macro_export]
 macro_rules! backend_test {
+    ($name:ident, env: [$(($k:expr, $v:expr)),* $(,)?], |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use $crate::helpers::*;
+
+            async fn run($app: TestApp) $body
+
+            fn options() -> AppOptions {
+                AppOptions {
+                    env: vec![$(($k.to_owned(), $v.to_owned())),*],
+                    ..AppOptions::default()
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run(spawn_app_with(Backend::Sqlite, options()).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(spawn_app_with(Backend::Postgres, options()).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                run(spawn_app_with(Backend::PostgresRedis, options()).await).await;
+            }
+        }
+    };
     ($name:ident, |$app:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]

@@ -1135,8 +1135,8 @@ async fn the_login_form_is_rate_limited_per_ip() {
         Backend::Sqlite,
         AppOptions {
             env: vec![(
-                "SIGIL_PASSWORDS_MAX_LOGINS_PER_IP_MINUTE".to_owned(),
-                "3".to_owned(),
+                "SIGIL_RATE_LIMITS_LOGIN_PER_IP".to_owned(),
+                "3/1m".to_owned(),
             )],
             ..AppOptions::default()
         },
@@ -1158,6 +1158,16 @@ async fn the_login_form_is_rate_limited_per_ip() {
     let limited = login(&app, &b, &url, "quinn", PASSWORD).await;
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(limited.headers()["x-ratelimit-limit"], "3");
+    assert_eq!(limited.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(
+        metric(&app, r#"sigil_rate_limited_total{class="login_per_ip"}"#).await,
+        1.0
+    );
+    assert_eq!(
+        metric(&app, r#"sigil_logins_total{outcome="rate_limited"}"#).await,
+        1.0
+    );
     // A minute later the address may try again.
     app.clock.advance(Duration::from_secs(61));
     assert_eq!(login(&app, &b, &url, "quinn", PASSWORD).await.status(), 303);

@@ -17,6 +17,7 @@ mod login;
 mod logout;
 mod pages;
 mod proxies;
+mod rate_limits;
 mod replicas;
 mod revocations;
 mod token;

@@ -58,8 +58,8 @@ async fn post_as(
 
 fn env(trusted: Option<&str>) -> AppOptions {
     let mut env = vec![(
-        "SIGIL_PASSWORDS_MAX_LOGINS_PER_IP_MINUTE".to_owned(),
-        "2".to_owned(),
+        "SIGIL_RATE_LIMITS_LOGIN_PER_IP".to_owned(),
+        "2/1m".to_owned(),
     )];
     if let Some(t) = trusted {
         env.push(("SIGIL_HTTP_TRUSTED_PROXIES".to_owned(), t.to_owned()));

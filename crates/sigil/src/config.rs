@@ -48,6 +48,8 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     /// HTTP limits section.
     pub http: HttpSettings,
+    /// Rate limits, one per class.
+    pub rate_limits: RateLimitSettings,
     /// Logging section.
     pub log: LogSettings,
     /// What people see on Sigil's pages.
@@ -182,8 +184,9 @@ pub struct PasswordSettings {
     /// Scheduling priority (nice, 0–19) of the bcrypt threads on Linux: higher runs them after
     /// waiting requests on a shared core. 0 leaves it unchanged.
     pub worker_nice: i32,
-    /// Login form posts accepted per client IP per minute (then 429).
-    pub max_logins_per_ip_minute: u64,
+    /// Moved to `rate_limits.login_per_ip`: read only to refuse it with a message that says so.
+    #[serde(skip_serializing)]
+    pub max_logins_per_ip_minute: Option<serde::de::IgnoredAny>,
     /// Failed sign-ins to one account from one client (an IPv4 address or IPv6 /64, or a browser
     /// holding the account's device cookie) within `lockout_window` that lock the account for
     /// that client.
@@ -203,7 +206,7 @@ impl Default for PasswordSettings {
             pepper: None,
             max_concurrency: 0,
             worker_nice: 10,
-            max_logins_per_ip_minute: 30,
+            max_logins_per_ip_minute: None,
             lockout_failures: 5,
             lockout_account_failures: 100,
             lockout_window: Duration::from_secs(15 * 60),
@@ -241,6 +244,138 @@ pub enum ForwardedHeader {
     Forwarded,
 }
 
+/// `[rate_limits]`: one limit per class of request, each `"N/PERIOD"` (N requests per period,
+/// all of them at once if need be: GCRA with a burst of N) or `"off"`. What each class counts and
+/// why its default is what it is: docs/operations.md, "Rate limits".
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// `/token` requests per authenticated client.
+    pub token_per_client: Rate,
+    /// `/introspect` requests per authenticated client (a resource server).
+    pub introspect_per_client: Rate,
+    /// `/revoke` requests per authenticated client.
+    pub revoke_per_client: Rate,
+    /// `/userinfo` requests per token subject (the user).
+    pub userinfo_per_subject: Rate,
+    /// Failed client authentications (`invalid_client` at `/token`, `/revoke`, `/introspect`)
+    /// per client address (IPv4 address or IPv6 /64). Once over it, the address is refused
+    /// before its credentials are checked.
+    pub client_auth_failures_per_ip: Rate,
+    /// Login form posts per client address (every attempt, right or wrong).
+    pub login_per_ip: Rate,
+    /// Other failed requests before any client, token or sign-in attempt was identified
+    /// (malformed requests, `/userinfo` without a valid token, `/authorize` refused on Sigil's
+    /// own page) per client address.
+    pub failures_per_ip: Rate,
+    /// All requests to each of `/token`, `/introspect`, `/revoke`, `/userinfo` and the login
+    /// form across the deployment (one count per endpoint).
+    pub global: Rate,
+    /// Count the per-client and per-subject classes in the shared state too, exact across
+    /// replicas, at one shared-state round trip per request. Default: each process counts
+    /// them on its own.
+    pub share_principal_limits: bool,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        let per = |n: u32, secs: u64| Rate::Limit {
+            requests: n,
+            per: Duration::from_secs(secs),
+        };
+        RateLimitSettings {
+            token_per_client: per(500, 60),
+            introspect_per_client: per(3000, 60),
+            revoke_per_client: per(1000, 60),
+            userinfo_per_subject: per(120, 60),
+            client_auth_failures_per_ip: per(20, 60),
+            login_per_ip: per(30, 60),
+            failures_per_ip: per(100, 15 * 60),
+            global: Rate::Off,
+            share_principal_limits: false,
+        }
+    }
+}
+
+/// One rate-limit setting: `"500/1m"` (500 requests per minute), or `"off"` (also `"0"` or `0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    /// No limit.
+    Off,
+    /// `requests` per `per`.
+    Limit {
+        /// Requests per period, 1 to [`Rate::MAX_REQUESTS`].
+        requests: u32,
+        /// The period, 1 second to 1 day.
+        per: Duration,
+    },
+}
+
+impl Rate {
+    /// The most requests one period may allow.
+    pub const MAX_REQUESTS: u32 = 1_000_000;
+
+    /// Parse `"N/PERIOD"`, `"off"` or `"0"`.
+    pub fn parse(s: &str) -> Result<Rate, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") || s == "0" {
+            return Ok(Rate::Off);
+        }
+        let bad = || format!("invalid rate `{s}`: write it like 500/1m, 20/10s or off");
+        let (n, period) = s.split_once('/').ok_or_else(bad)?;
+        let requests: u32 = n.trim().parse().map_err(|_| bad())?;
+        let per = crate::domain::parse_duration(period).map_err(|_| bad())?;
+        if requests == 0 || requests > Rate::MAX_REQUESTS {
+            return Err(format!(
+                "invalid rate `{s}`: between 1 and {} requests per period (or off)",
+                Rate::MAX_REQUESTS
+            ));
+        }
+        if per < Duration::from_secs(1) || per > Duration::from_secs(86_400) {
+            return Err(format!(
+                "invalid rate `{s}`: the period must be between 1s and 24h"
+            ));
+        }
+        Ok(Rate::Limit { requests, per })
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rate::Off => f.write_str("off"),
+            Rate::Limit { requests, per } => {
+                write!(f, "{requests}/{}", crate::domain::format_duration(*per))
+            }
+        }
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rate, D::Error> {
+        /// A rate as written: text, or the number 0 for off.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Number(i64),
+        }
+        match Written::deserialize(d)? {
+            Written::Text(s) => Rate::parse(&s).map_err(serde::de::Error::custom),
+            Written::Number(0) => Ok(Rate::Off),
+            Written::Number(n) => Err(serde::de::Error::custom(format!(
+                "invalid rate {n}: write it as text like \"{n}/1m\", or off"
+            ))),
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -275,6 +410,7 @@ impl Default for Settings {
             clients: ClientSettings::default(),
             passwords: PasswordSettings::default(),
             http: HttpSettings::default(),
+            rate_limits: RateLimitSettings::default(),
             log: LogSettings::default(),
             ui: UiSettings::default(),
         }
@@ -407,6 +543,7 @@ const SECTIONS: &[&str] = &[
     "clients",
     "passwords",
     "http",
+    "rate_limits",
     "log",
     "ui",
 ];
@@ -544,6 +681,12 @@ impl Settings {
             });
         }
         let p = &self.passwords;
+        if p.max_logins_per_ip_minute.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "passwords.max_logins_per_ip_minute",
+                reason: "moved: set rate_limits.login_per_ip (SIGIL_RATE_LIMITS_LOGIN_PER_IP) to \"N/1m\" instead".into(),
+            });
+        }
         if p.lockout_failures == 0 || p.lockout_account_failures < p.lockout_failures {
             return Err(ConfigError::Invalid {
                 key: "passwords.lockout_account_failures",
@@ -1068,6 +1211,91 @@ mod tests {
         assert_eq!(s.log.format, LogFormat::Json);
         assert!(s.redis.url.is_some());
         Ok(())
+    }
+
+    #[test]
+    fn rate_limits_parse_check_and_print_back() -> Result<(), ConfigError> {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("SIGIL_RATE_LIMITS_TOKEN_PER_CLIENT", "3/10s"),
+                ("SIGIL_RATE_LIMITS_GLOBAL", "1000/1m"),
+                ("SIGIL_RATE_LIMITS_LOGIN_PER_IP", "off"),
+                ("SIGIL_RATE_LIMITS_FAILURES_PER_IP", "0"),
+            ]),
+            &Overrides::default(),
+        )?;
+        let r = &s.rate_limits;
+        assert_eq!(
+            r.token_per_client,
+            Rate::Limit {
+                requests: 3,
+                per: Duration::from_secs(10)
+            }
+        );
+        assert_eq!(r.token_per_client.to_string(), "3/10s");
+        assert_eq!(r.global.to_string(), "1000/1m");
+        assert_eq!((r.login_per_ip, r.failures_per_ip), (Rate::Off, Rate::Off));
+        for bad in [
+            "500",
+            "500/",
+            "/1m",
+            "-1/1m",
+            "x/1m",
+            "0/1m",
+            "2000000/1m",
+            "5/0s",
+            "5/2d",
+        ] {
+            let err = Settings::load(
+                None,
+                env(&[("SIGIL_RATE_LIMITS_TOKEN_PER_CLIENT", bad)]),
+                &Overrides::default(),
+            );
+            assert!(
+                matches!(&err, Err(ConfigError::Env { var, .. }) if var == "SIGIL_RATE_LIMITS_TOKEN_PER_CLIENT"),
+                "{bad}: {err:?}"
+            );
+        }
+        // In a file, 0 may be a number; any other number needs its period.
+        let dir = tempfile::tempdir().map_err(|e| ConfigError::Parse {
+            origin: None,
+            message: e.to_string(),
+        })?;
+        let file = dir.path().join("sigil.toml");
+        let write = |text: &str| {
+            std::fs::write(&file, text).map_err(|e| ConfigError::Parse {
+                origin: None,
+                message: e.to_string(),
+            })
+        };
+        write("[rate_limits]\nglobal = 0\n")?;
+        let s = Settings::load(Some(&file), env(&[]), &Overrides::default())?;
+        assert_eq!(s.rate_limits.global, Rate::Off);
+        write("[rate_limits]\nglobal = 30\n")?;
+        let err = Settings::load(Some(&file), env(&[]), &Overrides::default());
+        assert!(
+            matches!(&err, Err(ConfigError::Parse { message, .. }) if message.contains("30/1m")),
+            "{err:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_old_login_limit_says_where_it_moved() {
+        let err = Settings::load(
+            None,
+            env(&[("SIGIL_PASSWORDS_MAX_LOGINS_PER_IP_MINUTE", "30")]),
+            &Overrides::default(),
+        );
+        assert!(
+            matches!(
+                &err,
+                Err(e @ ConfigError::Invalid { key: "passwords.max_logins_per_ip_minute", .. })
+                    if e.to_string().contains("rate_limits.login_per_ip")
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   rotates, applies `lifecycle::auto_rotation_due`;
 //! * **prune** (every 10 minutes, also under a lease): deletes retired keys past retention, forgets
 //!   expired previous client secrets, deletes ended sessions, and drops expired shared state
-//!   (the database's tables under the lease; each process's memory on its own).
+//!   (the database's tables under the lease; each process's memory, its own rate-limit counts
+//!   included, on its own).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,6 +157,10 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
                     Ok(n) => tracing::debug!(entries = n, "pruned expired shared state"),
                     Err(e) => tracing::warn!(error = %e, "cache prune failed"),
                 }
+            }
+            // Rate-limit counts this process keeps to itself.
+            if let Err(e) = ctx.limits.prune(now).await {
+                tracing::warn!(error = %e, "rate-limit prune failed");
             }
         }
     }));

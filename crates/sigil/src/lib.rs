@@ -13,6 +13,7 @@ pub mod keys;
 pub mod metrics;
 pub mod oauth;
 pub mod passwords;
+pub mod ratelimit;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -26,6 +26,9 @@ pub struct Metrics {
     pub audit_write_failures: IntCounter,
     /// Client look-ups the client cache could not answer (each went to the database).
     pub client_cache_misses: IntCounter,
+    /// Requests refused by a rate limit (429), by class (`ratelimit::Class::name`); its zero
+    /// series are made by `ratelimit::RateLimits::new`.
+    pub rate_limited: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -79,6 +82,11 @@ impl Metrics {
             client_cache_misses: counter(
                 "sigil_client_cache_misses_total",
                 "Client look-ups not answered from memory (each queried the database).",
+            )?,
+            rate_limited: vec(
+                "sigil_rate_limited_total",
+                "Requests refused by a rate limit (429), by class.",
+                "class",
             )?,
             issued_by_grant: [
                 tokens_issued.with_label_values(&[GrantType::AuthorizationCode.as_str()]),

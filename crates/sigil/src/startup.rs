@@ -186,6 +186,9 @@ impl Application {
             // Served anyway: what needs the state answers 503 and /readyz fails until it is back.
             tracing::warn!(error = %e, "shared state unreachable at start-up");
         }
+        let cache = Arc::new(cache);
+        let limits =
+            crate::ratelimit::RateLimits::new(&settings.rate_limits, cache.clone(), &metrics);
         let ctx = web::Data::new(AppState {
             clients: Arc::new(ClientCache::new(
                 settings.clients.cache_size,
@@ -193,7 +196,8 @@ impl Application {
                 token_endpoint.clone(),
                 metrics.client_cache_misses.clone(),
             )),
-            cache: Arc::new(cache),
+            cache,
+            limits,
             store: keys.store.clone(),
             ring: Arc::new(KeyRing::new(snapshot)),
             master: keys.master.clone(),

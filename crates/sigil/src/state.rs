@@ -1,5 +1,6 @@
 //! The application state every request handler shares: settings, the store, the key ring,
-//! the client registry, the short-lived cache, the master key, the clock and the metrics.
+//! the client registry, the short-lived cache, the rate limits, the master key, the clock and the
+//! metrics.
 //!
 //! It is built once in `startup` and handed to `http` handlers as `web::Data<AppState>`; the
 //! use cases in `oauth` take it by reference. It holds no per-request data.
@@ -35,6 +36,8 @@ pub struct AppState {
     pub clients: Arc<clients::ClientCache>,
     /// Short-lived shared state.
     pub cache: Arc<Cache>,
+    /// Rate limits per class, on `cache` and this process's memory.
+    pub limits: crate::ratelimit::RateLimits,
     /// Master key (secret hashing).
     pub master: Arc<MasterKey>,
     /// The only source of now.

@@ -12,6 +12,7 @@ use super::cookies::{self, see_other};
 use super::error::PageError;
 use super::form::{self, Form};
 use super::pages::{self, LoginPage};
+use super::rate_limit::Limits;
 use crate::domain::RedirectUri;
 use crate::domain::user::User;
 use crate::oauth::clients::RegisteredClient;
@@ -64,11 +65,23 @@ pub(super) fn error_redirect(
     see_other(&redirect_uri.with_query(&params))
 }
 
-/// `GET /authorize`
+/// `GET /authorize`. A request refused on Sigil's own page counts against the address's
+/// failures (`rate_limits.failures_per_ip`, in `rate_limit`).
 pub async fn authorize_get(
     req: HttpRequest,
     ctx: web::Data<AppState>,
     root: RootSpan,
+) -> HttpResponse {
+    let limits = Limits::new(&req, &ctx, "authorize");
+    limits
+        .finish_page(from_query(&req, &ctx, &root).await)
+        .await
+}
+
+async fn from_query(
+    req: &HttpRequest,
+    ctx: &AppState,
+    root: &RootSpan,
 ) -> Result<HttpResponse, PageError> {
     if req.query_string().len() > MAX_AUTHORIZE_REQUEST {
         return Err(PageError::Refused {
@@ -83,21 +96,26 @@ pub async fn authorize_get(
             "The request is malformed (a parameter is repeated or not UTF-8).",
         )
     })?;
-    authorize(&req, &ctx, &root, &form).await
+    authorize(req, ctx, root, &form).await
 }
 
-/// `POST /authorize` (form-encoded request, OIDC Core §3.1.2.1)
+/// `POST /authorize` (form-encoded request, OIDC Core §3.1.2.1), limited as `GET`.
 pub async fn authorize_post(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
     root: RootSpan,
-) -> Result<HttpResponse, PageError> {
-    let max = ctx.settings.http.max_body.min(MAX_AUTHORIZE_REQUEST);
-    let form = form::read(&req, payload, max)
-        .await
-        .map_err(|_| PageError::bad_request("invalid_request", "The request is malformed."))?;
-    authorize(&req, &ctx, &root, &form).await
+) -> HttpResponse {
+    let limits = Limits::new(&req, &ctx, "authorize");
+    let result = async {
+        let max = ctx.settings.http.max_body.min(MAX_AUTHORIZE_REQUEST);
+        let form = form::read(&req, payload, max)
+            .await
+            .map_err(|_| PageError::bad_request("invalid_request", "The request is malformed."))?;
+        authorize(&req, &ctx, &root, &form).await
+    }
+    .await;
+    limits.finish_page(result).await
 }
 
 async fn authorize(

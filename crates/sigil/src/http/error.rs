@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::cache::RateDecision;
 use crate::oauth::OAuthError;
 
 /// An error response.
@@ -21,6 +22,18 @@ pub enum ApiError {
     /// No such route.
     #[error("not found")]
     NotFound,
+    /// Over a rate limit: 429 `slow_down` with `Retry-After` (the `X-RateLimit-*` headers are
+    /// `rate_limit`'s).
+    #[error("rate limited")]
+    RateLimited(RateDecision),
+}
+
+/// `error_description` of a 429 (fixed text).
+const SLOW_DOWN: &str = "too many requests; retry after the number of seconds in Retry-After";
+
+/// `Retry-After` of a refused decision, in whole seconds (at least 1).
+fn retry_after(d: &RateDecision) -> HeaderValue {
+    HeaderValue::from(d.retry_after_secs().max(1))
 }
 
 /// Log what a client is never shown: why Sigil could not answer.
@@ -43,6 +56,7 @@ impl ResponseError for ApiError {
             },
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -57,8 +71,13 @@ impl ResponseError for ApiError {
                 format!("the request body is larger than {max} bytes"),
             ),
             ApiError::NotFound => ("not_found", "no such endpoint".to_owned()),
+            ApiError::RateLimited(_) => ("slow_down", SLOW_DOWN.to_owned()),
         };
-        tracing::Span::current().record("outcome", code);
+        let outcome = match self {
+            ApiError::RateLimited(_) => "rate_limited",
+            _ => code,
+        };
+        tracing::Span::current().record("outcome", outcome);
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
@@ -71,6 +90,9 @@ impl ResponseError for ApiError {
             }
             ApiError::OAuth(OAuthError::Unavailable(_)) => {
                 resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            ApiError::RateLimited(d) => {
+                resp.insert_header((header::RETRY_AFTER, retry_after(d)));
             }
             _ => {}
         }
@@ -96,6 +118,9 @@ pub enum PageError {
     /// dependency is unreachable, `server_error` (500) for a bug.
     #[error(transparent)]
     Failed(#[from] OAuthError),
+    /// Over a rate limit: 429 `slow_down` with `Retry-After`.
+    #[error("rate limited")]
+    RateLimited(RateDecision),
 }
 
 impl PageError {
@@ -121,6 +146,7 @@ impl ResponseError for PageError {
             PageError::Refused { status, .. } => *status,
             PageError::Failed(OAuthError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -131,6 +157,17 @@ impl ResponseError for PageError {
                 code,
                 message,
             } => super::pages::error_page(*status, code, message),
+            PageError::RateLimited(d) => {
+                let mut resp = super::pages::error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "slow_down",
+                    "Too many attempts from your network. Wait a moment and try again.",
+                );
+                tracing::Span::current().record("outcome", "rate_limited");
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after(d));
+                resp
+            }
             PageError::Failed(e) => {
                 log_cause(e);
                 let (code, message) = match e {

@@ -1,9 +1,9 @@
 //! `POST /login`, the sign-in form's target: check that the form belongs to a sign-in page this
-//! browser opened (page id, binding cookie, anti-CSRF token), hand the attempt to
-//! `oauth::login::sign_in`, and render its outcome.
+//! browser opened (page id, binding cookie, anti-CSRF token), count it against the address's
+//! login limit (`rate_limit`), hand the attempt to `oauth::login::sign_in`, and render its
+//! outcome.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use tracing_actix_web::RootSpan;
 
@@ -11,10 +11,12 @@ use super::authorize::{after_authentication, show_login};
 use super::cookies;
 use super::error::PageError;
 use super::form;
+use super::rate_limit::{Limits, Stop};
 use crate::crypto::ct_eq;
 use crate::oauth::login::{self, Attempt, Outcome};
 use crate::oauth::pending;
 use crate::oauth::session::SESSION_ABSOLUTE;
+use crate::ratelimit::Class;
 use crate::state::AppState;
 
 /// The one message for every sign-in failure.
@@ -28,46 +30,70 @@ fn expired() -> PageError {
     )
 }
 
-/// `POST /login`
+/// `POST /login`, under its rate limits (`rate_limit`): every attempt counts against the
+/// address's `rate_limits.login_per_ip`; a form refused before that (expired, forged) counts as
+/// the address's failure.
 pub async fn login(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
     root: RootSpan,
+) -> HttpResponse {
+    let mut limits = Limits::new(&req, &ctx, "login");
+    let result = attempt(&req, payload, &ctx, &root, &mut limits).await;
+    limits.finish_page(result).await
+}
+
+async fn attempt(
+    req: &HttpRequest,
+    payload: web::Payload,
+    ctx: &AppState,
+    root: &RootSpan,
+    limits: &mut Limits<'_>,
 ) -> Result<HttpResponse, PageError> {
-    let form = form::read(&req, payload, ctx.settings.http.max_body)
+    limits.global().await?;
+    let form = form::read(req, payload, ctx.settings.http.max_body)
         .await
         .map_err(|_| {
             PageError::bad_request("invalid_request", "The sign-in form was malformed.")
         })?;
     let authz = form.get("authz").ok_or_else(expired)?;
-    let pending = pending::login(&ctx, authz).ok_or_else(expired)?;
+    let pending = pending::login(ctx, authz).ok_or_else(expired)?;
     let csrf_ok = form
         .get("csrf")
         .is_some_and(|c| ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
-    if !csrf_ok || !cookies::matches(&req, cookies::binding_name(&ctx), &pending.binding) {
+    if !csrf_ok || !cookies::matches(req, cookies::binding_name(ctx), &pending.binding) {
         return Err(expired());
     }
     let request = pending.request;
     root.record("client_id", request.client_id.as_str());
+    if let Err(stop) = limits.address(Class::LoginPerIp).await {
+        if matches!(stop, Stop::Over(_)) {
+            ctx.metrics
+                .logins
+                .with_label_values(&["rate_limited"])
+                .inc();
+        }
+        return Err(stop.into());
+    }
     let client = super::client_ip::of(
-        &req,
+        req,
         &ctx.settings.http.trusted_proxies,
         ctx.settings.http.forwarded_header,
     );
     let ip = client.map(|c| c.to_string()).unwrap_or_default();
     let ip_bucket = client.map(super::client_ip::bucket).unwrap_or_default();
     let outcome = login::sign_in(
-        &ctx,
+        ctx,
         Attempt {
             username: form.get("username").unwrap_or(""),
             password: form.get("password").unwrap_or("").to_owned(),
             ip: &ip,
             ip_bucket: &ip_bucket,
             client_id: &request.client_id,
-            previous_session: cookies::session_value(&req, &ctx),
+            previous_session: cookies::session_value(req, ctx),
             device: req
-                .cookie(cookies::device_name(&ctx))
+                .cookie(cookies::device_name(ctx))
                 .map(|c| c.value().to_owned())
                 .as_deref(),
         },
@@ -80,22 +106,10 @@ pub async fn login(
         .map_err(crate::oauth::OAuthError::from)?
         .ok_or_else(expired)?;
     let (user, session_id, session, device) = match outcome {
-        Outcome::RateLimited { retry_after } => {
-            root.record("outcome", "rate_limited");
-            let mut resp = super::pages::error_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "slow_down",
-                "Too many sign-in attempts from your network. Wait a minute and try again.",
-            );
-            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Ok(resp);
-        }
         Outcome::Refused { username } => {
             root.record("outcome", "login_failed");
             return show_login(
-                &ctx,
+                ctx,
                 &reg.client.name,
                 request,
                 &username,
@@ -112,25 +126,25 @@ pub async fn login(
         } => (user, session_id, session, device),
     };
     root.record("outcome", "logged_in");
-    let mut resp = after_authentication(&ctx, &reg, &request, &user, &session).await?;
+    let mut resp = after_authentication(ctx, &reg, &request, &user, &session).await?;
     // A consent screen follows: it set its own binding cookie, which must stay.
     let binding_set = resp
         .cookies()
-        .any(|c| c.name() == cookies::binding_name(&ctx));
+        .any(|c| c.name() == cookies::binding_name(ctx));
     let _ = resp.add_cookie(&cookies::cookie(
-        &ctx,
-        cookies::session_name(&ctx),
+        ctx,
+        cookies::session_name(ctx),
         session_id,
         SESSION_ABSOLUTE,
     ));
     let _ = resp.add_cookie(&cookies::cookie(
-        &ctx,
-        cookies::device_name(&ctx),
+        ctx,
+        cookies::device_name(ctx),
         device,
         crate::oauth::login::DEVICE_TTL,
     ));
     if !binding_set {
-        let _ = resp.add_cookie(&cookies::removal(&ctx, cookies::binding_name(&ctx)));
+        let _ = resp.add_cookie(&cookies::removal(ctx, cookies::binding_name(ctx)));
     }
     Ok(resp)
 }

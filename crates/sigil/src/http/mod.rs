@@ -15,6 +15,7 @@ pub mod login;
 pub mod logout;
 pub mod metrics;
 pub mod pages;
+pub mod rate_limit;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

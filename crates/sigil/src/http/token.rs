@@ -1,4 +1,5 @@
-//! `POST /token`.
+//! `POST /token`: read the form, authenticate the client, run the grant; under the rate limits
+//! of `rate_limit` (the client's, and its address's failures).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,22 +10,40 @@ use tracing_actix_web::RootSpan;
 use super::cors;
 use super::error::ApiError;
 use super::form::{self, Form};
+use super::rate_limit::Limits;
 use crate::domain::{ClientId, GrantType};
 use crate::oauth::OAuthError;
 use crate::oauth::authorization_code::{self, CodeRequest};
 use crate::oauth::client_auth::{self, Credentials, JWT_BEARER};
 use crate::oauth::client_credentials::{self, ClientCredentialsRequest};
 use crate::oauth::refresh;
+use crate::ratelimit::Class;
 use crate::state::AppState;
 
-/// The token endpoint.
+/// The token endpoint, under its rate limits (`http::rate_limit`).
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
     root: RootSpan,
+) -> HttpResponse {
+    let mut limits = Limits::new(&req, &ctx, "token");
+    let result = issue(&req, payload, &ctx, &root, &mut limits).await;
+    limits.finish_api(result).await
+}
+
+async fn issue(
+    req: &HttpRequest,
+    payload: web::Payload,
+    ctx: &AppState,
+    root: &RootSpan,
+    limits: &mut Limits<'_>,
 ) -> Result<HttpResponse, ApiError> {
-    let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
+    limits.global().await?;
+    // An address over the client-authentication failure limit is refused before anything of
+    // its request is read or checked.
+    limits.not_refused(Class::ClientAuthFailuresPerIp).await?;
+    let form = form::read(req, payload, ctx.settings.http.max_body).await?;
     let grant = match form.get("grant_type") {
         None => return Err(OAuthError::InvalidRequest("grant_type is required").into()),
         Some(g) => GrantType::parse(g).ok_or(OAuthError::UnsupportedGrantType)?,
@@ -36,13 +55,16 @@ pub async fn token(
         .into_iter()
         .chain(form.get("audience").map(str::to_owned))
         .collect();
-    let creds = credentials(&req, &form)?;
-    let reg = client_auth::authenticate(&ctx, creds).await?;
-    cors::allow_client(&req, &reg);
+    let creds = credentials(req, &form)?;
+    let reg = client_auth::authenticate(ctx, creds).await?;
+    cors::allow_client(req, &reg);
     root.record("client_id", reg.client.id.as_str());
+    limits
+        .principal(Class::TokenPerClient, reg.client.id.as_str())
+        .await?;
     let response = match grant {
         GrantType::ClientCredentials => client_credentials::grant(
-            &ctx,
+            ctx,
             &reg,
             ClientCredentialsRequest {
                 scope: form.get("scope").map(str::to_owned),
@@ -51,7 +73,7 @@ pub async fn token(
         )?,
         GrantType::AuthorizationCode => {
             authorization_code::grant(
-                &ctx,
+                ctx,
                 &reg,
                 CodeRequest {
                     code: form.get("code").map(str::to_owned),
@@ -64,7 +86,7 @@ pub async fn token(
         }
         GrantType::RefreshToken => {
             refresh::grant(
-                &ctx,
+                ctx,
                 &reg,
                 form.get("refresh_token"),
                 form.get("scope"),

@@ -5,8 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use tracing_actix_web::RootSpan;
 
 use super::error::ApiError;
+use super::rate_limit::Limits;
 use crate::oauth::OAuthError;
 use crate::oauth::bearer::BearerError;
+use crate::ratelimit::Class;
 use crate::state::AppState;
 use crate::store::users as user_store;
 
@@ -44,20 +46,29 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The userinfo endpoint.
+/// The userinfo endpoint, under its rate limits (`rate_limit`): per token subject, and per
+/// address while no valid token was shown.
 ///
 /// A refused token gets the RFC 6750 challenge; when Sigil cannot answer, the API error
 /// (`ApiError`: 503 with `Retry-After`, or 500).
-pub async fn userinfo(
-    req: HttpRequest,
-    ctx: web::Data<AppState>,
-    root: RootSpan,
+pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan) -> HttpResponse {
+    let mut limits = Limits::new(&req, &ctx, "userinfo");
+    let result = answer(&req, &ctx, &root, &mut limits).await;
+    limits.finish_api(result).await
+}
+
+async fn answer(
+    req: &HttpRequest,
+    ctx: &AppState,
+    root: &RootSpan,
+    limits: &mut Limits<'_>,
 ) -> Result<HttpResponse, ApiError> {
     use actix_web::http::StatusCode;
-    let Some(token) = bearer(&req) else {
+    limits.global().await?;
+    let Some(token) = bearer(req) else {
         return Ok(challenge(None, StatusCode::UNAUTHORIZED));
     };
-    let claims = match ctx.own_tokens.verify(&ctx, token) {
+    let claims = match ctx.own_tokens.verify(ctx, token) {
         Ok(c) => c,
         Err(BearerError::InvalidToken(reason)) => {
             tracing::info!(reason = %reason, "userinfo: token refused");
@@ -66,16 +77,19 @@ pub async fn userinfo(
         }
         Err(BearerError::Unavailable(cause)) => return Err(OAuthError::Unavailable(cause).into()),
     };
+    limits
+        .principal(Class::UserinfoPerSubject, &claims.sub)
+        .await?;
     if let Some(c) = &claims.client_id {
         root.record("client_id", c.as_str());
         // Only a browser request needs to know the token's client (CORS).
-        if super::cors::has_origin(&req)
+        if super::cors::has_origin(req)
             && let Ok(Some(reg)) = ctx.clients.get(&ctx.store, c.as_str()).await
         {
-            super::cors::allow_client(&req, &reg);
+            super::cors::allow_client(req, &reg);
         }
     }
-    if crate::oauth::bearer::is_revoked(&ctx, &claims).await? {
+    if crate::oauth::bearer::is_revoked(ctx, &claims).await? {
         return Ok(challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED));
     }
     if !claims.has_scope("openid") {

@@ -1,6 +1,7 @@
-//! Signing in with a username and password: the per-network limit on attempts, the account
-//! lockout, one bcrypt verification whoever asks, the audit trail (failed attempts of unknown
-//! names aggregated, see [`super::anonymous`]), metrics, and the new session.
+//! Signing in with a username and password: the account lockout, one bcrypt verification
+//! whoever asks, the audit trail (failed attempts of unknown names aggregated, see
+//! [`super::anonymous`]), metrics, and the new session. The per-address limit on attempts
+//! (`rate_limits.login_per_ip`) is applied before, at the HTTP edge (`http::rate_limit`).
 //!
 //! `http::login` only reads the form and the cookies, calls [`sign_in`], and renders its
 //! [`Outcome`]. The decisions are the pure functions [`verdict`], [`lock_scopes`] and
@@ -30,8 +31,6 @@ use crate::store::users as user_store;
 pub const DEVICE_TTL: i64 = 90 * 24 * 3600;
 /// Purpose of the device cookie's HMAC.
 const DEVICE_PURPOSE: &str = "device";
-/// The per-network window of `passwords.max_logins_per_ip_minute`, seconds.
-pub const IP_WINDOW: i64 = 60;
 
 /// One sign-in attempt, as the form and the connection gave it.
 #[derive(Debug)]
@@ -42,7 +41,7 @@ pub struct Attempt<'a> {
     pub password: String,
     /// The client's address (the audit trail's `ip`), behind trusted proxies the forwarded one.
     pub ip: &'a str,
-    /// What the per-client limit counts: the IPv4 address or the IPv6 /64.
+    /// What the lockout's per-client count is kept by: the IPv4 address or the IPv6 /64.
     pub ip_bucket: &'a str,
     /// The client the sign-in is for.
     pub client_id: &'a ClientId,
@@ -70,11 +69,6 @@ pub enum Outcome {
     Refused {
         /// The username to show again in the form (empty when it was not a valid name).
         username: String,
-    },
-    /// Too many attempts from this network in the last minute.
-    RateLimited {
-        /// Seconds until the window ends.
-        retry_after: i64,
     },
 }
 
@@ -200,23 +194,6 @@ fn device_of<'c>(ctx: &AppState, user_id: &str, cookie: &'c str) -> Option<&'c s
 /// 503, and nothing was granted.
 pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome, OAuthError> {
     let now = ctx.now();
-    let per_ip = ctx
-        .cache
-        .incr(
-            &format!("login_ip:{}", attempt.ip_bucket),
-            now + IP_WINDOW,
-            now,
-        )
-        .await?;
-    if per_ip > ctx.settings.passwords.max_logins_per_ip_minute {
-        ctx.metrics
-            .logins
-            .with_label_values(&["rate_limited"])
-            .inc();
-        return Ok(Outcome::RateLimited {
-            retry_after: IP_WINDOW,
-        });
-    }
     let username = Username::parse(attempt.username).ok();
     let user = match &username {
         Some(u) => {
