@@ -207,12 +207,10 @@ impl Application {
         let security_headers = http::headers::SecurityHeaders::for_issuer(&issuer);
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(http::cors::cors))
+                .wrap(http::cors::Cors)
                 .wrap(TracingLogger::<SigilRootSpan>::new())
                 // Outermost, so every response (errors and 404s included) carries the headers.
-                .wrap(actix_web::middleware::from_fn(move |req, next| {
-                    http::headers::security_headers(security_headers, req, next)
-                }))
+                .wrap(security_headers)
                 .app_data(data.clone())
                 .app_data(discovery.clone())
                 .app_data(jwks_cache_control.clone())

@@ -3,17 +3,23 @@
 //! `X-Content-Type-Options: nosniff` always; `Strict-Transport-Security: max-age=31536000` when
 //! the issuer is `https`; `Cross-Origin-Opener-Policy: same-origin` on HTML pages. The
 //! page-specific headers (CSP, frame and referrer policy) stay with the pages (`pages.rs`).
+//!
+//! [`SecurityHeaders`] is the middleware itself (`App::wrap`): a `Transform` whose service
+//! returns a small concrete future, so a request costs no allocation here.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
+use pin_project_lite::pin_project;
 
 /// One year, the least HSTS preload lists accept.
 pub const HSTS: &str = "max-age=31536000";
 
-/// What the middleware adds; fixed at start-up from the issuer.
+/// The middleware, and what it adds; fixed at start-up from the issuer.
 #[derive(Debug, Clone, Copy)]
 pub struct SecurityHeaders {
     /// Send `Strict-Transport-Security` (the issuer is `https`).
@@ -57,23 +63,82 @@ impl SecurityHeaders {
     }
 }
 
-/// The middleware (`actix_web::middleware::from_fn`). An error that reaches it (rather than a
-/// response) is given its response here, so that response carries the headers as well.
-pub async fn security_headers(
+impl<S, B> Transform<S, ServiceRequest> for SecurityHeaders
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = SecurityHeadersService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SecurityHeadersService {
+            service,
+            policy: *self,
+        }))
+    }
+}
+
+/// The service [`SecurityHeaders`] wraps around the app.
+#[derive(Debug)]
+pub struct SecurityHeadersService<S> {
+    service: S,
     policy: SecurityHeaders,
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    match next.call(req).await {
-        Ok(mut res) => {
-            policy.apply(res.headers_mut());
-            Ok(res)
+}
+
+impl<S, B> Service<ServiceRequest> for SecurityHeadersService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = WithSecurityHeaders<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        WithSecurityHeaders {
+            inner: self.service.call(req),
+            policy: self.policy,
         }
-        Err(e) => {
-            let mut resp = e.error_response();
-            policy.apply(resp.headers_mut());
-            Err(InternalError::from_response(e, resp).into())
-        }
+    }
+}
+
+pin_project! {
+    /// The inner service's answer, given the headers when it is ready.
+    pub struct WithSecurityHeaders<F> {
+        #[pin]
+        inner: F,
+        policy: SecurityHeaders,
+    }
+}
+
+impl<F, B> Future for WithSecurityHeaders<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Poll::Ready(result) = this.inner.poll(cx) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match result {
+            Ok(mut res) => {
+                this.policy.apply(res.headers_mut());
+                Ok(res)
+            }
+            // An error that reaches this far (rather than a response) is given its response
+            // here, so that response carries the headers as well.
+            Err(e) => {
+                let mut resp = e.error_response();
+                this.policy.apply(resp.headers_mut());
+                Err(InternalError::from_response(e, resp).into())
+            }
+        })
     }
 }
 
