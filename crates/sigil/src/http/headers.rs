@@ -46,14 +46,13 @@ impl SecurityHeaders {
                 HeaderValue::from_static(HSTS),
             );
         }
-        let html = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
-            });
+        // The media type, before any parameters: `text/html; charset=utf-8`.
+        let html = headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes()
+                .split(|b| *b == b';')
+                .next()
+                .is_some_and(|m| m.trim_ascii().eq_ignore_ascii_case(b"text/html"))
+        });
         if html {
             headers.insert(
                 HeaderName::from_static("cross-origin-opener-policy"),

@@ -78,20 +78,20 @@ impl RootSpanBuilder for SigilRootSpan {
             client_id = tracing::field::Empty,
             grant = tracing::field::Empty,
             outcome = tracing::field::Empty,
-            status = tracing::field::Empty,
         )
     }
 
+    /// `TracingLogger` calls this with the request span entered, so the event is the span's
+    /// child and its line carries the span's fields; the status is the event's own field.
     fn on_request_end<B: MessageBody>(
-        span: Span,
+        _span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
         let status = match outcome {
             Ok(resp) => resp.status().as_u16(),
             Err(e) => e.as_response_error().status_code().as_u16(),
         };
-        span.record("status", status);
-        span.in_scope(|| tracing::info!(status, "request completed"));
+        tracing::info!(status, "request completed");
     }
 }
 
