@@ -205,10 +205,13 @@ impl Application {
         let jwks_cache_control = web::Data::new(JwksCacheControl::new(settings.keys.jwks_max_age));
         let data = ctx.clone();
         let security_headers = http::headers::SecurityHeaders::for_issuer(&issuer);
+        // Decided once, under the subscriber `serve` installed before building the app.
+        let request_log = http::request_log::RequestLog::for_current_subscriber();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(http::cors::Cors)
                 .wrap(TracingLogger::<SigilRootSpan>::new())
+                .wrap(request_log)
                 // Outermost, so every response (errors and 404s included) carries the headers.
                 .wrap(security_headers)
                 .app_data(data.clone())

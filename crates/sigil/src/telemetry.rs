@@ -15,7 +15,8 @@
 //! span and field directives need `EnvFilter`, which tracks every span as it is entered and
 //! left.
 
-mod plain;
+pub mod context;
+pub(crate) mod plain;
 
 use std::io::{self, BufWriter, IsTerminal, Stderr, Write};
 use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};

@@ -55,7 +55,7 @@ impl ResponseError for ApiError {
             ),
             ApiError::NotFound => ("not_found", "no such endpoint".to_owned()),
         };
-        tracing::Span::current().record("outcome", code);
+        super::request_log::record_current("outcome", code);
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));

@@ -11,6 +11,7 @@ pub mod jwks;
 pub mod logout;
 pub mod metrics;
 pub mod pages;
+pub mod request_log;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
@@ -62,14 +63,23 @@ async fn not_found() -> Result<HttpResponse, error::ApiError> {
 }
 
 /// Request spans with the request id, path (never the query string, which may carry codes),
-/// client_id, grant and outcome; one completion event per request.
+/// client_id, grant and outcome; one completion event per request. Under the plain log format
+/// most requests carry these fields in a log context instead of a span (`request_log`).
 #[derive(Debug)]
 pub struct SigilRootSpan;
 
 impl RootSpanBuilder for SigilRootSpan {
+    /// A request with a log context (`request_log`: the thread's current context while
+    /// `TracingLogger` calls this) gets its fields there and no span.
     fn on_request_start(request: &ServiceRequest) -> Span {
         // `RequestId` is `Copy` and formats itself into the span: no String per request.
         let request_id = request.extensions().get::<RequestId>().copied();
+        if let Some(ctx) = crate::telemetry::context::current() {
+            ctx.record_raw("method", request.method().as_str());
+            ctx.record_raw("path", request.path());
+            ctx.record_display("request_id", &OptionalId(request_id));
+            return Span::none();
+        }
         tracing::info_span!(
             "request",
             method = %request.method(),

@@ -3,11 +3,11 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use tracing_actix_web::RootSpan;
 
 use super::cors;
 use super::error::ApiError;
 use super::form;
+use super::request_log::LogFields;
 use super::token::credentials;
 use crate::oauth::{OAuthError, client_auth, revocation};
 use crate::state::AppState;
@@ -17,17 +17,17 @@ pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
-    root: RootSpan,
+    log: LogFields,
 ) -> Result<HttpResponse, ApiError> {
     let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
     let reg = client_auth::authenticate(&ctx, credentials(&req, &form)?).await?;
     cors::allow_client(&req, &reg);
-    root.record("client_id", reg.client.id.as_str());
+    log.record("client_id", reg.client.id.as_str());
     let token = form
         .get("token")
         .ok_or(OAuthError::InvalidRequest("token is required"))?;
     revocation::revoke(&ctx, &reg, token, form.get("token_type_hint")).await?;
-    root.record("outcome", "revoked");
+    log.record("outcome", "revoked");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .finish())
@@ -38,7 +38,7 @@ pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
-    root: RootSpan,
+    log: LogFields,
 ) -> Result<HttpResponse, ApiError> {
     let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
     let reg = client_auth::authenticate(&ctx, credentials(&req, &form)?).await?;
@@ -50,7 +50,7 @@ pub async fn introspect(
         }
         .into());
     }
-    root.record("client_id", reg.client.id.as_str());
+    log.record("client_id", reg.client.id.as_str());
     let token = form
         .get("token")
         .ok_or(OAuthError::InvalidRequest("token is required"))?;

@@ -4,11 +4,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tracing_actix_web::RootSpan;
 
 use super::cors;
 use super::error::ApiError;
 use super::form::{self, Form};
+use super::request_log::LogFields;
 use crate::domain::GrantType;
 use crate::oauth::OAuthError;
 use crate::oauth::authorization_code::{self, CodeRequest};
@@ -22,14 +22,14 @@ pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
-    root: RootSpan,
+    log: LogFields,
 ) -> Result<HttpResponse, ApiError> {
     let form = form::read(&req, payload, ctx.settings.http.max_body).await?;
     let grant = match form.get("grant_type") {
         None => return Err(OAuthError::InvalidRequest("grant_type is required").into()),
         Some(g) => GrantType::parse(g).ok_or(OAuthError::UnsupportedGrantType)?,
     };
-    root.record("grant", grant.as_str());
+    log.record("grant", grant.as_str());
     // `resource` (RFC 8707, may repeat) and `audience` narrow the access token on every grant.
     let audiences: Vec<String> = form
         .all("resource")
@@ -39,7 +39,7 @@ pub async fn token(
     let creds = credentials(&req, &form)?;
     let reg = client_auth::authenticate(&ctx, creds).await?;
     cors::allow_client(&req, &reg);
-    root.record("client_id", reg.client.id.as_str());
+    log.record("client_id", reg.client.id.as_str());
     let response = match grant {
         GrantType::ClientCredentials => client_credentials::grant(
             &ctx,
@@ -73,7 +73,7 @@ pub async fn token(
             .await?
         }
     };
-    root.record("outcome", "issued");
+    log.record("outcome", "issued");
     ctx.metrics.token_issued(grant);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

@@ -2,8 +2,8 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use tracing_actix_web::RootSpan;
 
+use super::request_log::LogFields;
 use crate::oauth::bearer::BearerError;
 use crate::state::AppState;
 use crate::store::users as user_store;
@@ -35,7 +35,7 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 /// The userinfo endpoint.
-pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan) -> HttpResponse {
+pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, log: LogFields) -> HttpResponse {
     use actix_web::http::StatusCode;
     let Some(token) = bearer(&req) else {
         return challenge(None, StatusCode::UNAUTHORIZED);
@@ -44,7 +44,7 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan
         Ok(c) => c,
         Err(BearerError::InvalidToken(reason)) => {
             tracing::info!(reason = %reason, "userinfo: token refused");
-            root.record("outcome", "invalid_token");
+            log.record("outcome", "invalid_token");
             return challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED);
         }
         Err(BearerError::Unavailable(cause)) => {
@@ -55,7 +55,7 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan
         }
     };
     if let Some(c) = &claims.client_id {
-        root.record("client_id", c.as_str());
+        log.record("client_id", c.as_str());
         // Only a browser request needs to know the token's client (CORS).
         if super::cors::has_origin(&req)
             && let Ok(Some(reg)) = ctx.clients.get(&ctx.store, c.as_str()).await
@@ -87,7 +87,7 @@ pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan
     let mut body = serde_json::Map::new();
     body.insert("sub".into(), user.id.clone().into());
     body.extend(user.scoped_claims(|s| claims.has_scope(s)));
-    root.record("outcome", "ok");
+    log.record("outcome", "ok");
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(body)

@@ -12,7 +12,10 @@
 //! only the microseconds every line. [`PlainFields`] renders fields as `DefaultFields` does:
 //! the message first as written, then `name=value` with values in their `Debug` form (strings
 //! quoted), ANSI and C1 control characters in messages and errors escaped. A unit test checks
-//! line for line that both formats agree.
+//! line for line that both formats agree. A line logged while a [`LogContext`] is current
+//! carries it first, where its span would be.
+//!
+//! [`LogContext`]: super::context::LogContext
 
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
@@ -51,8 +54,12 @@ where
         write_timestamp(&mut writer, SystemTime::now())?;
         writer.write_str(level_str(meta.level()))?;
         writer.write_char(' ')?;
+        // A request's context (a request served without a span) comes first, as its span
+        // would.
+        let mut prefixed = Ok(());
+        let mut seen = super::context::with_current(|c| prefixed = c.write_prefix(&mut writer));
+        prefixed?;
         if let Some(scope) = ctx.event_scope() {
-            let mut seen = false;
             for span in scope.from_root() {
                 writer.write_str(span.metadata().name())?;
                 seen = true;
@@ -66,9 +73,9 @@ where
                 }
                 writer.write_char(':')?;
             }
-            if seen {
-                writer.write_char(' ')?;
-            }
+        }
+        if seen {
+            writer.write_char(' ')?;
         }
         writer.write_str(meta.target())?;
         writer.write_str(": ")?;
