@@ -9,11 +9,12 @@
 //! straight to stderr ([`init`]), so their messages are never late.
 //!
 //! Text for a terminal is tracing-subscriber's default format, in colour; text for a file or a
-//! collector is the same line written by [`plain`], without the colour machinery, its cost per
+//! collector is the same line written by `plain`, without the colour machinery, its cost per
 //! request line a fraction of the default's. Directives that name only levels and targets (the
 //! usual `info`, `sigil=debug,warn`) filter through `Targets`, decided once per call site;
 //! span and field directives need `EnvFilter`, which tracks every span as it is entered and
-//! left.
+//! left. Under the plain format a request's fields live in a [`context::LogContext`] instead
+//! of a span (`http::request_log`), printed where the span would be.
 
 pub mod context;
 pub(crate) mod plain;

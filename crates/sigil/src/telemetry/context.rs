@@ -5,7 +5,7 @@
 //! A registry span costs a request a slab entry, its fields formatted into an extension, and a
 //! reference count taken and dropped on every poll of the response and its body; for a JWKS
 //! answer that was most of the logging cost. A [`LogContext`] is one allocation of text and a
-//! thread-local swap per poll. Only the plain format renders it ([`plain`](super::plain)), so
+//! thread-local swap per poll. Only the plain format (`telemetry::plain`) renders it, so
 //! it is used only under that format ([`rendered`]); JSON and terminal output keep the span.
 //! Fields are written as the default field format writes a span's: the first ones with
 //! [`record_display`](LogContext::record_display), later ones appended in the order they are
