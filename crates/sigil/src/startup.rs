@@ -222,23 +222,19 @@ impl Application {
         let jwks_cache_control = web::Data::new(JwksCacheControl::new(settings.keys.jwks_max_age));
         let data = ctx.clone();
         let security_headers = http::headers::SecurityHeaders::for_issuer(&issuer);
-        let draining = ctx.draining.clone();
+        let security = http::headers::Security {
+            policy: security_headers,
+            draining: ctx.draining.clone(),
+        };
+        // Decided once, under the subscriber `serve` installed before building the app.
+        let request_log = http::request_log::RequestLog::for_current_subscriber();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(http::cors::cors))
+                .wrap(http::cors::Cors)
                 .wrap(TracingLogger::<SigilRootSpan>::new())
+                .wrap(request_log)
                 // Outermost, so every response (errors and 404s included) carries the headers.
-                .wrap(actix_web::middleware::from_fn({
-                    let draining = draining.clone();
-                    move |req, next| {
-                        http::headers::security_headers(
-                            security_headers,
-                            draining.clone(),
-                            req,
-                            next,
-                        )
-                    }
-                }))
+                .wrap(security.clone())
                 .app_data(data.clone())
                 .app_data(discovery.clone())
                 .app_data(jwks_cache_control.clone())

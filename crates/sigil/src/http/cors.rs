@@ -13,15 +13,22 @@
 //!
 //! No cookie is involved on these endpoints (client credentials and bearer tokens travel in
 //! headers or the body), so `Access-Control-Allow-Credentials` is never sent.
+//!
+//! [`Cors`] is the middleware (`App::wrap`): a `Transform` whose service answers a preflight
+//! itself and otherwise returns a small concrete future that adds the headers, so a request
+//! costs no allocation here (an `Origin` is copied only on the client endpoints).
 
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use pin_project_lite::pin_project;
 
 use crate::oauth::clients::RegisteredClient;
 use crate::state::AppState;
@@ -125,24 +132,118 @@ fn preflight(req: &ServiceRequest, policy: Policy) -> HttpResponse {
     }
 }
 
-/// The middleware (`actix_web::middleware::from_fn`).
-pub async fn cors(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let policy = policy(req.path());
-    if policy == Policy::None {
-        return next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_left_body);
+/// The middleware.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cors;
+
+impl<S, B> Transform<S, ServiceRequest> for Cors
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = CorsService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(CorsService { service }))
     }
-    if is_preflight(&req) {
-        let resp = preflight(&req, policy);
-        return Ok(req.into_response(resp).map_into_right_body());
+}
+
+/// The service [`Cors`] wraps around the app.
+#[derive(Debug)]
+pub struct CorsService<S> {
+    service: S,
+}
+
+impl<S, B> Service<ServiceRequest> for CorsService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = actix_web::Error;
+    type Future = CorsResponse<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let policy = policy(req.path());
+        if policy == Policy::None {
+            return CorsResponse::Untouched {
+                inner: self.service.call(req),
+            };
+        }
+        if is_preflight(&req) {
+            let resp = preflight(&req, policy);
+            return CorsResponse::Preflight {
+                response: Some(req.into_response(resp)),
+            };
+        }
+        // Only a client endpoint compares the origin with the client's, after the handler.
+        let origin = match policy {
+            Policy::Client(_) => origin_of(&req),
+            Policy::Public | Policy::None => None,
+        };
+        CorsResponse::Actual {
+            inner: self.service.call(req),
+            policy,
+            origin,
+        }
     }
-    let origin = origin_of(&req);
-    let mut res = next.call(req).await?;
+}
+
+pin_project! {
+    /// What [`CorsService`] answers: the app's response as it is, a preflight answered here, or
+    /// the app's response given its CORS headers when it is ready.
+    #[project = CorsResponseProj]
+    pub enum CorsResponse<F> {
+        /// A path without CORS.
+        Untouched { #[pin] inner: F },
+        /// A preflight (taken out when polled).
+        Preflight { response: Option<ServiceResponse<BoxBody>> },
+        /// An actual request on a CORS path, and its `Origin` on a client endpoint.
+        Actual { #[pin] inner: F, policy: Policy, origin: Option<String> },
+    }
+}
+
+impl<F, B> Future for CorsResponse<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            CorsResponseProj::Untouched { inner } => inner
+                .poll(cx)
+                .map(|r| r.map(ServiceResponse::map_into_left_body)),
+            CorsResponseProj::Preflight { response } => match response.take() {
+                Some(res) => Poll::Ready(Ok(res.map_into_right_body())),
+                // Polled again after it was answered: a bug in the caller, not a client's doing.
+                None => Poll::Ready(Err(actix_web::error::ErrorInternalServerError(
+                    "CORS preflight polled after completion",
+                ))),
+            },
+            CorsResponseProj::Actual {
+                inner,
+                policy,
+                origin,
+            } => {
+                let Poll::Ready(result) = inner.poll(cx) else {
+                    return Poll::Pending;
+                };
+                Poll::Ready(result.map(|mut res| {
+                    add_headers(&mut res, *policy, origin.as_deref());
+                    res.map_into_left_body()
+                }))
+            }
+        }
+    }
+}
+
+/// The CORS headers of an actual request's response.
+fn add_headers<B>(res: &mut ServiceResponse<B>, policy: Policy, origin: Option<&str>) {
     match policy {
         Policy::Public => {
             let h = res.headers_mut();
@@ -156,7 +257,7 @@ pub async fn cors(
             );
         }
         Policy::Client(_) => {
-            let allowed = origin.as_deref().and_then(|origin| {
+            let allowed = origin.and_then(|origin| {
                 let ext = res.request().extensions();
                 let client = ext.get::<CorsClient>()?;
                 client
@@ -177,7 +278,6 @@ pub async fn cors(
         }
         Policy::None => {}
     }
-    Ok(res.map_into_left_body())
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited(_) => "rate_limited",
             _ => code,
         };
-        tracing::Span::current().record("outcome", outcome);
+        super::request_log::record_current("outcome", outcome);
         let mut resp = HttpResponse::build(self.status_code());
         resp.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
@@ -163,7 +163,7 @@ impl ResponseError for PageError {
                     "slow_down",
                     "Too many attempts from your network. Wait a moment and try again.",
                 );
-                tracing::Span::current().record("outcome", "rate_limited");
+                super::request_log::record_current("outcome", "rate_limited");
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, retry_after(d));
                 resp

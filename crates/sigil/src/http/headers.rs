@@ -4,19 +4,25 @@
 //! the issuer is `https`; `Cross-Origin-Opener-Policy: same-origin` on HTML pages. The
 //! page-specific headers (CSP, frame and referrer policy) stay with the pages (`pages.rs`).
 //!
+//! [`Security`] is the middleware itself (`App::wrap`): a `Transform` whose service returns a
+//! small concrete future, so a request costs no allocation here.
+//!
 //! While a graceful stop drains (`AppState::draining`), every response also closes its
 //! connection, so keep-alive clients reconnect (to another replica) before the listener closes.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::error::InternalError;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::middleware::Next;
+use pin_project_lite::pin_project;
 
 /// One year, the least HSTS preload lists accept.
 pub const HSTS: &str = "max-age=31536000";
 
-/// What the middleware adds; fixed at start-up from the issuer.
+/// The middleware, and what it adds; fixed at start-up from the issuer.
 #[derive(Debug, Clone, Copy)]
 pub struct SecurityHeaders {
     /// Send `Strict-Transport-Security` (the issuer is `https`).
@@ -43,14 +49,13 @@ impl SecurityHeaders {
                 HeaderValue::from_static(HSTS),
             );
         }
-        let html = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| {
-                ct.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/html"))
-            });
+        // The media type, before any parameters: `text/html; charset=utf-8`.
+        let html = headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes()
+                .split(|b| *b == b';')
+                .next()
+                .is_some_and(|m| m.trim_ascii().eq_ignore_ascii_case(b"text/html"))
+        });
         if html {
             headers.insert(
                 HeaderName::from_static("cross-origin-opener-policy"),
@@ -60,34 +65,104 @@ impl SecurityHeaders {
     }
 }
 
-/// The middleware (`actix_web::middleware::from_fn`). An error that reaches it (rather than a
-/// response) is given its response here, so that response carries the headers as well.
-pub async fn security_headers(
+/// The middleware: the headers of [`SecurityHeaders`], and `Connection: close` while draining.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// What every response gets.
+    pub policy: SecurityHeaders,
+    /// Set when a graceful stop begins.
+    pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Security
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform = SecurityHeadersService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SecurityHeadersService {
+            service,
+            policy: self.policy,
+            draining: self.draining.clone(),
+        }))
+    }
+}
+
+/// The service [`Security`] wraps around the app.
+#[derive(Debug)]
+pub struct SecurityHeadersService<S> {
+    service: S,
     policy: SecurityHeaders,
     draining: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let close = || draining.load(std::sync::atomic::Ordering::Relaxed);
-    match next.call(req).await {
-        Ok(mut res) => {
-            policy.apply(res.headers_mut());
-            if close() {
-                res.response_mut()
-                    .head_mut()
-                    .set_connection_type(actix_web::http::ConnectionType::Close);
-            }
-            Ok(res)
+}
+
+impl<S, B> Service<ServiceRequest> for SecurityHeadersService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = WithSecurityHeaders<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        WithSecurityHeaders {
+            inner: self.service.call(req),
+            policy: self.policy,
+            close: self.draining.load(std::sync::atomic::Ordering::Relaxed),
         }
-        Err(e) => {
-            let mut resp = e.error_response();
-            policy.apply(resp.headers_mut());
-            if close() {
-                resp.head_mut()
-                    .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+}
+
+pin_project! {
+    /// The inner service's answer, given the headers when it is ready.
+    pub struct WithSecurityHeaders<F> {
+        #[pin]
+        inner: F,
+        policy: SecurityHeaders,
+        close: bool,
+    }
+}
+
+impl<F, B> Future for WithSecurityHeaders<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Poll::Ready(result) = this.inner.poll(cx) else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match result {
+            Ok(mut res) => {
+                this.policy.apply(res.headers_mut());
+                if *this.close {
+                    res.response_mut()
+                        .head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                Ok(res)
             }
-            Err(InternalError::from_response(e, resp).into())
-        }
+            // An error that reaches this far (rather than a response) is given its response
+            // here, so that response carries the headers as well.
+            Err(e) => {
+                let mut resp = e.error_response();
+                this.policy.apply(resp.headers_mut());
+                if *this.close {
+                    resp.head_mut()
+                        .set_connection_type(actix_web::http::ConnectionType::Close);
+                }
+                Err(InternalError::from_response(e, resp).into())
+            }
+        })
     }
 }
 

@@ -16,6 +16,7 @@ pub mod logout;
 pub mod metrics;
 pub mod pages;
 pub mod rate_limit;
+pub mod request_log;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
@@ -67,14 +68,23 @@ async fn not_found() -> Result<HttpResponse, error::ApiError> {
 }
 
 /// Request spans with the request id, path (never the query string, which may carry codes),
-/// client_id, grant and outcome; one completion event per request.
+/// client_id, grant and outcome; one completion event per request. Under the plain log format
+/// most requests carry these fields in a log context instead of a span (`request_log`).
 #[derive(Debug)]
 pub struct SigilRootSpan;
 
 impl RootSpanBuilder for SigilRootSpan {
+    /// A request with a log context (`request_log`: the thread's current context while
+    /// `TracingLogger` calls this) gets its fields there and no span.
     fn on_request_start(request: &ServiceRequest) -> Span {
         // `RequestId` is `Copy` and formats itself into the span: no String per request.
         let request_id = request.extensions().get::<RequestId>().copied();
+        if let Some(ctx) = crate::telemetry::context::current() {
+            ctx.record_raw("method", request.method().as_str());
+            ctx.record_raw("path", request.path());
+            ctx.record_display("request_id", &OptionalId(request_id));
+            return Span::none();
+        }
         tracing::info_span!(
             "request",
             method = %request.method(),
@@ -83,20 +93,20 @@ impl RootSpanBuilder for SigilRootSpan {
             client_id = tracing::field::Empty,
             grant = tracing::field::Empty,
             outcome = tracing::field::Empty,
-            status = tracing::field::Empty,
         )
     }
 
+    /// `TracingLogger` calls this with the request span entered, so the event is the span's
+    /// child and its line carries the span's fields; the status is the event's own field.
     fn on_request_end<B: MessageBody>(
-        span: Span,
+        _span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
         let status = match outcome {
             Ok(resp) => resp.status().as_u16(),
             Err(e) => e.as_response_error().status_code().as_u16(),
         };
-        span.record("status", status);
-        span.in_scope(|| tracing::info!(status, "request completed"));
+        tracing::info!(status, "request completed");
     }
 }
 

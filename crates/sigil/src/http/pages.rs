@@ -93,7 +93,7 @@ pub fn html(
 
 /// The error page.
 pub fn error_page(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    tracing::Span::current().record("outcome", code);
+    super::request_log::record_current("outcome", code);
     html(status, &ErrorPage { code, message }, |_| {})
 }
 

@@ -4,12 +4,12 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use tracing_actix_web::RootSpan;
 
 use super::cors;
 use super::error::ApiError;
 use super::form;
 use super::rate_limit::Limits;
+use super::request_log::LogFields;
 use super::token::credentials;
 use crate::oauth::clients::RegisteredClient;
 use crate::oauth::{OAuthError, client_auth, revocation};
@@ -21,18 +21,18 @@ pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
-    root: RootSpan,
+    log: LogFields,
 ) -> HttpResponse {
     let mut limits = Limits::new(&req, &ctx, "revoke");
     let result = async {
         let (reg, form) =
             authenticated(&req, payload, &ctx, &mut limits, Class::RevokePerClient).await?;
-        root.record("client_id", reg.client.id.as_str());
+        log.record("client_id", reg.client.id.as_str());
         let token = form
             .get("token")
             .ok_or(OAuthError::InvalidRequest("token is required"))?;
         revocation::revoke(&ctx, &reg, token, form.get("token_type_hint")).await?;
-        root.record("outcome", "revoked");
+        log.record("outcome", "revoked");
         Ok(HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .finish())
@@ -46,7 +46,7 @@ pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
-    root: RootSpan,
+    log: LogFields,
 ) -> HttpResponse {
     let mut limits = Limits::new(&req, &ctx, "introspect");
     let result = async {
@@ -55,7 +55,7 @@ pub async fn introspect(
         if reg.client.public {
             return Err(OAuthError::InvalidClient("client authentication failed").into());
         }
-        root.record("client_id", reg.client.id.as_str());
+        log.record("client_id", reg.client.id.as_str());
         let token = form
             .get("token")
             .ok_or(OAuthError::InvalidRequest("token is required"))?;

@@ -5,12 +5,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tracing_actix_web::RootSpan;
 
 use super::cors;
 use super::error::ApiError;
 use super::form::{self, Form};
 use super::rate_limit::Limits;
+use super::request_log::LogFields;
 use crate::domain::{ClientId, GrantType};
 use crate::oauth::OAuthError;
 use crate::oauth::authorization_code::{self, CodeRequest};
@@ -25,10 +25,10 @@ pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
     ctx: web::Data<AppState>,
-    root: RootSpan,
+    log: LogFields,
 ) -> HttpResponse {
     let mut limits = Limits::new(&req, &ctx, "token");
-    let result = issue(&req, payload, &ctx, &root, &mut limits).await;
+    let result = issue(&req, payload, &ctx, &log, &mut limits).await;
     limits.finish_api(result).await
 }
 
@@ -36,7 +36,7 @@ async fn issue(
     req: &HttpRequest,
     payload: web::Payload,
     ctx: &AppState,
-    root: &RootSpan,
+    log: &LogFields,
     limits: &mut Limits<'_>,
 ) -> Result<HttpResponse, ApiError> {
     limits.global().await?;
@@ -48,7 +48,7 @@ async fn issue(
         None => return Err(OAuthError::InvalidRequest("grant_type is required").into()),
         Some(g) => GrantType::parse(g).ok_or(OAuthError::UnsupportedGrantType)?,
     };
-    root.record("grant", grant.as_str());
+    log.record("grant", grant.as_str());
     // `resource` (RFC 8707, may repeat) and `audience` narrow the access token on every grant.
     let audiences: Vec<String> = form
         .all("resource")
@@ -58,7 +58,7 @@ async fn issue(
     let creds = credentials(req, &form)?;
     let reg = client_auth::authenticate(ctx, creds).await?;
     cors::allow_client(req, &reg);
-    root.record("client_id", reg.client.id.as_str());
+    log.record("client_id", reg.client.id.as_str());
     limits
         .principal(Class::TokenPerClient, reg.client.id.as_str())
         .await?;
@@ -95,7 +95,7 @@ async fn issue(
             .await?
         }
     };
-    root.record("outcome", "issued");
+    log.record("outcome", "issued");
     ctx.metrics.token_issued(grant);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

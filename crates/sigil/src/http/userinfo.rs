@@ -2,10 +2,10 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use tracing_actix_web::RootSpan;
 
 use super::error::ApiError;
 use super::rate_limit::Limits;
+use super::request_log::LogFields;
 use crate::oauth::OAuthError;
 use crate::oauth::bearer::BearerError;
 use crate::ratelimit::Class;
@@ -51,16 +51,16 @@ pub fn bearer(req: &HttpRequest) -> Option<&str> {
 ///
 /// A refused token gets the RFC 6750 challenge; when Sigil cannot answer, the API error
 /// (`ApiError`: 503 with `Retry-After`, or 500).
-pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, root: RootSpan) -> HttpResponse {
+pub async fn userinfo(req: HttpRequest, ctx: web::Data<AppState>, log: LogFields) -> HttpResponse {
     let mut limits = Limits::new(&req, &ctx, "userinfo");
-    let result = answer(&req, &ctx, &root, &mut limits).await;
+    let result = answer(&req, &ctx, &log, &mut limits).await;
     limits.finish_api(result).await
 }
 
 async fn answer(
     req: &HttpRequest,
     ctx: &AppState,
-    root: &RootSpan,
+    log: &LogFields,
     limits: &mut Limits<'_>,
 ) -> Result<HttpResponse, ApiError> {
     use actix_web::http::StatusCode;
@@ -72,7 +72,7 @@ async fn answer(
         Ok(c) => c,
         Err(BearerError::InvalidToken(reason)) => {
             tracing::info!(reason = %reason, "userinfo: token refused");
-            root.record("outcome", "invalid_token");
+            log.record("outcome", "invalid_token");
             return Ok(challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED));
         }
         Err(BearerError::Unavailable(cause)) => return Err(OAuthError::Unavailable(cause).into()),
@@ -81,7 +81,7 @@ async fn answer(
         .principal(Class::UserinfoPerSubject, &claims.sub)
         .await?;
     if let Some(c) = &claims.client_id {
-        root.record("client_id", c.as_str());
+        log.record("client_id", c.as_str());
         // Only a browser request needs to know the token's client (CORS).
         if super::cors::has_origin(req)
             && let Ok(Some(reg)) = ctx.clients.get(&ctx.store, c.as_str()).await
@@ -109,7 +109,7 @@ async fn answer(
         claims: user.scoped_claims(|s| claims.has_scope(s)),
         sub: user.id,
     };
-    root.record("outcome", "ok");
+    log.record("outcome", "ok");
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .json(body))
