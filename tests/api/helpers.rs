@@ -535,6 +535,33 @@ pub async fn verify_with_jsonwebtoken(app: &TestApp, token: &str, audience: &str
 /// is one server; its shared state is in-process).
 #[macro_export]
 macro_rules! replica_test {
+    ($name:ident, env: [$(($k:expr, $v:expr)),* $(,)?], |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_imports)]
+            use $crate::helpers::*;
+
+            async fn run($app: TestApp) $body
+
+            fn options() -> AppOptions {
+                AppOptions {
+                    env: vec![$(($k.to_owned(), $v.to_owned())),*],
+                    ..AppOptions::default()
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run(spawn_app_with(Backend::Postgres, options()).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_redis() {
+                run(spawn_app_with(Backend::PostgresRedis, options()).await).await;
+            }
+        }
+    };
     ($name:ident, |$app:ident| $body:block) => {
         mod $name {
             #[allow(unused_imports)]
