@@ -6,12 +6,22 @@
 #  3. refresh_token grant req/s and p99.
 #   tests/bench/login.sh [SECONDS]   (default 10; needs wrk)
 #   BENCH_DB=postgres tests/bench/login.sh   (a fresh database on 127.0.0.1:5432, dropped after)
+#   BENCH_REDIS=redis://127.0.0.1:6379       (shared state on Redis, under a key prefix of the run)
+#   BENCH_ONLY=refresh                       (only the rotation-chain run of part 3)
+#   BENCH_BIN=path/to/sigil                  (measure that binary instead of building one: A/B)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION="${1:-10}"
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p sigil --bin sigil
-SIGIL="${CARGO_TARGET_DIR:-target}/release/sigil"
+if [ -n "${BENCH_BIN:-}" ]; then
+  SIGIL="$BENCH_BIN"
+else
+  cargo build --release -q -p sigil --bin sigil
+  SIGIL="${CARGO_TARGET_DIR:-target}/release/sigil"
+fi
+if [ -n "${BENCH_REDIS:-}" ]; then
+  export SIGIL_REDIS_URL="$BENCH_REDIS" SIGIL_REDIS_KEY_PREFIX="sigil-bench-$$:"
+fi
 WORK=$(mktemp -d)
 PIDS=()
 # Stop servers: SIGTERM, up to 5 s for a graceful exit, then SIGKILL (a hung shutdown must not
@@ -31,6 +41,9 @@ PG_DB=""
 if [ "${BENCH_DB:-sqlite}" = postgres ]; then
   PG_DB="sigil_bench_$$"
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $PG_DB" >/dev/null
+  if [ -n "${BENCH_PG_LOG_STATEMENTS:-}" ]; then
+    psql -q -h 127.0.0.1 -U postgres -d postgres -c "ALTER DATABASE $PG_DB SET log_statement = 'all'" >/dev/null
+  fi
   export SIGIL_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PG_DB"
 fi
 cleanup() {
@@ -69,6 +82,7 @@ stats() { # wrk output -> "rps p50 p99 non2xx"
   awk '/Requests\/sec/ {rps=$2} $1=="50%" {p50=$2} $1=="99%" {p99=$2} /Non-2xx/ {n=$5} END {printf "%s %s %s %s\n", rps, p50, p99, (n==""?0:n)}'
 }
 
+if [ "${BENCH_ONLY:-}" != refresh ]; then
 echo "## idle /jwks.json"
 idle=$(wrk -t1 -c8 -d"${DURATION}s" --latency "$issuer/jwks.json" | stats)
 echo "rps p50 p99 non2xx: $idle"
@@ -83,6 +97,8 @@ echo "jwks during flood, rps p50 p99 non2xx: $busy"
 echo "login POST, rps p50 p99 non2xx(401 expected): $(stats <"$WORK/flood.txt")"
 awk -v a="$(cut -d' ' -f3 <<<"$idle")" -v b="$(cut -d' ' -f3 <<<"$busy")" 'function ms(v){ if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v } BEGIN {printf "jwks p99 under flood / idle p99 = %.2f\n", ms(b)/ms(a)}'
 
+fi
+
 echo "## refresh_token grant"
 # A real login to get a refresh token.
 curl -s -b "$WORK/jar" -c "$WORK/jar" "$auth_url" >"$WORK/page2.html"
@@ -94,7 +110,7 @@ code=$(python3 -c 'import sys,urllib.parse as u; print(u.parse_qs(u.urlparse(sys
 rt=$(curl -s -u "$id:$secret" -d grant_type=authorization_code -d "code=$code" -d redirect_uri=https://app.example/cb \
   -d "code_verifier=$verifier" "$issuer/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_token"])')
 export BENCH_REFRESH_TOKEN="$rt" BENCH_BASIC=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
-echo "refresh, repeat within the reuse window, rps p50 p99 non2xx: $(wrk -t1 -c16 -d"${DURATION}s" --latency -s tests/bench/refresh.lua "$issuer/token" | stats)"
+[ "${BENCH_ONLY:-}" = refresh ] || echo "refresh, repeat within the reuse window, rps p50 p99 non2xx: $(wrk -t1 -c16 -d"${DURATION}s" --latency -s tests/bench/refresh.lua "$issuer/token" | stats)"
 
 # 32 families from the same session (prompt-less /authorize with the session cookie: no
 # bcrypt), then 16 connections each spending a token and using its successor.

@@ -124,10 +124,11 @@ pub async fn grant(
     // A little before `Store::run` gives up, so the rollback happens while someone waits.
     let deadline =
         std::time::Instant::now() + crate::store::DEADLINE - std::time::Duration::from_millis(500);
-    let rotation = ctx
+    // The rotation and the successor's user on one pooled connection (one checkout).
+    let (rotation, user) = ctx
         .store
         .run(move |c| {
-            rt_store::rotate(
+            let rotation = rt_store::rotate(
                 c,
                 &master,
                 &RotateRequest {
@@ -139,7 +140,12 @@ pub async fn grant(
                     session_idle_cutoff,
                     deadline,
                 },
-            )
+            )?;
+            let user = match &rotation {
+                Rotation::Successor(s) if !s.revoked => user_store::find_by_id(c, &s.user_id)?,
+                _ => None,
+            };
+            Ok::<_, crate::store::StoreError>((rotation, user))
         })
         .await?;
     let successor = match rotation {
@@ -170,11 +176,7 @@ pub async fn grant(
             "the refresh token is invalid or expired",
         ));
     }
-    let user_id = successor.user_id.clone();
-    let user = ctx
-        .store
-        .run(move |c| user_store::find_by_id(c, &user_id))
-        .await?
+    let user = user
         .filter(|u| !u.disabled)
         .ok_or(OAuthError::InvalidGrant("the user can no longer sign in"))?;
     let granted = ScopeSet::parse_param(&successor.scope)

@@ -1,5 +1,7 @@
-//! `refresh_tokens` table. Rotation ([`rotate`]) is one transaction whose first statement is a
-//! conditional UPDATE, so exactly one of any number of concurrent uses (in any process) wins.
+//! `refresh_tokens` table. Rotation ([`rotate`]) starts with a conditional UPDATE, so exactly one
+//! of any number of concurrent uses (in any process) wins. On PostgreSQL the common case, the
+//! first use of a live token, is one statement ([`first_use_pg`]); everything else (a repeat, reuse,
+//! an invalid token) goes through one transaction that decides which it is.
 
 use diesel::prelude::*;
 
@@ -8,7 +10,7 @@ use super::{DbConn, StoreError, audit, sessions};
 use crate::crypto::MasterKey;
 
 /// One refresh token.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshRow {
     /// SHA-256 of the token id.
@@ -174,6 +176,11 @@ pub fn rotate(
     master: &MasterKey,
     req: &RotateRequest<'_>,
 ) -> Result<Rotation, StoreError> {
+    if let DbConn::Pg(pg) = conn
+        && let Some(successor) = first_use_pg(pg, req)?
+    {
+        return Ok(Rotation::Successor(successor));
+    }
     conn.transaction::<_, StoreError, _>(|c| {
         let now = req.now;
         let won = mark_used(c, req.parent_hash, now)?;
@@ -241,4 +248,57 @@ pub fn rotate(
             find(c, req.successor_hash)?.unwrap_or(successor),
         ))
     })
+}
+
+/// The first use of a live token on PostgreSQL, in one statement (one round trip, committed on
+/// its own): touch the live session, mark the parent used if it is unused, unrevoked, unexpired
+/// and its session (if any) live, and insert its successor. `None` when the parent was not all
+/// of that, or the statement ran past the request's deadline by the database's clock (so a
+/// statement delayed in the network commits nothing): [`rotate`]'s transaction then decides
+/// what the presentation is, exactly as for any repeat.
+///
+/// Concurrent uses queue on the parent's row lock; PostgreSQL re-checks `used_at IS NULL` on the
+/// row as committed by the winner, so every loser matches nothing.
+pub fn first_use_pg(
+    conn: &mut diesel::PgConnection,
+    req: &RotateRequest<'_>,
+) -> Result<Option<RefreshRow>, StoreError> {
+    use diesel::sql_types::{BigInt, Text};
+    let left = req
+        .deadline
+        .saturating_duration_since(std::time::Instant::now());
+    let deadline_ms = (std::time::SystemTime::now() + left)
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let mut rows: Vec<RefreshRow> = diesel::sql_query(
+        "WITH live AS ( \
+           UPDATE sessions SET last_seen_at = $2 \
+           WHERE id_hash = (SELECT session_hash FROM refresh_tokens WHERE id_hash = $1) \
+             AND expires_at > $2 AND last_seen_at > $3 \
+           RETURNING id_hash \
+         ), parent AS ( \
+           UPDATE refresh_tokens SET used_at = $2 \
+           WHERE id_hash = $1 AND used_at IS NULL AND NOT revoked \
+             AND expires_at > $2 AND family_expires_at > $2 \
+             AND (session_hash IS NULL OR session_hash IN (SELECT id_hash FROM live)) \
+             AND clock_timestamp() < to_timestamp(CAST($5 AS double precision) / 1000.0) \
+           RETURNING family_id, client_id, user_id, scope, auth_time, session_hash, \
+             family_expires_at \
+         ) \
+         INSERT INTO refresh_tokens (id_hash, family_id, client_id, user_id, scope, auth_time, \
+           session_hash, created_at, expires_at, family_expires_at, used_at, revoked) \
+         SELECT $4, family_id, client_id, user_id, scope, auth_time, session_hash, $2, \
+           LEAST($2 + $6, family_expires_at), family_expires_at, NULL, false FROM parent \
+         ON CONFLICT (id_hash) DO NOTHING \
+         RETURNING id_hash, family_id, client_id, user_id, scope, auth_time, session_hash, \
+           created_at, expires_at, family_expires_at, used_at, revoked",
+    )
+    .bind::<Text, _>(req.parent_hash)
+    .bind::<BigInt, _>(req.now)
+    .bind::<BigInt, _>(req.session_idle_cutoff)
+    .bind::<Text, _>(req.successor_hash)
+    .bind::<BigInt, _>(deadline_ms)
+    .bind::<BigInt, _>(req.idle)
+    .load(conn)?;
+    Ok(rows.pop())
 }
