@@ -15,6 +15,7 @@ mod keys;
 mod kill9;
 mod login;
 mod logout;
+mod outage;
 mod pages;
 mod proxies;
 mod rate_limits;
