@@ -388,6 +388,12 @@ impl TestApp {
         ])
     }
 
+    /// Stop the in-process server and its background jobs (its database and data dir stay), for
+    /// a test that goes on with other processes alone.
+    pub async fn stop_server(&self) {
+        self.handle.stop(false).await;
+    }
+
     pub async fn post_token(
         &self,
         form: &[(&str, &str)],

@@ -1020,6 +1020,46 @@ backend_test!(a_replayed_code_revokes_what_it_issued, |app| {
     assert_eq!(resp.status(), 400);
 });
 
+/// A redemption that stored its refresh family and died before recording what it issued (the
+/// record is gone here as it is with a killed process): a replay still finds the family, from
+/// the code, and revokes it. On PostgreSQL, whose cache is a table the test can empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_code_revokes_its_family_when_the_redemption_recorded_nothing() {
+    let app = spawn_app(Backend::Postgres).await;
+    create_user(&app, "olga");
+    let c = web_client(&app, &["--grant", "refresh_token"]);
+    let p = pkce();
+    let done = login(
+        &app,
+        &browser(),
+        &authorize_url(&app, &c.id, &p.challenge, ""),
+        "olga",
+        PASSWORD,
+    )
+    .await;
+    let code = query_param(&location(&done), "code").unwrap();
+    let first = tokens_for_code(&app, &c, &code, &p.verifier).await;
+    let rt = first["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        raw_sql(
+            &app,
+            "DELETE FROM shared_state WHERE key LIKE '%code_spent:%'"
+        ),
+        1
+    );
+    let again = exchange_code(&app, &c, &code, &p.verifier).await;
+    assert_eq!(again.status(), 400);
+    let (status, body) = refresh(&app, &c, &rt, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        metric(&app, "sigil_authorization_code_replay_total").await,
+        1.0
+    );
+}
+
 backend_test!(third_party_clients_ask_for_consent_once, |app| {
     create_user(&app, "pia");
     let c = app.create_client(&[

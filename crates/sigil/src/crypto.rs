@@ -149,6 +149,15 @@ impl MasterKey {
             .encode(hmac::sign(&self.refresh_hmac, parent_id.as_bytes()).as_ref())
     }
 
+    /// The id of the first refresh token of the family a redemption of the authorization code
+    /// `code` starts: a keyed hash of the code, so a replay of the code finds that family from
+    /// the code alone, even when the process that redeemed it died before recording anything
+    /// else. The `code:` prefix keeps these apart from successor ids (token ids are base64url,
+    /// never containing `:`).
+    pub fn code_family(&self, code: &str) -> String {
+        self.refresh_successor(&format!("code:{code}"))
+    }
+
     /// The keyed hash that links one audit event to the next (base64url): without the master
     /// key nobody can rewrite the chain so that `sigil audit verify` still passes.
     pub fn audit_mac(&self, data: &[u8]) -> String {

@@ -1,6 +1,13 @@
 //! Authorization codes: issuing one at the end of `/authorize` (RFC 6749 §4.1.2), and the
 //! `authorization_code` grant that redeems it once (RFC 6749 §4.1.3, PKCE RFC 7636, OIDC Core
 //! §3.1.3). A replayed code revokes what its first redemption issued.
+//!
+//! A redemption takes the code from the cache (one winner across processes), then stores the
+//! refresh family, signs, and records what it issued (`code_spent`) for a replay to revoke. A
+//! process can die anywhere in between, or its cache with it (in process on SQLite), with the
+//! family stored and nothing recorded; so the family's first token id is derived from the code
+//! ([`crate::crypto::MasterKey::code_family`]) and a replay finds the family from the code alone.
+//! An access token names its family (`fid`) and is revoked with it.
 
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +120,7 @@ pub async fn grant(
     // Single use: taking the record removes it, so a second redemption finds nothing.
     let code_hash = hash_id(code);
     let Some(record) = ctx.cache.take(&format!("code:{code_hash}"), now).await? else {
-        replayed(ctx, &code_hash, client.id.as_str()).await?;
+        replayed(ctx, code, &code_hash, client.id.as_str()).await?;
         return Err(bad("the code is invalid, expired or already used"));
     };
     let grant: CodeGrant = serde_json::from_slice(&record)
@@ -146,6 +153,7 @@ pub async fn grant(
         let (token, family_id) = super::refresh::issue_new_family(
             ctx,
             super::refresh::NewFamily {
+                id: ctx.master.code_family(code),
                 client_id: client.id.as_str(),
                 user_id: &user.id,
                 scope: &grant.scope.to_param(),
@@ -198,36 +206,53 @@ struct Spent {
 }
 
 /// A code presented again after its redemption: revoke everything the first redemption issued
-/// (OAuth 2.0 §4.1.2, Security BCP §4.5).
-async fn replayed(ctx: &AppState, code_hash: &str, client_id: &str) -> Result<(), OAuthError> {
+/// (OAuth 2.0 §4.1.2, Security BCP §4.5): what it recorded, or else the family derived from the
+/// code, which exists when the redemption stored it and died before recording (see the module
+/// docs). A code never redeemed finds neither.
+async fn replayed(
+    ctx: &AppState,
+    code: &str,
+    code_hash: &str,
+    client_id: &str,
+) -> Result<(), OAuthError> {
     let now = ctx.now();
-    let Some(bytes) = ctx
+    let spent = ctx
         .cache
         .take(&format!("code_spent:{code_hash}"), now)
         .await?
-    else {
-        return Ok(());
+        .and_then(|bytes| serde_json::from_slice::<Spent>(&bytes).ok());
+    let family_revoked = match spent.as_ref().and_then(|s| s.family_id.clone()) {
+        Some(family) => {
+            ctx.store
+                .run(move |c| crate::store::refresh_tokens::revoke_family(c, &family, now))
+                .await?;
+            true
+        }
+        None => {
+            let first = hash_id(&ctx.master.code_family(code));
+            ctx.store
+                .run(move |c| crate::store::refresh_tokens::revoke_family_of(c, &first, now))
+                .await?
+                > 0
+        }
     };
-    let Ok(spent) = serde_json::from_slice::<Spent>(&bytes) else {
+    if spent.is_none() && !family_revoked {
         return Ok(());
-    };
+    }
     tracing::warn!(client_id = %client_id, event = "authorization_code_replay", "authorization code redeemed twice: revoking what it issued");
     ctx.metrics.authorization_code_replay.inc();
     let mut event = ctx.event("authorization_code.replay", format!("client:{client_id}"));
     event.client_id = Some(client_id.to_owned());
     event.details = serde_json::json!({
-        "access_token_jti": spent.jti,
-        "refresh_family_revoked": spent.family_id.is_some(),
+        "access_token_jti": spent.as_ref().map(|s| s.jti.clone()),
+        "refresh_family_revoked": family_revoked,
     });
     ctx.audit(event).await;
-    let id = crate::store::revocations::token_id(&spent.jti);
-    let until = spent.exp + crate::clock::secs(ctx.settings.keys.clock_skew);
-    ctx.store
-        .run(move |c| crate::store::revocations::insert(c, &id, until))
-        .await?;
-    if let Some(family) = spent.family_id {
+    if let Some(spent) = spent {
+        let id = crate::store::revocations::token_id(&spent.jti);
+        let until = spent.exp + crate::clock::secs(ctx.settings.keys.clock_skew);
         ctx.store
-            .run(move |c| crate::store::refresh_tokens::revoke_family(c, &family, now))
+            .run(move |c| crate::store::revocations::insert(c, &id, until))
             .await?;
     }
     Ok(())

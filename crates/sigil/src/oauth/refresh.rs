@@ -16,7 +16,6 @@ use super::OAuthError;
 use super::clients::RegisteredClient;
 use super::issue::{TokenResponse, user_access_token};
 use crate::crypto::hash_id;
-use crate::crypto::random_b64;
 use crate::domain::{GrantType, ScopeSet};
 use crate::keys::material::compact_jws;
 use crate::state::AppState;
@@ -26,6 +25,8 @@ use crate::store::users as user_store;
 /// What a new family starts from.
 #[derive(Debug)]
 pub struct NewFamily<'a> {
+    /// The first token's id ([`crate::crypto::MasterKey::code_family`] of the code redeemed).
+    pub id: String,
     /// Client.
     pub client_id: &'a str,
     /// User.
@@ -65,7 +66,7 @@ pub async fn issue_new_family(
     new: NewFamily<'_>,
 ) -> Result<(String, String), OAuthError> {
     let now = ctx.now();
-    let id = random_b64(32);
+    let id = new.id;
     let idle = crate::clock::secs(ctx.settings.tokens.refresh_token_idle);
     let absolute = crate::clock::secs(ctx.settings.tokens.refresh_token_absolute);
     let id_hash = hash_id(&id);
