@@ -211,6 +211,7 @@ impl Application {
             hasher: settings.password_hasher()?,
             own_tokens: Default::default(),
             metrics,
+            write_probe: Default::default(),
             draining: Default::default(),
         });
         // Preflight requests are answered from this set; the sync job keeps it current.
