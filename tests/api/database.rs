@@ -433,3 +433,180 @@ async fn a_silent_database_gives_503_within_the_deadline_and_recovers() {
     );
     assert_eq!(app.token_for(&other, None).await.status(), 200);
 }
+
+/// A small tmpfs to hold a test's SQLite files, so the test can fill its disk. Unmounted
+/// (lazily, so nothing still open keeps it) when dropped. Needs root or CAP_SYS_ADMIN, as on
+/// the project's machines and CI: without it the test fails saying so, rather than skipping.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .output();
+        match out {
+            Ok(o) if o.status.success() => SmallDisk { dir },
+            Ok(o) => panic!(
+                "this test fills a disk, and needs a small tmpfs for it: `mount -t tmpfs -o size={size} tmpfs {}` failed ({}): {}\n\
+                 Run the suite as root (or with CAP_SYS_ADMIN), as CI does.",
+                dir.path().display(),
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => panic!("this test fills a disk and needs `mount` to make one: {e}"),
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Write zeros to `name` until the disk refuses more (ENOSPC); the bytes written.
+    fn fill(&self, name: &str) -> u64 {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path().join(name)).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        let mut written = 0u64;
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(n) => written += n as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+        written
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// SQLite on a full disk: every write fails, so `/readyz` must fail too (naming the database),
+/// within 5 s, while what is served from memory (JWKS, discovery) stays up; once there is room
+/// again Sigil is ready within 10 s, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_readiness_and_recovers() {
+    let disk = SmallDisk::mount("16m");
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            db: Some(fresh_db(Backend::Sqlite, disk.path())),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    let service = app.service_client();
+    let resp = app.token_for(&service, None).await;
+    assert_eq!(resp.status(), 200);
+    let token = resp.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoke = |token: String| {
+        app.client
+            .post(format!("{}/revoke", app.address))
+            .basic_auth(&service.id, service.secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+    };
+    let resp = app.get("/readyz").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["checks"]["database"],
+        "up"
+    );
+
+    let filled = disk.fill("filler");
+    assert!(filled > 0, "the filler took the free space");
+    let full = std::time::Instant::now();
+    // A write (a revocation is a row) cannot commit: 503, not an answer that forgets.
+    let resp = revoke(token.clone()).await.unwrap();
+    assert_eq!(resp.status(), 503, "a revocation on a full disk");
+    assert!(
+        app.eventually(Duration::from_secs(5), || async {
+            app.get("/readyz").await.status() == 503
+        })
+        .await,
+        "/readyz fails within 5 s of the disk filling up ({:?})",
+        full.elapsed()
+    );
+    let failed_after = full.elapsed();
+    let resp = app.get("/readyz").await;
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["database"], "not_writable", "{body}");
+    assert_eq!(body["checks"]["cache"], "up", "{body}");
+    assert_eq!(app.get("/jwks.json").await.status(), 200);
+    assert_eq!(
+        app.get("/.well-known/openid-configuration").await.status(),
+        200
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    let freed = std::time::Instant::now();
+    assert!(
+        app.eventually(Duration::from_secs(10), || async {
+            app.get("/readyz").await.status() == 200
+        })
+        .await,
+        "ready again within 10 s of the disk having room, without a restart"
+    );
+    eprintln!(
+        "full disk: /readyz 503 {failed_after:?} after the disk filled; ready again {:?} after the filler went",
+        freed.elapsed()
+    );
+    let resp = revoke(token).await.unwrap();
+    assert_eq!(resp.status(), 200, "writes commit again");
+}
+
+crate::backend_test!(readiness_writes_at_most_once_a_second, |app| {
+    const OK: &str = r#"sigil_database_write_probes_total{outcome="ok"}"#;
+    const FAILED: &str = r#"sigil_database_write_probes_total{outcome="failed"}"#;
+    let before = metric(&app, OK).await;
+    let started = std::time::Instant::now();
+    // 400 readiness checks, 8 at a time: a load balancer per worker, or a flood.
+    let mut checks = Vec::new();
+    for _ in 0..8 {
+        let (client, url) = (app.client.clone(), format!("{}/readyz", app.address));
+        checks.push(tokio::spawn(async move {
+            for _ in 0..50 {
+                let resp = client.get(&url).send().await.unwrap();
+                assert_eq!(resp.status(), 200);
+                let body: Value = resp.json().await.unwrap();
+                assert_eq!(body["checks"]["database"], "up");
+            }
+        }));
+    }
+    for c in checks {
+        c.await.unwrap();
+    }
+    let took = started.elapsed();
+    let probes = metric(&app, OK).await - before;
+    assert_eq!(metric(&app, FAILED).await, 0.0);
+    assert!(probes >= 1.0, "the database was probed: {probes}");
+    assert!(
+        probes <= took.as_secs_f64().ceil() + 1.0,
+        "at most one write a second: {probes} writes for 400 checks in {took:?}"
+    );
+    eprintln!("readiness: {probes} write probes for 400 checks in {took:?}");
+});

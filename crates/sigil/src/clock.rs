@@ -17,6 +17,14 @@ pub fn unix_now(clock: &dyn Clock) -> i64 {
     }
 }
 
+/// Unix milliseconds of the clock's now.
+pub fn unix_now_ms(clock: &dyn Clock) -> i64 {
+    match clock.now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
 /// Seconds of a duration, saturating.
 pub fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)

@@ -29,6 +29,9 @@ pub struct Metrics {
     /// Requests refused by a rate limit (429), by class (`ratelimit::Class::name`); its zero
     /// series are made by `ratelimit::RateLimits::new`.
     pub rate_limited: IntCounterVec,
+    /// `/readyz` write probes (`store::heartbeat`) by outcome, `ok` or `failed`: at most one a
+    /// second per process, however often `/readyz` is asked.
+    pub database_write_probes: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -88,6 +91,11 @@ impl Metrics {
                 "Requests refused by a rate limit (429), by class.",
                 "class",
             )?,
+            database_write_probes: vec(
+                "sigil_database_write_probes_total",
+                "Readiness write probes of the database by outcome (at most one a second).",
+                "outcome",
+            )?,
             issued_by_grant: [
                 tokens_issued.with_label_values(&[GrantType::AuthorizationCode.as_str()]),
                 tokens_issued.with_label_values(&[GrantType::RefreshToken.as_str()]),
@@ -98,6 +106,9 @@ impl Metrics {
         // Zero series exist from the start, so rate() and absent() behave.
         for outcome in ["success", "failure", "rate_limited"] {
             m.logins.with_label_values(&[outcome]);
+        }
+        for outcome in ["ok", "failed"] {
+            m.database_write_probes.with_label_values(&[outcome]);
         }
         Ok(m)
     }

@@ -1,5 +1,6 @@
 //! `Application::build(Settings)`: migrate, load keys, bind the listener and report its port, so
-//! tests start the real application on port 0.
+//! tests start the real application on port 0. `Application::run_until_signal`: serve until
+//! SIGTERM, then drain, hold new connections back while the queued ones are taken, and stop.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -28,6 +29,9 @@ use crate::store::{Store, keys as key_store};
 pub struct Application {
     port: u16,
     server: Server,
+    /// The listening socket (a duplicate of the server's descriptor), so a graceful stop can
+    /// hold new connections back before the listener closes ([`hold_new_connections`]).
+    listener: TcpListener,
     ctx: web::Data<AppState>,
     keys: KeyService,
     timings: JobTimings,
@@ -35,6 +39,41 @@ pub struct Application {
 
 /// How long a graceful stop (SIGTERM) lets in-flight requests finish before closing connections.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a graceful stop, after the drain, keeps accepting the connections the kernel
+/// already completed while it holds new ones back ([`hold_new_connections`]), before the
+/// listener closes. Closing it with connections in its queue would reset them after their
+/// clients had sent a request.
+pub const SETTLE: Duration = Duration::from_millis(200);
+
+/// Make the kernel stop completing new connections to `listener` while those it already
+/// completed, and the handshakes under way, still reach Sigil: a socket filter that drops a
+/// bare SYN (the first packet of a new connection) and passes everything else. A client whose
+/// SYN is dropped sends it again about a second later, by when the listener has closed: it is
+/// refused, before sending anything, and a load balancer tries another replica.
+#[cfg(target_os = "linux")]
+pub fn hold_new_connections(listener: &TcpListener) -> std::io::Result<()> {
+    use socket2::{SockFilter, SockRef};
+    // Classic BPF; a TCP socket's filter sees the packet from its TCP header on.
+    const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    let program = [
+        SockFilter::new(LD_B_ABS, 0, 0, 13),    // the flags byte
+        SockFilter::new(AND_K, 0, 0, 0x12),     // SYN | ACK
+        SockFilter::new(JEQ_K, 0, 1, 0x02),     // SYN without ACK: next, else skip one
+        SockFilter::new(RET_K, 0, 0, 0),        // drop
+        SockFilter::new(RET_K, 0, 0, u32::MAX), // pass, whole
+    ];
+    SockRef::from(listener).attach_filter(&program)
+}
+
+/// Elsewhere the listener closes with whatever its queue holds.
+#[cfg(not(target_os = "linux"))]
+pub fn hold_new_connections(_listener: &TcpListener) -> std::io::Result<()> {
+    Err(std::io::Error::other("not on this platform"))
+}
 
 /// Algorithms that must always have a signing key: access tokens' and RS256 (OIDC's default for
 /// ID tokens).
@@ -211,6 +250,7 @@ impl Application {
             hasher: settings.password_hasher()?,
             own_tokens: Default::default(),
             metrics,
+            write_probe: Default::default(),
             draining: Default::default(),
         });
         // Preflight requests are answered from this set; the sync job keeps it current.
@@ -218,6 +258,7 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let held = listener.try_clone()?;
         let discovery = web::Data::new(discovery::render(&issuer));
         let jwks_cache_control = web::Data::new(JwksCacheControl::new(settings.keys.jwks_max_age));
         let data = ctx.clone();
@@ -251,6 +292,7 @@ impl Application {
         Ok(Application {
             port,
             server,
+            listener: held,
             ctx,
             keys,
             timings,
@@ -270,6 +312,8 @@ impl Application {
 
     /// Start the background jobs and serve until stopped (SIGINT/SIGTERM).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // The server's own descriptor is the only one left, so stopping closes the listener.
+        drop(self.listener);
         let jobs = jobs::spawn(self.ctx.clone().into_inner(), self.keys, self.timings);
         let result = self.server.await;
         jobs.abort();
@@ -280,12 +324,14 @@ impl Application {
     ///
     /// SIGTERM drains first: for `http.drain_delay` Sigil keeps serving while `/readyz` answers
     /// 503 `draining` and every response carries `Connection: close`, so a load balancer stops
-    /// sending and keep-alive clients reconnect elsewhere; then the listener closes and requests
-    /// already read get up to [`SHUTDOWN_GRACE`] to finish. Every stage is bounded: a second
-    /// signal ends the wait, and a watchdog ends the process if the stop (including the
-    /// runtime's shutdown after this returns) has not finished `drain_delay` +
-    /// [`SHUTDOWN_GRACE`] + 5 s after the first signal. For the binary; tests use
-    /// [`Self::run_until_stopped`].
+    /// sending and keep-alive clients reconnect elsewhere. Then, for [`SETTLE`], the kernel
+    /// completes no new connection ([`hold_new_connections`]) while Sigil still accepts those
+    /// it had queued, so none is reset when the listener closes; then the listener closes
+    /// (new connections are refused) and requests already read get up to [`SHUTDOWN_GRACE`]
+    /// to finish. Every stage is bounded: a second signal ends the wait, and a watchdog ends
+    /// the process if the stop (including the runtime's shutdown after this returns) has not
+    /// finished `drain_delay` + [`SHUTDOWN_GRACE`] + 5 s after the first signal. For the
+    /// binary; tests use [`Self::run_until_stopped`].
     pub async fn run_until_signal(self) -> std::io::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;
@@ -327,8 +373,25 @@ impl Application {
             }
         }
         jobs.abort();
+        if graceful {
+            // Take what the kernel already queued, hold new connections back, then close.
+            match hold_new_connections(&self.listener) {
+                Ok(()) => tokio::select! {
+                    r = &mut server => {
+                        return r;
+                    }
+                    _ = tokio::time::sleep(SETTLE) => {}
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                },
+                Err(e) => tracing::debug!(error = %e, "new connections are not held back"),
+            }
+        }
         // The stop command is sent when `stop` is called; the server future carries it out.
         drop(handle.stop(graceful));
+        // With the server's descriptor, this closes the listener: from now on a new connection
+        // is refused.
+        drop(self.listener);
         tokio::select! {
             r = &mut server => {
                 tracing::info!("stopped");
@@ -337,5 +400,42 @@ impl Application {
             _ = term.recv() => Err(std::io::Error::other("second stop signal")),
             _ = int.recv() => Err(std::io::Error::other("second stop signal")),
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    /// Held back: a new connection is not completed, while one the kernel completed before
+    /// is still accepted and carries data both ways; once the listener is gone, a new
+    /// connection is refused.
+    #[test]
+    fn held_listener_completes_no_new_connection_and_keeps_queued_ones() -> std::io::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let mut queued = TcpStream::connect(addr)?;
+        hold_new_connections(&listener)?;
+        let late = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        assert!(late.is_err(), "a new connection was completed: {late:?}");
+        let (mut accepted, _) = listener.accept()?;
+        let mut buf = [0u8; 4];
+        queued.write_all(b"ping")?;
+        accepted.read_exact(&mut buf)?;
+        assert_eq!(&buf, b"ping");
+        accepted.write_all(b"pong")?;
+        queued.read_exact(&mut buf)?;
+        assert_eq!(&buf, b"pong");
+        drop(listener);
+        let refused = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{refused:?}"
+        );
+        Ok(())
     }
 }

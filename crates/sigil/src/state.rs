@@ -52,6 +52,8 @@ pub struct AppState {
     pub own_tokens: bearer::OwnTokens,
     /// Prometheus counters.
     pub metrics: crate::metrics::Metrics,
+    /// Whether the database commits writes, probed at most once a second (`/readyz`).
+    pub write_probe: crate::store::heartbeat::WriteProbe,
     /// Set when a graceful stop begins: `/readyz` fails and responses close their connection,
     /// so load balancers and keep-alive clients move on before the listener closes.
     pub draining: std::sync::Arc<std::sync::atomic::AtomicBool>,

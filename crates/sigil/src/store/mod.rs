@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod heartbeat;
 pub mod keys;
 pub mod meta;
 pub mod prune;
@@ -442,7 +443,8 @@ impl Store {
         Ok(applied)
     }
 
-    /// Cheap liveness query for `/readyz`.
+    /// Cheap liveness query for `/readyz`: whether the database answers. Whether it also
+    /// commits writes is [`heartbeat::WriteProbe`]'s question.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.run(|c| c.batch_execute("SELECT 1").map_err(StoreError::from))
             .await

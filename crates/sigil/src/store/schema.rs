@@ -128,3 +128,10 @@ diesel::table! {
         hash -> Text,
     }
 }
+
+diesel::table! {
+    heartbeat (id) {
+        id -> Integer,
+        at -> BigInt,
+    }
+}
