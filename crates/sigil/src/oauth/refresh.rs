@@ -20,7 +20,6 @@ use crate::domain::{GrantType, ScopeSet};
 use crate::keys::material::compact_jws;
 use crate::state::AppState;
 use crate::store::refresh_tokens::{self as rt_store, RefreshRow, RotateRequest, Rotation};
-use crate::store::users as user_store;
 
 /// What a new family starts from.
 #[derive(Debug)]
@@ -125,11 +124,12 @@ pub async fn grant(
     // A little before `Store::run` gives up, so the rollback happens while someone waits.
     let deadline =
         std::time::Instant::now() + crate::store::DEADLINE - std::time::Duration::from_millis(500);
-    // The rotation and the successor's user on one pooled connection (one checkout).
+    // The rotation and the successor's user on one pooled connection (one checkout; on
+    // PostgreSQL usually one statement).
     let (rotation, user) = ctx
         .store
         .run(move |c| {
-            let rotation = rt_store::rotate(
+            rt_store::rotate_with_user(
                 c,
                 &master,
                 &RotateRequest {
@@ -141,12 +141,7 @@ pub async fn grant(
                     session_idle_cutoff,
                     deadline,
                 },
-            )?;
-            let user = match &rotation {
-                Rotation::Successor(s) if !s.revoked => user_store::find_by_id(c, &s.user_id)?,
-                _ => None,
-            };
-            Ok::<_, crate::store::StoreError>((rotation, user))
+            )
         })
         .await?;
     let successor = match rotation {

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use super::schema::refresh_tokens;
 use super::{DbConn, StoreError, audit, sessions};
 use crate::crypto::MasterKey;
+use crate::domain::user::User;
 
 /// One refresh token.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
@@ -165,6 +166,29 @@ pub enum Rotation {
     SessionEnded,
 }
 
+/// [`rotate`], and with a successor its user (`None` once deleted), on one connection. On
+/// PostgreSQL the first use of a live token, the common case, is one call ([`first_use_pg`]);
+/// anything else takes [`rotate`]'s transaction.
+pub fn rotate_with_user(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    req: &RotateRequest<'_>,
+) -> Result<(Rotation, Option<User>), StoreError> {
+    let fast = match conn {
+        DbConn::Pg(pg) => first_use_pg(pg, req)?,
+        DbConn::Sqlite(_) => None,
+    };
+    let rotation = match fast {
+        Some(successor) => Rotation::Successor(successor),
+        None => rotate(conn, master, req)?,
+    };
+    let user = match &rotation {
+        Rotation::Successor(s) if !s.revoked => super::users::find_by_id(conn, &s.user_id)?,
+        _ => None,
+    };
+    Ok((rotation, user))
+}
+
 /// Rotate a refresh token: one transaction whose first statement marks the parent used if it is
 /// not yet (the one winner across processes; on SQLite the transaction holds the write lock from
 /// there, on PostgreSQL the row lock queues concurrent uses). The winner stores the successor. A
@@ -176,11 +200,6 @@ pub fn rotate(
     master: &MasterKey,
     req: &RotateRequest<'_>,
 ) -> Result<Rotation, StoreError> {
-    if let DbConn::Pg(pg) = conn
-        && let Some(successor) = first_use_pg(pg, req)?
-    {
-        return Ok(Rotation::Successor(successor));
-    }
     conn.transaction::<_, StoreError, _>(|c| {
         let now = req.now;
         let won = mark_used(c, req.parent_hash, now)?;
@@ -250,9 +269,10 @@ pub fn rotate(
     })
 }
 
-/// The first use of a live token on PostgreSQL, in one statement (one round trip, committed on
-/// its own): touch the live session, mark the parent used if it is unused, unrevoked, unexpired
-/// and its session (if any) live, and insert its successor. `None` when the parent was not all
+/// The first use of a live token on PostgreSQL, in one call of the `sigil_refresh_first_use`
+/// function (migration `2026-12-16-000001_refresh_first_use`; one round trip, committed on its
+/// own, its plan kept per connection): touch the live session, mark the parent used if it is
+/// unused, unrevoked, unexpired and its session (if any) live, and insert its successor. `None` when the parent was not all
 /// of that, or the statement ran past the request's deadline by the database's clock (so a
 /// statement delayed in the network commits nothing): [`rotate`]'s transaction then decides
 /// what the presentation is, exactly as for any repeat.
@@ -271,27 +291,9 @@ pub fn first_use_pg(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let mut rows: Vec<RefreshRow> = diesel::sql_query(
-        "WITH live AS ( \
-           UPDATE sessions SET last_seen_at = $2 \
-           WHERE id_hash = (SELECT session_hash FROM refresh_tokens WHERE id_hash = $1) \
-             AND expires_at > $2 AND last_seen_at > $3 \
-           RETURNING id_hash \
-         ), parent AS ( \
-           UPDATE refresh_tokens SET used_at = $2 \
-           WHERE id_hash = $1 AND used_at IS NULL AND NOT revoked \
-             AND expires_at > $2 AND family_expires_at > $2 \
-             AND (session_hash IS NULL OR session_hash IN (SELECT id_hash FROM live)) \
-             AND clock_timestamp() < to_timestamp(CAST($5 AS double precision) / 1000.0) \
-           RETURNING family_id, client_id, user_id, scope, auth_time, session_hash, \
-             family_expires_at \
-         ) \
-         INSERT INTO refresh_tokens (id_hash, family_id, client_id, user_id, scope, auth_time, \
-           session_hash, created_at, expires_at, family_expires_at, used_at, revoked) \
-         SELECT $4, family_id, client_id, user_id, scope, auth_time, session_hash, $2, \
-           LEAST($2 + $6, family_expires_at), family_expires_at, NULL, false FROM parent \
-         ON CONFLICT (id_hash) DO NOTHING \
-         RETURNING id_hash, family_id, client_id, user_id, scope, auth_time, session_hash, \
-           created_at, expires_at, family_expires_at, used_at, revoked",
+        "SELECT id_hash, family_id, client_id, user_id, scope, auth_time, session_hash, \
+           created_at, expires_at, family_expires_at, used_at, revoked \
+         FROM sigil_refresh_first_use($1, $2, $3, $4, $5, $6)",
     )
     .bind::<Text, _>(req.parent_hash)
     .bind::<BigInt, _>(req.now)

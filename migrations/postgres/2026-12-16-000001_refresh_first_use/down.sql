@@ -1,0 +1,1 @@
+DROP FUNCTION sigil_refresh_first_use(TEXT, BIGINT, BIGINT, TEXT, BIGINT, BIGINT);
