@@ -155,6 +155,58 @@ fn report(name: &str, answers: &[Answer], cut: Duration, restored: Duration) -> 
     lines.join("\n")
 }
 
+/// What one outage run came to: every answer, when the cut and the repair happened (since the
+/// load started), and how long `/readyz` took to fail and to recover.
+struct Run {
+    answers: Vec<Answer>,
+    cut: Duration,
+    restored: Duration,
+}
+
+/// Load `app` with `classes`, cut `proxy` for [`outage`], restore it, let the load settle,
+/// print the figures under `name`, and check `/readyz` failed within 5 s of the cut and was
+/// ready within 10 s of the repair.
+async fn outage_under_load(
+    name: &str,
+    app: &TestApp,
+    proxy: &Proxy,
+    classes: Vec<(&'static str, Send)>,
+) -> Run {
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let running = load(classes, stop.clone(), t0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cut = t0.elapsed();
+    proxy.cut();
+    let unready = readyz_becomes(app, 503, Duration::from_secs(10)).await;
+    tokio::time::sleep(outage().saturating_sub(t0.elapsed() - cut)).await;
+    let restored = t0.elapsed();
+    proxy.restore();
+    let ready = readyz_becomes(app, 200, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    stop.store(true, Ordering::SeqCst);
+    let answers = running.await.unwrap();
+    let table = report(name, &answers, cut, restored);
+    println!(
+        "{table}\n  /readyz 503 after {unready:?} of the cut; 200 after {ready:?} of the repair"
+    );
+    let unready = unready.expect("/readyz failed during the outage");
+    assert!(
+        unready <= Duration::from_secs(5),
+        "/readyz 503 after {unready:?}"
+    );
+    let ready = ready.expect("/readyz ready again after the repair");
+    assert!(
+        ready <= Duration::from_secs(10),
+        "/readyz 200 after {ready:?}"
+    );
+    Run {
+        answers,
+        cut,
+        restored,
+    }
+}
+
 /// Every class answers 200 at the end of the run (after the settling time).
 fn all_recovered(answers: &[Answer], classes: &[&str], since: Duration) {
     for c in classes {
@@ -241,13 +293,18 @@ async fn postgres_unreachable_for_a_minute_under_load() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let t0 = Instant::now();
     let (a1, s1) = (app.clone(), service.clone());
     let (a2, s2, l2) = (app.clone(), service.clone(), live.clone());
     let (a3, s3, r3) = (app.clone(), service.clone(), revoked.clone());
     let a4 = app.clone();
-    let running = load(
+    let Run {
+        answers,
+        cut,
+        restored,
+    } = outage_under_load(
+        "PostgreSQL unreachable",
+        &app,
+        &proxy,
         vec![
             (
                 "token (cached client)",
@@ -278,36 +335,8 @@ async fn postgres_unreachable_for_a_minute_under_load() {
                 }),
             ),
         ],
-        stop.clone(),
-        t0,
-    );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    let cut = t0.elapsed();
-    proxy.cut();
-    let unready = readyz_becomes(&app, 503, Duration::from_secs(10)).await;
-    tokio::time::sleep(outage().saturating_sub(t0.elapsed() - cut)).await;
-    let restored = t0.elapsed();
-    proxy.restore();
-    let ready = readyz_becomes(&app, 200, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    stop.store(true, Ordering::SeqCst);
-    let answers = running.await.unwrap();
-
-    let table = report("PostgreSQL unreachable", &answers, cut, restored);
-    println!(
-        "{table}\n  /readyz 503 after {unready:?} of the cut; 200 after {ready:?} of the repair"
-    );
-    let unready = unready.expect("/readyz failed during the outage");
-    assert!(
-        unready <= Duration::from_secs(5),
-        "/readyz 503 after {unready:?}"
-    );
-    let ready = ready.expect("/readyz ready again after the repair");
-    assert!(
-        ready <= Duration::from_secs(10),
-        "/readyz 200 after {ready:?}"
-    );
+    )
+    .await;
     // During the outage: keys and cached clients are served from memory; introspection
     // needs the revocation list and is refused, never answered from a guess.
     for a in answers
@@ -366,13 +395,18 @@ async fn redis_unreachable_for_a_minute_under_load() {
         secret: Some("sigil_secret_wrong".to_owned()),
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let t0 = Instant::now();
     let (a1, s1) = (app.clone(), service.clone());
     let (a2, s2, l2) = (app.clone(), service.clone(), live.clone());
     let (a3, w3) = (app.clone(), wrong.clone());
     let a4 = app.clone();
-    let running = load(
+    let Run {
+        answers,
+        cut,
+        restored,
+    } = outage_under_load(
+        "Redis unreachable",
+        &app,
+        &proxy,
         vec![
             (
                 "token (cached client)",
@@ -403,36 +437,8 @@ async fn redis_unreachable_for_a_minute_under_load() {
                 }),
             ),
         ],
-        stop.clone(),
-        t0,
-    );
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    let cut = t0.elapsed();
-    proxy.cut();
-    let unready = readyz_becomes(&app, 503, Duration::from_secs(10)).await;
-    tokio::time::sleep(outage().saturating_sub(t0.elapsed() - cut)).await;
-    let restored = t0.elapsed();
-    proxy.restore();
-    let ready = readyz_becomes(&app, 200, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_secs(12)).await;
-    stop.store(true, Ordering::SeqCst);
-    let answers = running.await.unwrap();
-
-    let table = report("Redis unreachable", &answers, cut, restored);
-    println!(
-        "{table}\n  /readyz 503 after {unready:?} of the cut; 200 after {ready:?} of the repair"
-    );
-    let unready = unready.expect("/readyz failed during the outage");
-    assert!(
-        unready <= Duration::from_secs(5),
-        "/readyz 503 after {unready:?}"
-    );
-    let ready = ready.expect("/readyz ready again after the repair");
-    assert!(
-        ready <= Duration::from_secs(10),
-        "/readyz 200 after {ready:?}"
-    );
+    )
+    .await;
     for a in answers
         .iter()
         .filter(|a| a.at > cut + Duration::from_secs(6) && a.at < restored)
