@@ -752,3 +752,63 @@ backend_test!(web_origins_are_registered_checked_and_shown, |app| {
         assert!(stderr.contains("--web-origin"), "{bad}: {stderr}");
     }
 });
+
+backend_test!(
+    clients_update_adds_and_removes_a_web_origin_without_a_new_id,
+    |app| {
+        const LATER: &str = "https://later.example";
+        let (spa, _svc) = cors_clients(&app);
+        let before = app.cli_json(&["clients", "show", &spa.id]);
+        assert!(
+            app.eventually(Duration::from_secs(10), || async {
+                acao(&preflight(&app, "/token", SPA, "POST").await).as_deref() == Some(SPA)
+            })
+            .await,
+            "the server knows the client"
+        );
+        assert_eq!(acao(&preflight(&app, "/token", LATER, "POST").await), None);
+
+        let out = app.cli(&["clients", "update", &spa.id, "--add-web-origin", LATER]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            app.eventually(Duration::from_secs(15), || async {
+                acao(&preflight(&app, "/token", LATER, "POST").await).as_deref() == Some(LATER)
+            })
+            .await,
+            "an origin added with clients update is answered"
+        );
+        let after = app.cli_json(&["clients", "show", &spa.id]);
+        assert_eq!(after["client_id"], before["client_id"], "the same client");
+
+        let out = app.cli(&["clients", "update", &spa.id, "--remove-web-origin", LATER]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            app.eventually(Duration::from_secs(15), || async {
+                acao(&preflight(&app, "/token", LATER, "POST").await).is_none()
+            })
+            .await,
+            "a removed origin is no longer answered"
+        );
+        // Removing what is not registered, or a malformed origin, is an error that names it.
+        let out = app.cli(&["clients", "update", &spa.id, "--remove-web-origin", LATER]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--remove-web-origin"));
+        let out = app.cli(&[
+            "clients",
+            "update",
+            &spa.id,
+            "--add-web-origin",
+            "https://x.example/path",
+        ]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--add-web-origin"));
+    }
+);

@@ -132,6 +132,13 @@ pub struct UpdateArgs {
     /// Stop allowing an audience (repeatable).
     #[arg(long = "remove-audience")]
     pub remove_audiences: Vec<String>,
+    /// Answer CORS requests from this web origin (scheme://host[:port]), besides those of the
+    /// redirect URIs.
+    #[arg(long = "add-web-origin")]
+    pub add_web_origins: Vec<String>,
+    /// Stop answering CORS requests from this registered web origin.
+    #[arg(long = "remove-web-origin")]
+    pub remove_web_origins: Vec<String>,
     /// Replace the client's roles with these (repeatable; none given: roles unchanged).
     #[arg(long = "role")]
     pub roles: Vec<String>,
@@ -371,6 +378,27 @@ fn apply_update(
     }
     client.audiences.sort();
     client.audiences.dedup();
+    let parse_origin = |flag: &str, o: &String| {
+        WebOrigin::parse(o).map_err(|e| anyhow::anyhow!("{flag} {o}: {e}"))
+    };
+    for o in &args.remove_web_origins {
+        let origin = parse_origin("--remove-web-origin", o)?;
+        let before = client.web_origins.len();
+        client.web_origins.retain(|x| x != &origin);
+        if client.web_origins.len() == before {
+            bail!(
+                "--remove-web-origin {o}: not registered for this client (a redirect URI's origin goes with the URI)"
+            );
+        }
+    }
+    for o in &args.add_web_origins {
+        let origin = parse_origin("--add-web-origin", o)?;
+        if !client.web_origins.contains(&origin) {
+            client.web_origins.push(origin);
+        }
+    }
+    client.web_origins.sort();
+    client.web_origins.dedup();
     if !args.roles.is_empty() {
         let mut roles = args
             .roles
@@ -394,6 +422,9 @@ fn apply_update(
     }
     if !(args.add_audiences.is_empty() && args.remove_audiences.is_empty()) {
         changes.insert("audiences".into(), serde_json::json!(client.audiences));
+    }
+    if !(args.add_web_origins.is_empty() && args.remove_web_origins.is_empty()) {
+        changes.insert("web_origins".into(), serde_json::json!(client.web_origins));
     }
     if changes.is_empty() {
         bail!("nothing to change: give --name, --add-…/--remove-… or --role");

@@ -57,7 +57,7 @@ const EXAMPLES: &[(&str, &str)] = &[
     ),
     (
         "clients update",
-        "sigil clients update sgl_... --add-redirect-uri https://app.example/new-cb --remove-redirect-uri https://app.example/cb\n  sigil clients update sgl_... --name \"Billing v2\" --add-scope invoices:write\n  sigil clients update sgl_... --role billing --role reports",
+        "sigil clients update sgl_... --add-redirect-uri https://app.example/new-cb --remove-redirect-uri https://app.example/cb\n  sigil clients update sgl_... --name \"Billing v2\" --add-scope invoices:write\n  sigil clients update sgl_... --role billing --role reports\n  sigil clients update sgl_... --add-web-origin https://spa.example",
     ),
     (
         "clients delete",

@@ -155,6 +155,7 @@ fn write_registration(conn: &mut DbConn, client: &Client) -> Result<(), StoreErr
             clients::audiences.eq(&row.audiences),
             clients::roles.eq(&row.roles),
             clients::redirect_uris.eq(&row.redirect_uris),
+            clients::web_origins.eq(&row.web_origins),
             clients::updated_at.eq(row.updated_at),
         ))
         .execute(conn)?;
