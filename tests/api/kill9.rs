@@ -94,8 +94,10 @@ fn serve(app: &TestApp, port: u16, env: &[(&str, &str)]) -> Child {
         .unwrap()
 }
 
-/// Whether `child` answers `/readyz` with 200 within 10 s (false as soon as it exits).
-async fn ready(client: &reqwest::Client, base: &str, child: &mut Child) -> bool {
+/// Whether `child` answers `/readyz` with 200 within 10 s (false as soon as it exits). The
+/// answer must come from a server with `issuer`: another test's server can take the port
+/// between the probe and the bind, and would otherwise pass for this one until `child` exits.
+async fn ready(client: &reqwest::Client, base: &str, issuer: &str, child: &mut Child) -> bool {
     for _ in 0..400 {
         if child.try_wait().ok().flatten().is_some() {
             return false;
@@ -103,7 +105,18 @@ async fn ready(client: &reqwest::Client, base: &str, child: &mut Child) -> bool 
         if let Ok(r) = client.get(format!("{base}/readyz")).send().await
             && r.status() == 200
         {
-            return true;
+            let ours = match client
+                .get(format!("{base}/.well-known/openid-configuration"))
+                .send()
+                .await
+            {
+                Ok(d) => d.json::<Value>().await.is_ok_and(|v| v["issuer"] == issuer),
+                Err(_) => false,
+            };
+            // Not ours: this child cannot bind and exits (Address already in use).
+            if ours {
+                return true;
+            }
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -123,7 +136,7 @@ async fn start(
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let mut child = serve(app, port, env);
-        if ready(client, &base, &mut child).await {
+        if ready(client, &base, &app.address, &mut child).await {
             return Serve { child, base };
         }
         let _ = child.kill();
