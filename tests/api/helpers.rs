@@ -538,7 +538,8 @@ pub async fn verify_with_jsonwebtoken(app: &TestApp, token: &str, audience: &str
 }
 
 /// A test of several servers on one database: PostgreSQL alone, and PostgreSQL + Redis (SQLite
-/// is one server; its shared state is in-process).
+/// is one server; its shared state is in-process); `env: [(NAME, VALUE), ...]` before the body
+/// adds settings, which the body reads back as `options().env` (for its replicas).
 #[macro_export]
 macro_rules! replica_test {
     ($name:ident, env: [$(($k:expr, $v:expr)),* $(,)?], |$app:ident| $body:block) => {
@@ -569,24 +570,7 @@ macro_rules! replica_test {
         }
     };
     ($name:ident, |$app:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_imports)]
-            use $crate::helpers::*;
-
-            async fn run($app: TestApp) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                run(spawn_app(Backend::Postgres).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres_redis() {
-                run(spawn_app(Backend::PostgresRedis).await).await;
-            }
-        }
+        $crate::replica_test!($name, env: [], |$app| $body);
     };
 }
 
@@ -627,28 +611,6 @@ macro_rules! backend_test {
         }
     };
     ($name:ident, |$app:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_imports)]
-            use $crate::helpers::*;
-
-            async fn run($app: TestApp) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run(spawn_app(Backend::Sqlite).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                run(spawn_app(Backend::Postgres).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres_redis() {
-                run(spawn_app(Backend::PostgresRedis).await).await;
-            }
-        }
+        $crate::backend_test!($name, env: [], |$app| $body);
     };
 }

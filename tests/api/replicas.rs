@@ -153,24 +153,16 @@ replica_test!(each_step_on_another_replica, |app| {
     assert_eq!(replay.status(), 401, "a replay at another replica");
 });
 
-/// The races send 2000 token requests in well under a minute; the per-client limit
-/// (`rate_limits.token_per_client`, 500/1m by default) would answer 429 to both, which is not
-/// what the races test.
-/// The replica gets the same setting as the first server (`env:` below).
-fn race_limits() -> Vec<(String, String)> {
-    vec![(
-        "SIGIL_RATE_LIMITS_TOKEN_PER_CLIENT".to_owned(),
-        "100000/1m".to_owned(),
-    )]
-}
-
+// The races send 2000 token requests in well under a minute; the per-client limit
+// (`rate_limits.token_per_client`, 500/1m by default) would answer 429 to both, which is not
+// what the races test. The replica runs with the same settings (`options().env`).
 replica_test!(
     a_refresh_token_raced_at_two_replicas_has_one_successor,
     env: [("SIGIL_RATE_LIMITS_TOKEN_PER_CLIENT", "100000/1m")],
     |app| {
         create_user(&app, "pax");
         let c = refresh_client(&app);
-        let other = spawn_replica_with(&app, race_limits()).await;
+        let other = spawn_replica_with(&app, options().env).await;
         let tokens = code_tokens(&app, &c, "pax", "openid", &browser()).await;
         let mut rt = tokens["refresh_token"].as_str().unwrap().to_owned();
         let trials = 1000;
@@ -202,7 +194,7 @@ replica_test!(
     |app| {
     create_user(&app, "quin");
     let c = web_client(&app, &[]);
-    let other = spawn_replica_with(&app, race_limits()).await;
+    let other = spawn_replica_with(&app, options().env).await;
     let b = browser();
     let trials = 1000;
     for trial in 0..trials {
