@@ -55,13 +55,14 @@ impl From<Vec<String>> for Audience {
     }
 }
 
-/// Access-token claims: RFC 9068's registered ones plus Sigil's `roles` and `tenant`, and every
-/// other member in [`Claims::extra`].
+/// Access-token claims: RFC 9068's registered ones plus Sigil's `roles`, `permissions` and
+/// `tenant`, and every other member in [`Claims::extra`].
 ///
 /// Sigil serializes its access tokens with this type, in this member order: `iss, sub, aud, exp, iat,
-/// nbf, jti, client_id, scope, roles, tenant`, then `extra` (where a user's token carries `sid`
-/// and `fid`, read with [`Claims::sid`] and [`Claims::fid`]). `None` members are left out;
-/// `roles` is always written (`[]` when empty) and defaults to empty when read.
+/// nbf, jti, client_id, scope, roles, permissions, tenant`, then `extra` (where a user's token
+/// carries `sid` and `fid`, read with [`Claims::sid`] and [`Claims::fid`]). `None` members are
+/// left out; `roles` and `permissions` are always written (`[]` when empty) and default to empty
+/// when read. Both must be arrays of strings when present.
 ///
 /// Time claims are NumericDate seconds and must be JSON integers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,6 +94,10 @@ pub struct Claims {
     /// Roles of the subject (always serialized).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Permissions of the subject, e.g. `orders:read` (always serialized): the union of its
+    /// roles' permissions, narrowed to the token's audience. See [`Claims::has_permission`].
+    #[serde(default)]
+    pub permissions: Vec<String>,
     /// Tenant, when tenants are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
@@ -135,12 +140,9 @@ impl Claims {
         self.roles.iter().any(|x| x == r)
     }
 
-    /// Whether a `permissions` array of strings among the extra claims contains `p` exactly.
+    /// Whether `permissions` contains `p` exactly.
     pub fn has_permission(&self, p: &str) -> bool {
-        match self.extra.get("permissions") {
-            Some(Value::Array(perms)) => perms.iter().any(|x| x.as_str() == Some(p)),
-            _ => false,
-        }
+        self.permissions.iter().any(|x| x == p)
     }
 
     /// The scopes, split on spaces.

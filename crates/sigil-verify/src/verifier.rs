@@ -473,11 +473,8 @@ impl Verifier {
             Some(Field::Str(sub)) => sub,
             Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("sub"))),
         };
-        let roles = match raw.roles {
-            None => Vec::new(),
-            Some(Field::StrList(list)) => list,
-            Some(_) => return Err(Error::new(ErrorKind::InvalidClaim("roles"))),
-        };
+        let roles = str_list("roles", raw.roles)?;
+        let permissions = str_list("permissions", raw.permissions)?;
         Ok(Claims {
             iss,
             sub,
@@ -489,6 +486,7 @@ impl Verifier {
             client_id: opt_string("client_id", raw.client_id)?,
             scope: opt_string("scope", raw.scope)?,
             roles,
+            permissions,
             tenant: opt_string("tenant", raw.tenant)?,
             extra: raw.extra,
         })
@@ -500,6 +498,15 @@ fn time(name: &'static str, val: Option<&Field>) -> Result<Option<i64>, Error> {
     match val {
         None => Ok(None),
         Some(Field::Int(t)) => Ok(Some(*t)),
+        Some(_) => Err(Error::new(ErrorKind::InvalidClaim(name))),
+    }
+}
+
+/// An optional array-of-strings claim; absent reads as empty.
+fn str_list(name: &'static str, val: Option<Field>) -> Result<Vec<String>, Error> {
+    match val {
+        None => Ok(Vec::new()),
+        Some(Field::StrList(list)) => Ok(list),
         Some(_) => Err(Error::new(ErrorKind::InvalidClaim(name))),
     }
 }

@@ -369,6 +369,35 @@ fn exp_not_a_number() {
 }
 
 #[test]
+fn roles_and_permissions_not_arrays_of_strings() {
+    for name in ["roles", "permissions"] {
+        for bad in [
+            json!("orders:read"),
+            json!(1),
+            json!(null),
+            json!(true),
+            json!([1]),
+            json!(["orders:read", 1]),
+            json!([["orders:read"]]),
+            json!({"orders:read": true}),
+        ] {
+            let mut c = claims();
+            c[name] = bad.clone();
+            assert_eq!(
+                with_claims(&c),
+                ErrorKind::InvalidClaim(name),
+                "{name}: {bad}"
+            );
+            // serde refuses the same claims set.
+            assert!(
+                serde_json::from_value::<sigil_verify::Claims>(c).is_err(),
+                "{name}: {bad}"
+            );
+        }
+    }
+}
+
+#[test]
 fn iss_not_byte_equal() {
     for iss in [
         json!("https://id.example.com/"),

@@ -19,27 +19,33 @@ fn claims_strategy() -> impl Strategy<Value = Claims> {
         proptest::option::of(any::<i64>()),
         proptest::option::of("\\PC{0,10}"),
         proptest::option::of("[a-z ]{0,30}"),
-        prop::collection::vec("[a-z:]{1,10}", 0..4),
+        (
+            prop::collection::vec("[a-z:]{1,10}", 0..4),
+            prop::collection::vec("[a-z]{1,5}(:[a-z*]{1,5}){1,3}", 0..4),
+        ),
         proptest::option::of("[a-z]{1,10}"),
         prop::collection::btree_map("x[a-z]{1,8}", any::<i32>(), 0..4),
     )
         .prop_map(
-            |(iss, sub, aud, exp, iat, nbf, jti, scope, roles, tenant, extra)| Claims {
-                iss,
-                sub,
-                aud,
-                exp,
-                iat,
-                nbf,
-                jti,
-                client_id: None,
-                scope,
-                roles,
-                tenant,
-                extra: extra
-                    .into_iter()
-                    .map(|(k, v)| (k, serde_json::Value::from(v)))
-                    .collect(),
+            |(iss, sub, aud, exp, iat, nbf, jti, scope, (roles, permissions), tenant, extra)| {
+                Claims {
+                    iss,
+                    sub,
+                    aud,
+                    exp,
+                    iat,
+                    nbf,
+                    jti,
+                    client_id: None,
+                    scope,
+                    roles,
+                    permissions,
+                    tenant,
+                    extra: extra
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::from(v)))
+                        .collect(),
+                }
             },
         )
 }

@@ -132,10 +132,11 @@ fn claims_serialize_in_contract_order() {
     }))
     .unwrap();
     assert!(c.roles.is_empty());
+    assert!(c.permissions.is_empty());
     let s = serde_json::to_string(&c).unwrap();
     assert_eq!(
         s,
-        r#"{"iss":"i","sub":"s","aud":["a","b"],"exp":2,"iat":1,"roles":[],"zzz":true}"#
+        r#"{"iss":"i","sub":"s","aud":["a","b"],"exp":2,"iat":1,"roles":[],"permissions":[],"zzz":true}"#
     );
     let mut c2 = c.clone();
     c2.aud = Audience::One("a".into());
@@ -144,12 +145,43 @@ fn claims_serialize_in_contract_order() {
     c2.client_id = Some("c".into());
     c2.scope = Some("x".into());
     c2.roles = vec!["r".into()];
+    c2.permissions = vec!["p:x".into()];
     c2.tenant = Some("t".into());
     c2.extra.clear();
     assert_eq!(
         serde_json::to_string(&c2).unwrap(),
-        r#"{"iss":"i","sub":"s","aud":"a","exp":2,"iat":1,"nbf":1,"jti":"j","client_id":"c","scope":"x","roles":["r"],"tenant":"t"}"#
+        r#"{"iss":"i","sub":"s","aud":"a","exp":2,"iat":1,"nbf":1,"jti":"j","client_id":"c","scope":"x","roles":["r"],"permissions":["p:x"],"tenant":"t"}"#
     );
+}
+
+/// The verifier's own JSON reader (fast path and general path) builds the same `Claims` that
+/// serde does from the same payload, `permissions` included.
+#[test]
+fn permissions_read_by_the_verifier_as_serde_reads_them() {
+    let s = Signer::ed25519();
+    let v = verifier(&[&s]);
+    for permissions in [
+        Some(json!(["orders:read", "job:*"])),
+        Some(json!([])),
+        // An escape sends the payload down the general path.
+        Some(json!(["orders:read", "a\"b:c", "tab\there"])),
+        Some(json!(["job:run:now"])),
+        None,
+    ] {
+        let mut c = claims();
+        match &permissions {
+            Some(p) => c["permissions"] = p.clone(),
+            None => {
+                c.as_object_mut().unwrap().remove("permissions");
+            }
+        }
+        let verified = v.verify(&s.token_with(&s.header(), &c)).unwrap();
+        let serde: sigil_verify::Claims = serde_json::from_value(c).unwrap();
+        assert_eq!(verified, serde, "{permissions:?}");
+        assert!(verified.extra.get("permissions").is_none());
+    }
+    let verified = v.verify(&s.token()).unwrap();
+    assert_eq!(verified.permissions, ["orders:read"]);
 }
 
 #[test]

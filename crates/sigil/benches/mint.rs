@@ -22,6 +22,7 @@ fn claims() -> Claims {
         client_id: Some("sgl_jx452C9UYq9gk_7GoiT-mA".into()),
         scope: Some("invoices:read invoices:write".into()),
         roles: vec![],
+        permissions: vec![],
         tenant: None,
         extra: serde_json::Map::new(),
     }

@@ -119,6 +119,7 @@ pub fn access_token(
             Some(req.scope.clone())
         },
         roles: req.roles,
+        permissions: vec![],
         tenant: None,
         extra: req.link.claims(),
     };
