@@ -136,13 +136,39 @@ impl Claims {
     }
 
     /// Whether `roles` contains `r` exactly.
+    ///
+    /// ```
+    /// # let mut c: sigil_verify::Claims = serde_json::from_str(
+    /// #     r#"{"iss":"i","sub":"s","aud":"a","exp":2,"iat":1}"#).unwrap();
+    /// c.roles = vec!["admin".into()];
+    /// assert!(c.has_role("admin"));
+    /// assert!(!c.has_role("Admin"));
+    /// ```
     pub fn has_role(&self, r: &str) -> bool {
         self.roles.iter().any(|x| x == r)
     }
 
-    /// Whether `permissions` contains `p` exactly.
+    /// Whether one of `permissions` grants `p`: an equal one, or one ending in the segment `*`
+    /// whose prefix `p` extends by one or more segments (`job:*` grants `job:create` and
+    /// `job:run:now`). A required `p` containing `*` is granted only by that very string. The
+    /// rule is [`permission_covers`](crate::permission_covers), described in full in
+    /// [`authz`](crate::authz).
+    ///
+    /// ```
+    /// # let mut c: sigil_verify::Claims = serde_json::from_str(
+    /// #     r#"{"iss":"i","sub":"s","aud":"a","exp":2,"iat":1}"#).unwrap();
+    /// c.permissions = vec!["orders:read".into(), "job:*".into()];
+    /// assert!(c.has_permission("orders:read"));
+    /// assert!(c.has_permission("job:create"));
+    /// assert!(c.has_permission("job:run:now"));
+    /// assert!(c.has_permission("job:*"));
+    /// assert!(!c.has_permission("orders:write"));
+    /// assert!(!c.has_permission("job"));
+    /// ```
     pub fn has_permission(&self, p: &str) -> bool {
-        self.permissions.iter().any(|x| x == p)
+        self.permissions
+            .iter()
+            .any(|held| crate::authz::permission_covers(held, p))
     }
 
     /// The scopes, split on spaces.

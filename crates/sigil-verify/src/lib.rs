@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 mod algorithm;
+pub mod authz;
 mod b64;
 mod backend;
 mod claims;
@@ -49,6 +50,10 @@ pub mod actix;
 pub mod remote;
 
 pub use algorithm::Algorithm;
+pub use authz::{
+    PermissionName, RoleName, ScopeName, is_permission, is_role_name, is_scope_token,
+    permission_covers,
+};
 pub use b64::base64url;
 pub use backend::BACKEND;
 pub use claims::{Audience, Claims, IdTokenClaims, RefreshClaims, UserClaims};
