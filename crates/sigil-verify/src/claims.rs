@@ -171,6 +171,52 @@ impl Claims {
             .any(|held| crate::authz::permission_covers(held, p))
     }
 
+    /// `Ok` if [`has_scope`](Claims::has_scope)`(s)`, else
+    /// [`ErrorKind::InsufficientScope`]`(s)`, which answers 403 with
+    /// `WWW-Authenticate: Bearer error="insufficient_scope", ..., scope="s"`
+    /// (see [`Error::www_authenticate`]).
+    ///
+    /// ```
+    /// # let mut c: sigil_verify::Claims = serde_json::from_str(
+    /// #     r#"{"iss":"i","sub":"s","aud":"a","exp":2,"iat":1,"scope":"read"}"#).unwrap();
+    /// assert!(c.require_scope("read").is_ok());
+    /// let err = c.require_scope("write").unwrap_err();
+    /// assert_eq!(err.http_status(), 403);
+    /// assert_eq!(err.rfc6750_code(), "insufficient_scope");
+    /// ```
+    pub fn require_scope(&self, s: &str) -> Result<(), Error> {
+        require(self.has_scope(s), || {
+            ErrorKind::InsufficientScope(s.to_owned())
+        })
+    }
+
+    /// `Ok` if [`has_role`](Claims::has_role)`(r)`, else
+    /// [`ErrorKind::InsufficientRole`]`(r)` (403 `insufficient_scope`).
+    pub fn require_role(&self, r: &str) -> Result<(), Error> {
+        require(self.has_role(r), || {
+            ErrorKind::InsufficientRole(r.to_owned())
+        })
+    }
+
+    /// `Ok` if [`has_permission`](Claims::has_permission)`(p)` (wildcards included), else
+    /// [`ErrorKind::InsufficientPermission`]`(p)` (403 `insufficient_scope`).
+    ///
+    /// ```
+    /// # let mut c: sigil_verify::Claims = serde_json::from_str(
+    /// #     r#"{"iss":"i","sub":"s","aud":"a","exp":2,"iat":1,"permissions":["job:*"]}"#).unwrap();
+    /// assert!(c.require_permission("job:run").is_ok());
+    /// let err = c.require_permission("orders:read").unwrap_err();
+    /// assert_eq!(
+    ///     err.www_authenticate().as_deref(),
+    ///     Some(r#"Bearer error="insufficient_scope", error_description="permission orders:read required""#),
+    /// );
+    /// ```
+    pub fn require_permission(&self, p: &str) -> Result<(), Error> {
+        require(self.has_permission(p), || {
+            ErrorKind::InsufficientPermission(p.to_owned())
+        })
+    }
+
     /// The scopes, split on spaces.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
         self.scope
@@ -317,6 +363,14 @@ impl UserClaims {
                 Some(_) => return Err(invalid("email_verified")),
             },
         })
+    }
+}
+
+fn require(ok: bool, missing: impl FnOnce() -> ErrorKind) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(missing()))
     }
 }
 

@@ -317,6 +317,44 @@ impl Verifier {
         result
     }
 
+    /// Verifies the bearer token of an HTTP `Authorization` header value, for servers on any
+    /// framework (RFC 6750 §2.1: `Bearer <token>`, the scheme case-insensitive).
+    ///
+    /// `None` (no header), another scheme (`Basic ...`) or an empty token is
+    /// [`ErrorKind::MissingToken`]; otherwise this is [`Verifier::verify`] on the token. Answer a
+    /// failure with [`Error::http_status`], [`Error::www_authenticate`] and
+    /// [`Error::rfc6750_body`], and check what the claims hold with
+    /// [`Claims::require_permission`], [`Claims::require_scope`] or [`Claims::require_role`],
+    /// whose errors answer the same way (403 `insufficient_scope`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), sigil_verify::Error> {
+    /// # use sigil_verify::{JwkSet, Verifier};
+    /// # let jwks = JwkSet::from_json(br#"{"keys":[{"kty":"OKP","crv":"Ed25519","use":"sig",
+    /// #     "alg":"EdDSA","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#)?;
+    /// # let verifier = Verifier::builder("https://id.example.com", "https://api.example.com")
+    /// #     .jwks(jwks)
+    /// #     .build()?;
+    /// /// (status, WWW-Authenticate, body) for a request with this `Authorization` header.
+    /// fn answer(verifier: &Verifier, authorization: Option<&str>) -> (u16, Option<String>, String) {
+    ///     let checked = verifier
+    ///         .verify_bearer(authorization)
+    ///         .and_then(|claims| claims.require_permission("orders:read").map(|()| claims));
+    ///     match checked {
+    ///         Ok(claims) => (200, None, format!("orders of {}", claims.sub)),
+    ///         Err(e) => (e.http_status(), e.www_authenticate(), e.rfc6750_body().unwrap_or_default()),
+    ///     }
+    /// }
+    /// assert_eq!(answer(&verifier, None), (401, Some("Bearer".into()), String::new()));
+    /// let (status, www, _) = answer(&verifier, Some("Bearer not.a.token"));
+    /// assert_eq!(status, 401);
+    /// assert!(www.is_some_and(|w| w.starts_with(r#"Bearer error="invalid_token""#)));
+    /// # Ok(()) }
+    /// ```
+    pub fn verify_bearer(&self, authorization: Option<&str>) -> Result<Claims, Error> {
+        self.verify(bearer_token(authorization)?)
+    }
+
     /// Checks everything about the token except its claims, and returns the payload bytes.
     ///
     /// **This does not check `exp`, `iss` or `aud`.** It exists for JWS test suites and for
@@ -490,6 +528,24 @@ impl Verifier {
             tenant: opt_string("tenant", raw.tenant)?,
             extra: raw.extra,
         })
+    }
+}
+
+/// The token of an `Authorization` header value `Bearer <token>` (RFC 6750 §2.1; the scheme is
+/// case-insensitive, and spaces may run before the token). No header, another scheme or an empty
+/// token is [`ErrorKind::MissingToken`].
+pub(crate) fn bearer_token(authorization: Option<&str>) -> Result<&str, Error> {
+    let missing = || Error::new(ErrorKind::MissingToken);
+    match authorization.ok_or_else(missing)?.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let token = token.trim_start_matches(' ');
+            if token.is_empty() {
+                Err(missing())
+            } else {
+                Ok(token)
+            }
+        }
+        _ => Err(missing()),
     }
 }
 
