@@ -1,37 +1,52 @@
-//! actix-web integration (feature `actix`): the [`Authenticated`] extractor and the
-//! [`Require`] guard.
+//! actix-web integration (feature `actix`): the [`Authenticated`] extractor, the typed guards
+//! [`RequirePermission`], [`RequireScope`] and [`RequireRole`] (handler arguments), and the
+//! [`Require`] middleware (also built by `RequirePermission::new("...")` and its siblings).
 //!
 //! Register the verifier as app data (`App::new().app_data(verifier.clone())`, or wrapped in
-//! `web::Data`). Failures answer as RFC 6750 says: `401` with
-//! `WWW-Authenticate: Bearer error="invalid_token"` for a bad token, `401` with a bare
-//! `WWW-Authenticate: Bearer` when no token was sent, `403` with
-//! `error="insufficient_scope"` when a [`Require`] guard or
-//! [`Authenticated::require_scope`] is not met.
+//! `web::Data`). Failures answer as RFC 6750 says, exactly as [`Error::http_status`],
+//! [`Error::www_authenticate`] and [`Error::rfc6750_body`] describe for other frameworks:
+//! `401` with a bare `WWW-Authenticate: Bearer` when no token was sent, `401` with
+//! `Bearer error="invalid_token"` for a bad token, `403` with `error="insufficient_scope"`
+//! (and `scope="..."` for a scope) when a guard is not met.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
-//! use sigil_verify::actix::{Authenticated, Require};
+//! use sigil_verify::actix::{Authenticated, RequirePermission, RequireRole};
 //!
-//! async fn orders(auth: Authenticated) -> String {
+//! sigil_verify::permission!(OrdersRead = "orders:read");
+//!
+//! // A typed guard as a handler argument: verified, and holding `orders:read` (or `orders:*`).
+//! async fn orders(auth: RequirePermission<OrdersRead>) -> String {
+//!     format!("orders of {}", auth.sub)
+//! }
+//!
+//! async fn admin(auth: Authenticated) -> String {
 //!     format!("hello {}", auth.sub)
 //! }
 //!
 //! # async fn run(verifier: sigil_verify::Verifier) -> std::io::Result<()> {
 //! HttpServer::new(move || {
-//!     App::new().app_data(verifier.clone()).service(
-//!         web::scope("/orders")
-//!             .wrap(Require::scope("orders:read"))
-//!             .route("", web::get().to(orders)),
-//!     )
+//!     App::new()
+//!         .app_data(verifier.clone())
+//!         .route("/orders", web::get().to(orders))
+//!         // The same checks as middleware, for everything under a scope.
+//!         .service(
+//!             web::scope("/admin")
+//!                 .wrap(RequireRole::new("admin"))
+//!                 .route("", web::get().to(admin)),
+//!         )
 //! })
 //! .bind(("127.0.0.1", 8081))?
 //! .run()
 //! .await
 //! # }
 //! ```
+//!
+//! A complete resource server is `examples/resource_server.rs`.
 
 use std::fmt;
 use std::future::{Future, Ready, ready};
+use std::marker::PhantomData;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -39,10 +54,10 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, ContentType, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
-use crate::{Claims, Error, ErrorKind, Verifier};
+use crate::{Claims, Error, ErrorKind, PermissionName, RoleName, ScopeName, Verifier};
 
 /// A verified bearer token's claims. Dereferences to [`Claims`].
 #[derive(Clone, Debug)]
@@ -62,27 +77,30 @@ impl Authenticated {
         self.0
     }
 
-    /// `Ok` if the token has scope `s`, else a 403 `insufficient_scope` error.
+    /// `Ok` if the token has scope `s`, else a 403 `insufficient_scope` error (with
+    /// `scope="s"`).
     pub fn require_scope(&self, s: &str) -> Result<(), AuthError> {
-        check(&self.0, &Requirement::Scope(s.to_owned()))
+        Ok(self.0.require_scope(s)?)
     }
 
     /// `Ok` if the token has role `r`, else a 403 `insufficient_scope` error.
     pub fn require_role(&self, r: &str) -> Result<(), AuthError> {
-        check(&self.0, &Requirement::Role(r.to_owned()))
+        Ok(self.0.require_role(r)?)
     }
 
-    /// `Ok` if the token has permission `p`, else a 403 `insufficient_scope` error.
+    /// `Ok` if the token's permissions grant `p` (wildcards included, see
+    /// [`Claims::has_permission`]), else a 403 `insufficient_scope` error.
     pub fn require_permission(&self, p: &str) -> Result<(), AuthError> {
-        check(&self.0, &Requirement::Permission(p.to_owned()))
+        Ok(self.0.require_permission(p)?)
     }
 }
 
-/// The error the extractor and the guard answer with; its response follows RFC 6750 §3.
+/// The error the extractors and the guards answer with; its response is the one
+/// [`Error::http_status`], [`Error::www_authenticate`] and [`Error::rfc6750_body`] describe
+/// (RFC 6750 §3), plus `Cache-Control: no-store`.
 #[derive(Debug)]
 pub struct AuthError {
     error: Error,
-    scope: Option<String>,
 }
 
 impl AuthError {
@@ -94,7 +112,7 @@ impl AuthError {
 
 impl From<Error> for AuthError {
     fn from(error: Error) -> AuthError {
-        AuthError { error, scope: None }
+        AuthError { error }
     }
 }
 
@@ -104,62 +122,25 @@ impl fmt::Display for AuthError {
     }
 }
 
-/// Makes text safe inside a quoted-string of `WWW-Authenticate`.
-fn quoted(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '"' | '\\' => '\'',
-            c if c.is_ascii_graphic() || c == ' ' => c,
-            _ => '?',
-        })
-        .collect()
-}
-
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
-        match self.error.kind() {
-            ErrorKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            ErrorKind::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorKind::KeySource(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNAUTHORIZED,
-        }
+        StatusCode::from_u16(self.error.http_status()).unwrap_or(StatusCode::UNAUTHORIZED)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let mut res = HttpResponse::build(status);
-        let challenge = match self.error.kind() {
-            // RFC 6750 §3.1: no error code when the request had no token at all.
-            ErrorKind::MissingToken => "Bearer".to_owned(),
-            ErrorKind::Config(_) => String::new(),
-            _ => {
-                let mut c = format!(
-                    "Bearer error=\"{}\", error_description=\"{}\"",
-                    self.error.rfc6750_code(),
-                    quoted(&self.error.to_string())
-                );
-                if let Some(scope) = &self.scope {
-                    c.push_str(&format!(", scope=\"{}\"", quoted(scope)));
-                }
-                c
-            }
-        };
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            if !challenge.is_empty() {
-                res.insert_header((header::WWW_AUTHENTICATE, v));
-            }
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(v) = self
+            .error
+            .www_authenticate()
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            res.insert_header((header::WWW_AUTHENTICATE, v));
         }
         res.insert_header((header::CACHE_CONTROL, "no-store"));
-        if matches!(
-            self.error.kind(),
-            ErrorKind::MissingToken | ErrorKind::Config(_)
-        ) {
-            return res.finish();
+        match self.error.rfc6750_body() {
+            Some(body) => res.insert_header(ContentType::json()).body(body),
+            None => res.finish(),
         }
-        res.json(serde_json::json!({
-            "error": self.error.rfc6750_code(),
-            "error_description": self.error.to_string(),
-        }))
     }
 }
 
@@ -171,29 +152,21 @@ fn verifier_of(req: &HttpRequest) -> Option<Verifier> {
 }
 
 /// The bearer token of `req` (RFC 6750 §2.1 header form only; the scheme is
-/// case-insensitive).
+/// case-insensitive). More than one `Authorization` header, or one that is not visible ASCII,
+/// is malformed; no header, another scheme or an empty token is [`ErrorKind::MissingToken`].
 pub fn bearer_token(req: &HttpRequest) -> Result<&str, Error> {
     let mut values = req.headers().get_all(header::AUTHORIZATION);
-    let value = values
-        .next()
-        .ok_or_else(|| Error::new(ErrorKind::MissingToken))?;
+    let value = values.next();
     if values.next().is_some() {
         return Err(Error::malformed("more than one Authorization header"));
     }
     let value = value
-        .to_str()
-        .map_err(|_| Error::malformed("Authorization header is not ASCII"))?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            let token = token.trim_start_matches(' ');
-            if token.is_empty() {
-                Err(Error::new(ErrorKind::MissingToken))
-            } else {
-                Ok(token)
-            }
-        }
-        _ => Err(Error::new(ErrorKind::MissingToken)),
-    }
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| Error::malformed("Authorization header is not ASCII"))
+        })
+        .transpose()?;
+    crate::verifier::bearer_token(value)
 }
 
 /// Verifies the request's bearer token, reusing claims a [`Require`] guard already verified.
@@ -228,19 +201,11 @@ enum Requirement {
 }
 
 fn check(claims: &Claims, what: &Requirement) -> Result<(), AuthError> {
-    let (ok, name) = match what {
-        Requirement::Any => return Ok(()),
-        Requirement::Scope(s) => (claims.has_scope(s), s),
-        Requirement::Role(r) => (claims.has_role(r), r),
-        Requirement::Permission(p) => (claims.has_permission(p), p),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(AuthError {
-            error: Error::new(ErrorKind::InsufficientScope(name.clone())),
-            scope: matches!(what, Requirement::Scope(_)).then(|| name.clone()),
-        })
+    match what {
+        Requirement::Any => Ok(()),
+        Requirement::Scope(s) => Ok(claims.require_scope(s)?),
+        Requirement::Role(r) => Ok(claims.require_role(r)?),
+        Requirement::Permission(p) => Ok(claims.require_permission(p)?),
     }
 }
 
@@ -266,7 +231,8 @@ impl Require {
         Require(Requirement::Role(r.into()))
     }
 
-    /// A valid token whose `permissions` contain `p`.
+    /// A valid token whose `permissions` grant `p` (wildcards included, see
+    /// [`Claims::has_permission`]).
     pub fn permission(p: impl Into<String>) -> Require {
         Require(Requirement::Permission(p.into()))
     }
@@ -325,4 +291,145 @@ where
             }
         }
     }
+}
+
+/// The typed guards: one extractor type per kind of requirement, generic over the name.
+macro_rules! typed_guard {
+    (
+        $(#[$doc:meta])*
+        $guard:ident<$param:ident: $trait:ident>, $what:literal, $require:ident, $constructor:ident
+    ) => {
+        $(#[$doc])*
+        pub struct $guard<$param> {
+            claims: Claims,
+            name: PhantomData<fn() -> $param>,
+        }
+
+        impl $guard<()> {
+            #[doc = concat!(
+                "Middleware that lets through only a valid token with the ", $what,
+                " given: the same as [`Require::", stringify!($constructor), "`], for `.wrap(",
+                stringify!($guard), "::new(...))` on a scope or a resource. The claims it verified ",
+                "are reused by the extractors ([`Authenticated`] and the typed guards)."
+            )]
+            #[expect(clippy::new_ret_no_self, reason = "the untyped form is the Require middleware")]
+            pub fn new($constructor: impl Into<String>) -> Require {
+                Require::$constructor($constructor)
+            }
+        }
+
+        impl<$param> $guard<$param> {
+            /// The verified claims.
+            pub fn into_inner(self) -> Claims {
+                self.claims
+            }
+        }
+
+        impl<$param> Deref for $guard<$param> {
+            type Target = Claims;
+
+            fn deref(&self) -> &Claims {
+                &self.claims
+            }
+        }
+
+        impl<$param> Clone for $guard<$param> {
+            fn clone(&self) -> Self {
+                $guard {
+                    claims: self.claims.clone(),
+                    name: PhantomData,
+                }
+            }
+        }
+
+        impl<$param: $trait> fmt::Debug for $guard<$param> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($guard))
+                    .field($what, &$param::NAME)
+                    .field("claims", &self.claims)
+                    .finish()
+            }
+        }
+
+        impl<$param: $trait> FromRequest for $guard<$param> {
+            type Error = AuthError;
+            type Future = Ready<Result<Self, AuthError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready(authenticate(req).and_then(|claims| {
+                    claims.$require($param::NAME)?;
+                    Ok($guard {
+                        claims,
+                        name: PhantomData,
+                    })
+                }))
+            }
+        }
+    };
+}
+
+typed_guard! {
+    /// A handler argument that verifies the bearer token and requires the permission `P` names
+    /// (wildcards included: a held `job:*` grants `job:run`); dereferences to [`Claims`].
+    ///
+    /// Declare `P` with [`permission!`](crate::permission!). No token: 401 with
+    /// `WWW-Authenticate: Bearer`; a bad token: 401 `error="invalid_token"`; a valid token
+    /// without the permission: 403 `error="insufficient_scope"`.
+    ///
+    /// ```
+    /// use sigil_verify::actix::RequirePermission;
+    /// sigil_verify::permission!(OrdersRead = "orders:read");
+    ///
+    /// async fn orders(auth: RequirePermission<OrdersRead>) -> String {
+    ///     format!("orders of {}", auth.sub)
+    /// }
+    /// # let _ = actix_web::web::get().to(orders);
+    /// ```
+    ///
+    /// `RequirePermission::new("orders:read")` is the same check as middleware (a [`Require`]).
+    RequirePermission<P: PermissionName>, "permission", require_permission, permission
+}
+
+typed_guard! {
+    /// A handler argument that verifies the bearer token and requires the scope `S` names;
+    /// dereferences to [`Claims`].
+    ///
+    /// Declare `S` with [`scope!`](crate::scope!). No token: 401 with
+    /// `WWW-Authenticate: Bearer`; a bad token: 401 `error="invalid_token"`; a valid token
+    /// without the scope: 403 `error="insufficient_scope"` with `scope="<S>"`.
+    ///
+    /// ```
+    /// use sigil_verify::actix::RequireScope;
+    /// sigil_verify::scope!(Profile = "profile");
+    ///
+    /// async fn me(auth: RequireScope<Profile>) -> String {
+    ///     auth.sub.clone()
+    /// }
+    /// # let _ = actix_web::web::get().to(me);
+    /// ```
+    ///
+    /// `RequireScope::new("profile")` is the same check as middleware (a [`Require`]).
+    RequireScope<S: ScopeName>, "scope", require_scope, scope
+}
+
+typed_guard! {
+    /// A handler argument that verifies the bearer token and requires the role `R` names;
+    /// dereferences to [`Claims`].
+    ///
+    /// Declare `R` with [`role!`](crate::role!). No token: 401 with
+    /// `WWW-Authenticate: Bearer`; a bad token: 401 `error="invalid_token"`; a valid token
+    /// without the role: 403 `error="insufficient_scope"`.
+    ///
+    /// ```
+    /// use sigil_verify::actix::RequireRole;
+    /// sigil_verify::role!(Admin = "admin");
+    ///
+    /// async fn admin(auth: RequireRole<Admin>) -> String {
+    ///     auth.sub.clone()
+    /// }
+    /// # let _ = actix_web::web::get().to(admin);
+    /// ```
+    ///
+    /// `RequireRole::new("admin")` is the same check as middleware (a [`Require`]).
+    RequireRole<R: RoleName>, "role", require_role, role
 }
