@@ -37,6 +37,7 @@ backend_test!(changes_and_logins_form_a_verifiable_chain, |app| {
     assert_eq!(
         kinds(&events),
         [
+            "role.create",
             "user.create",
             "client.create",
             "login.failure",
@@ -47,18 +48,18 @@ backend_test!(changes_and_logins_form_a_verifiable_chain, |app| {
         "{events}"
     );
     let e = events.as_array().unwrap();
-    let abe = e[0]["subject"].as_str().unwrap();
-    assert_eq!(e[2]["subject"], abe);
-    assert_eq!(e[2]["details"]["reason"], "wrong_password");
-    assert_eq!(e[2]["client_id"], c.id.as_str());
+    let abe = e[1]["subject"].as_str().unwrap();
+    assert_eq!(e[3]["subject"], abe);
+    assert_eq!(e[3]["details"]["reason"], "wrong_password");
+    assert_eq!(e[3]["client_id"], c.id.as_str());
     assert_eq!(
-        e[3]["subject"],
+        e[4]["subject"],
         Value::Null,
         "an unknown user has no subject"
     );
-    assert_eq!(e[3]["details"]["reason"], "unknown_user");
-    assert_eq!(e[4]["actor"], format!("user:{abe}"));
-    assert!(e[5]["actor"].as_str().unwrap().starts_with("cli:"));
+    assert_eq!(e[4]["details"]["reason"], "unknown_user");
+    assert_eq!(e[5]["actor"], format!("user:{abe}"));
+    assert!(e[6]["actor"].as_str().unwrap().starts_with("cli:"));
     // Never a password, in any event.
     assert!(!events.to_string().contains("not the password"));
     assert!(!events.to_string().contains(PASSWORD));
@@ -74,8 +75,8 @@ backend_test!(changes_and_logins_form_a_verifiable_chain, |app| {
 
     let verdict = app.cli_json(&["audit", "verify"]);
     assert_eq!(verdict["status"], "intact", "{verdict}");
-    assert_eq!(verdict["events"], 6);
-    assert_eq!(verdict["head_hash"], e[5]["hash"]);
+    assert_eq!(verdict["events"], 7);
+    assert_eq!(verdict["head_hash"], e[6]["hash"]);
 
     assert_eq!(
         metric(&app, r#"sigil_logins_total{outcome="failure"}"#).await,

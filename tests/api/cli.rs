@@ -728,6 +728,7 @@ backend_test!(
         assert_eq!(authorize_status(&app, &c.id, a).await, 200);
         assert_eq!(authorize_status(&app, &c.id, b).await, 400);
 
+        app.cli_json(&["roles", "create", "billing"]);
         let updated = app.cli_json(&[
             "clients",
             "update",

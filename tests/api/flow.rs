@@ -17,8 +17,11 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// The redirect URI `web_client` registers and `authorize_url` asks for.
 pub const CALLBACK: &str = "https://app.example/cb";
 
-/// A user with the role `reader`, the email `<username>@example.com` and `PASSWORD`.
+/// A user with the role `reader` (created, without permissions, if missing), the email
+/// `<username>@example.com` and `PASSWORD`.
 pub fn create_user(app: &TestApp, username: &str) {
+    // Refused once the role exists; either way it exists afterwards.
+    let _ = app.cli(&["roles", "create", "reader"]);
     let out = app.cli_stdin(
         &[
             "users",

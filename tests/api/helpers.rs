@@ -215,6 +215,8 @@ pub async fn spawn_app_with(backend: Backend, opts: AppOptions) -> TestApp {
             shared,
             JobTimings {
                 sync: Duration::from_millis(200),
+                // The default, so tests of "within a second on every replica" prove it.
+                authz: JobTimings::default().authz,
                 rotation: Duration::from_millis(300),
                 prune: Duration::from_millis(500),
             },

@@ -21,6 +21,7 @@ mod proxies;
 mod rate_limits;
 mod replicas;
 mod revocations;
+mod roles;
 mod token;
 mod tokens;
 mod users;

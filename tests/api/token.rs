@@ -59,6 +59,7 @@ backend_test!(issues_a_token_that_jsonwebtoken_verifies, |app| {
 backend_test!(
     no_scope_means_every_registered_scope_and_roles_are_carried,
     |app| {
+        app.cli_json(&["roles", "create", "billing-service"]);
         let c = app.create_client(&["--scope", "a", "--scope", "b", "--role", "billing-service"]);
         let body: Value = app.token_for(&c, None).await.json().await.unwrap();
         assert_eq!(body["scope"], "a b");

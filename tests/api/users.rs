@@ -7,6 +7,9 @@ use serde_json::Value;
 const GOOD: &str = "correct horse battery staple";
 
 backend_test!(user_lifecycle_through_the_cli, |app| {
+    for role in ["admin", "billing", "auditor"] {
+        app.cli_json(&["roles", "create", role]);
+    }
     let out = app.cli_stdin(
         &[
             "users",

@@ -1,8 +1,10 @@
 //! Background jobs of a running server:
 //! * **sync** (every `sync` interval, default 2 s): polls `meta` change counters; reloads the key ring
-//!   or drops cached clients (and reloads every client's web origins, for CORS) when another
-//!   process (the CLI, another replica) changed them, and
-//!   re-renders the JWKS when a key's state changes with time;
+//!   when another process (the CLI, another replica) changed it, and re-renders the JWKS when a
+//!   key's state changes with time;
+//! * **authz sync** (every `authz` interval, default 500 ms, so a change holds on every replica
+//!   within a second): drops cached clients (and reloads every client's web origins, for CORS)
+//!   when `clients_version` moved, and reloads the roles and APIs when `authz_version` moved;
 //! * **rotation** (every minute): under the `key_rotation` lease, so one process among many
 //!   rotates, applies `lifecycle::auto_rotation_due`;
 //! * **prune** (every 10 minutes, also under a lease): deletes retired keys past retention, forgets
@@ -21,8 +23,10 @@ use crate::store::{meta, prune};
 /// How often each job runs.
 #[derive(Debug, Clone, Copy)]
 pub struct JobTimings {
-    /// Change polling.
+    /// Change polling for keys.
     pub sync: Duration,
+    /// Change polling for clients, roles and APIs.
+    pub authz: Duration,
     /// Rotation check.
     pub rotation: Duration,
     /// Pruning.
@@ -33,6 +37,7 @@ impl Default for JobTimings {
     fn default() -> Self {
         JobTimings {
             sync: Duration::from_secs(2),
+            authz: Duration::from_millis(500),
             rotation: Duration::from_secs(60),
             prune: Duration::from_secs(600),
         }
@@ -59,11 +64,23 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
         let ctx = ctx.clone();
         let keys = keys.clone();
         handles.push(tokio::spawn(async move {
-            let mut seen: Option<(i64, i64)> = None;
+            let mut seen: Option<i64> = None;
             let mut tick = tokio::time::interval(timings.sync);
             loop {
                 tick.tick().await;
                 sync_once(&ctx, &keys, &mut seen).await;
+            }
+        }));
+    }
+    {
+        let ctx = ctx.clone();
+        handles.push(tokio::spawn(async move {
+            let mut seen = PrincipalsSeen::default();
+            let mut tick = tokio::time::interval(timings.authz);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                sync_principals(&ctx, &mut seen).await;
             }
         }));
     }
@@ -167,19 +184,18 @@ pub fn spawn(ctx: Arc<AppState>, keys: KeyService, timings: JobTimings) -> Jobs 
     Jobs(handles)
 }
 
-/// One sync pass: pick up changes made by other processes.
-pub async fn sync_once(ctx: &AppState, keys: &KeyService, seen: &mut Option<(i64, i64)>) {
+/// One sync pass: pick up key changes made by other processes.
+pub async fn sync_once(ctx: &AppState, keys: &KeyService, seen: &mut Option<i64>) {
     let now = ctx.now();
-    let versions = match ctx.store.run(meta::versions).await {
-        Ok(v) => v,
+    let keys_v = match ctx.store.run(meta::versions).await {
+        Ok(v) => v.keys,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot poll for key and client changes");
+            tracing::warn!(error = %e, "cannot poll for key changes");
             ctx.ring.refresh_published(now);
             return;
         }
     };
-    let (keys_v, clients_v) = versions;
-    let (seen_keys, seen_clients) = seen.unwrap_or((ctx.ring.load().version, -1));
+    let seen_keys = seen.unwrap_or(ctx.ring.load().version);
     if keys_v != seen_keys {
         let k = keys.clone();
         match tokio::task::spawn_blocking(move || {
@@ -208,14 +224,44 @@ pub async fn sync_once(ctx: &AppState, keys: &KeyService, seen: &mut Option<(i64
     } else {
         ctx.ring.refresh_published(now);
     }
-    let mut clients_seen = clients_v;
-    if clients_v != seen_clients {
+    *seen = Some(keys_v);
+}
+
+/// The `clients_version` [`sync_principals`] has applied (the model of roles and APIs knows
+/// its own version).
+#[derive(Debug, Clone, Copy)]
+pub struct PrincipalsSeen {
+    clients: i64,
+}
+
+impl Default for PrincipalsSeen {
+    fn default() -> Self {
+        // The first pass reloads the web origins once.
+        PrincipalsSeen { clients: -1 }
+    }
+}
+
+/// One authz sync pass: drop cached clients and reload their web origins when clients changed;
+/// reload the roles and APIs when they changed. A failed reload is tried again next pass.
+pub async fn sync_principals(ctx: &AppState, seen: &mut PrincipalsSeen) {
+    let v = match ctx.store.run(meta::versions).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot poll for client and role changes");
+            return;
+        }
+    };
+    if v.clients != seen.clients {
         ctx.clients.invalidate();
-        if let Err(e) = ctx.clients.reload_origins(&ctx.store).await {
-            // Try again on the next pass.
-            tracing::warn!(error = %e, "cannot reload the clients' web origins");
-            clients_seen = seen_clients;
+        match ctx.clients.reload_origins(&ctx.store).await {
+            Ok(()) => seen.clients = v.clients,
+            Err(e) => tracing::warn!(error = %e, "cannot reload the clients' web origins"),
         }
     }
-    *seen = Some((keys_v, clients_seen));
+    if v.authz != ctx.authz.load().version {
+        match ctx.authz.reload(&ctx.store).await {
+            Ok(version) => tracing::info!(version, "roles and APIs reloaded"),
+            Err(e) => tracing::warn!(error = %e, "cannot reload roles and APIs"),
+        }
+    }
 }

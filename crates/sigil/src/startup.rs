@@ -249,12 +249,15 @@ impl Application {
             rng: SystemRandom::new(),
             hasher: settings.password_hasher()?,
             own_tokens: Default::default(),
+            authz: crate::authz::Authz::new(&issuer),
             metrics,
             write_probe: Default::default(),
             draining: Default::default(),
         });
         // Preflight requests are answered from this set; the sync job keeps it current.
         ctx.clients.reload_origins(&ctx.store).await?;
+        // Tokens carry permissions from the first request on; the authz sync keeps them current.
+        ctx.authz.reload(&ctx.store).await?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();

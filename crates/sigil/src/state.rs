@@ -50,6 +50,8 @@ pub struct AppState {
     pub hasher: crate::passwords::Hasher,
     /// Verifier of Sigil's own access tokens.
     pub own_tokens: bearer::OwnTokens,
+    /// Roles and APIs: what tokens' `permissions` are made from.
+    pub authz: crate::authz::Authz,
     /// Prometheus counters.
     pub metrics: crate::metrics::Metrics,
     /// Whether the database commits writes, probed at most once a second (`/readyz`).

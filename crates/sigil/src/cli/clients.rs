@@ -181,6 +181,7 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
     let now = unix_now(&SystemClock);
     match cmd {
         ClientsCommand::Create(args) => {
+            super::require_roles(&store, &args.roles)?;
             let (client, secret) = build(args, &keys.master, now)?;
             // The ID- and access-token algorithms need a signing key; a missing one is created
             // signing at once (relying parties fetch the JWKS again on an unknown kid).
@@ -259,6 +260,7 @@ pub fn run(g: &Globals, cmd: ClientsCommand) -> anyhow::Result<()> {
             });
         }
         ClientsCommand::Update(args) => {
+            super::require_roles(&store, &args.roles)?;
             let id = args.id.clone();
             let (client, changes) = store
                 .run_blocking(|c| {

@@ -94,6 +94,49 @@ const EXAMPLES: &[(&str, &str)] = &[
         "sigil users set-roles alice reader billing\n  sigil users set-roles alice    # no roles",
     ),
     ("users delete", "sigil users delete alice"),
+    (
+        "roles",
+        "sigil roles create editor --permission job:create --permission job:read\n  sigil roles list\n  sigil roles import deploy/examples/authorization.toml",
+    ),
+    (
+        "roles create",
+        "sigil roles create readonly --permission job:read --permission user:read --description \"Read-only access\"\n  sigil roles create auditor --permission admin:audit:read --json",
+    ),
+    (
+        "roles update",
+        "sigil roles update editor --add-permission job:delete\n  sigil roles update editor --remove-permission job:create --description \"Edits jobs\"",
+    ),
+    ("roles list", "sigil roles list\n  sigil roles list --json"),
+    (
+        "roles show",
+        "sigil roles show editor\n  sigil roles show sigil-admin --json",
+    ),
+    (
+        "roles delete",
+        "sigil roles delete editor    # every user and client holding it loses it",
+    ),
+    (
+        "roles import",
+        "sigil roles import deploy/examples/authorization.toml\n  sigil roles import roles.toml --json",
+    ),
+    (
+        "apis",
+        "sigil apis create --audience https://jobs.example.com --permission job:create --permission job:read\n  sigil apis list",
+    ),
+    (
+        "apis create",
+        "sigil apis create --audience https://jobs.example.com --name Jobs --permission job:create --permission job:read\n  sigil apis create --audience https://billing.example.com --permission invoice:read --json",
+    ),
+    (
+        "apis update",
+        "sigil apis update https://jobs.example.com --add-permission job:delete\n  sigil apis update https://jobs.example.com --name \"Jobs v2\" --remove-permission job:read",
+    ),
+    ("apis list", "sigil apis list\n  sigil apis list --json"),
+    (
+        "apis show",
+        "sigil apis show https://jobs.example.com\n  sigil apis show https://jobs.example.com --json",
+    ),
+    ("apis delete", "sigil apis delete https://jobs.example.com"),
     ("users export", "sigil users export alice > alice.json"),
     (
         "users reset-password",

@@ -2,11 +2,13 @@
 //! command takes `--json` (anywhere on the line) for machine-readable output. Exit codes: 0 done,
 //! 1 refused or failed (the reason on stderr), 2 bad usage.
 
+pub mod apis;
 pub mod audit;
 pub mod clients;
 pub mod config;
 pub mod examples;
 pub mod keys;
+pub mod roles;
 pub mod serve;
 pub mod token;
 pub mod users;
@@ -56,6 +58,12 @@ pub enum Command {
     /// End users: create, list, show, disable, enable, set-roles, delete, export, reset-password.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Roles: the permissions users and clients hold (create, list, show, update, delete, import).
+    #[command(subcommand)]
+    Roles(roles::RolesCommand),
+    /// APIs (resource servers): the audience each answers to and the permissions it declares.
+    #[command(subcommand)]
+    Apis(apis::ApisCommand),
     /// Configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -117,6 +125,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Keys(cmd) => keys::run(&globals, cmd),
         Command::Clients(cmd) => clients::run(&globals, cmd),
         Command::Users(cmd) => users::run(&globals, cmd),
+        Command::Roles(cmd) => roles::run(&globals, cmd),
+        Command::Apis(cmd) => apis::run(&globals, cmd),
         Command::Config(cmd) => config::run(&globals, cmd),
         Command::Audit(cmd) => audit::run(&globals, cmd),
     };
@@ -173,6 +183,28 @@ pub fn audit(
         .map_err(|e| {
             anyhow::anyhow!("the change was made, but its audit event could not be written: {e}")
         })?;
+    Ok(())
+}
+
+/// Refuse role names that are no role (stored or built in), naming them, so a typo never
+/// grants nothing silently.
+pub fn require_roles(store: &crate::store::Store, roles: &[String]) -> anyhow::Result<()> {
+    if roles.is_empty() {
+        return Ok(());
+    }
+    let names = roles
+        .iter()
+        .map(|r| crate::domain::Name::parse(r, "--role").map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let unknown = store.run_blocking(|c| crate::store::roles::unknown(c, &names))?;
+    if let Some(first) = unknown.first() {
+        let all: Vec<&str> = unknown.iter().map(|n| n.as_str()).collect();
+        anyhow::bail!(
+            "no role named {}: create it first (`sigil roles create {}`), or see `sigil roles list`",
+            all.join(", "),
+            first.as_str()
+        );
+    }
     Ok(())
 }
 

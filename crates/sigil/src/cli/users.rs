@@ -150,6 +150,7 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
             ..
         } => {
             let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
+            super::require_roles(&store, &roles)?;
             let email = email
                 .as_deref()
                 .map(Email::parse)
@@ -289,6 +290,7 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
             });
         }
         UsersCommand::SetRoles { username, roles } => {
+            super::require_roles(&store, &roles)?;
             let mut roles = roles
                 .iter()
                 .map(|r| Name::parse(r, "role").map_err(anyhow::Error::msg))

@@ -1,6 +1,7 @@
 //! Parsed domain types. A value of one of these types is valid by construction
 //! ("parse, don't validate"): HTTP and CLI input is converted with `parse`/`TryFrom` at the edge.
 
+pub mod authz;
 pub mod client;
 pub mod uri;
 pub mod user;

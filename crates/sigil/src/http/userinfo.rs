@@ -12,12 +12,15 @@ use crate::ratelimit::Class;
 use crate::state::AppState;
 use crate::store::users as user_store;
 
-/// The answer: `sub`, then what the token's scopes release, as in the ID token.
+/// The answer: `sub`, then what the token's scopes release, as in the ID token, then the roles
+/// the user holds now and the permissions a token for the same audience would carry now.
 #[derive(serde::Serialize)]
 struct UserInfo {
     sub: String,
     #[serde(flatten)]
     claims: sigil_verify::UserClaims,
+    roles: Vec<String>,
+    permissions: Vec<String>,
 }
 
 fn challenge(error: Option<&str>, status: actix_web::http::StatusCode) -> HttpResponse {
@@ -105,9 +108,14 @@ async fn answer(
         Ok(_) => return Ok(challenge(Some("invalid_token"), StatusCode::UNAUTHORIZED)),
         Err(e) => return Err(OAuthError::from(e).into()),
     };
+    let roles: Vec<String> = user.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    let aud: Vec<String> = claims.aud.iter().map(str::to_owned).collect();
+    let permissions = ctx.authz.load().permissions(&roles, &aud);
     let body = UserInfo {
         claims: user.scoped_claims(|s| claims.has_scope(s)),
         sub: user.id,
+        roles,
+        permissions,
     };
     log.record("outcome", "ok");
     Ok(HttpResponse::Ok()

@@ -591,7 +591,7 @@ pub fn load_snapshot(
     master: &MasterKey,
     now: i64,
 ) -> Result<RingSnapshot, KeyError> {
-    let (version, _) = meta::versions(conn)?;
+    let version = meta::versions(conn)?.keys;
     let rows = key_store::all(conn)?;
     KeyRing::snapshot(&rows, master, version, now)
 }

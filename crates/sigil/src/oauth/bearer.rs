@@ -168,19 +168,29 @@ pub fn user_may_hold(user: &crate::domain::user::User, iat: i64) -> bool {
     !user.disabled && iat >= user.password_changed_at
 }
 
-/// Whether the subject of a Sigil token still stands behind it: for a user's token, the user
-/// exists and [`user_may_hold`] it; a client's own token (`sub` = `client_id`) has no user.
-pub async fn subject_is_current(
+/// The roles the subject of a Sigil token holds now, or `None` when it no longer stands behind
+/// the token: for a user's token, the user exists and [`user_may_hold`] it; for a client's own
+/// token (`sub` = `client_id`), the client is still registered.
+pub async fn current_roles(
     ctx: &AppState,
     claims: &Claims,
-) -> Result<bool, crate::store::StoreError> {
+) -> Result<Option<Vec<String>>, crate::store::StoreError> {
+    let names = |roles: &[crate::domain::Name]| {
+        roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
     if claims.client_id.as_deref() == Some(claims.sub.as_str()) {
-        return Ok(true);
+        let reg = ctx.clients.get(&ctx.store, &claims.sub).await?;
+        return Ok(reg.map(|r| names(&r.client.roles)));
     }
     let sub = claims.sub.clone();
     let user = ctx
         .store
         .run(move |c| crate::store::users::find_by_id(c, &sub))
         .await?;
-    Ok(user.is_some_and(|u| user_may_hold(&u, claims.iat)))
+    Ok(user
+        .filter(|u| user_may_hold(u, claims.iat))
+        .map(|u| names(&u.roles)))
 }

@@ -99,6 +99,10 @@ pub fn access_token(
     let key = ctx.ring.signer(req.alg, now).ok_or_else(|| {
         OAuthError::Unavailable(format!("no active {} signing key", req.alg.as_str()))
     })?;
+    let model = ctx.authz.load();
+    let permissions = model.permissions(&req.roles, &req.aud);
+    let roles_for_reason = req.roles.clone();
+    let aud_for_reason = req.aud.clone();
     let aud = if req.aud.len() == 1 {
         Audience::One(req.aud.into_iter().next().unwrap_or_default())
     } else {
@@ -119,7 +123,7 @@ pub fn access_token(
             Some(req.scope.clone())
         },
         roles: req.roles,
-        permissions: vec![],
+        permissions,
         tenant: None,
         extra: req.link.claims(),
     };
@@ -128,8 +132,9 @@ pub fn access_token(
     let size =
         key.at_header_b64.len() + 2 + b64_len(payload.len()) + b64_len(signature_len(&key.signer));
     if size > max {
+        let largest = model.largest_role(&roles_for_reason, &aud_for_reason);
         return Err(OAuthError::InvalidRequestDetail(too_large_reason(
-            &claims, size, max,
+            &claims, size, max, largest,
         )));
     }
     let token = compact_jws(&key.at_header_b64, &payload, &key.signer, &ctx.rng)
@@ -158,22 +163,37 @@ fn signature_len(signer: &crate::keys::material::Signer) -> usize {
     }
 }
 
-/// Name the claim that made a token too large; sizes only, never values.
-fn too_large_reason(claims: &Claims, size: usize, max: usize) -> String {
+/// Name the claim that made a token too large, and for `roles` or `permissions` the role that
+/// adds the most (`largest`: name and bytes); sizes and names only, never other values.
+fn too_large_reason(
+    claims: &Claims,
+    size: usize,
+    max: usize,
+    largest: Option<(String, usize)>,
+) -> String {
     let len = |v: serde_json::Result<String>| v.map(|s| s.len()).unwrap_or(0);
     let parts = [
         ("scope", len(serde_json::to_string(&claims.scope))),
         ("aud", len(serde_json::to_string(&claims.aud))),
         ("roles", len(serde_json::to_string(&claims.roles))),
+        (
+            "permissions",
+            len(serde_json::to_string(&claims.permissions)),
+        ),
     ];
     let (name, bytes) = parts
         .iter()
         .max_by_key(|(_, n)| *n)
         .copied()
         .unwrap_or(("scope", 0));
-    format!(
-        "the access token would be {size} bytes, over the {max}-byte limit (tokens.max_size); the largest claim is `{name}` ({bytes} bytes): request fewer scopes or audiences, or register fewer roles"
-    )
+    match (name, largest) {
+        ("roles" | "permissions", Some((role, role_bytes))) => format!(
+            "the access token would be {size} bytes, over the {max}-byte limit (tokens.max_size); the largest claim is `{name}` ({bytes} bytes), most of it from role `{role}` (about {role_bytes} bytes of permissions): request one audience (`resource`), declare its permissions on the APIs that use them (`sigil apis`), or split the role"
+        ),
+        _ => format!(
+            "the access token would be {size} bytes, over the {max}-byte limit (tokens.max_size); the largest claim is `{name}` ({bytes} bytes): request fewer scopes or audiences, or register fewer roles"
+        ),
+    }
 }
 
 /// What goes into an ID token (OIDC Core §2).

@@ -8,7 +8,7 @@ use crate::crypto::hash_id;
 use sigil_verify::Claims;
 
 use super::OAuthError;
-use super::bearer::{Kind, is_revoked, subject_is_current};
+use super::bearer::{Kind, current_roles, is_revoked};
 use super::clients::RegisteredClient;
 use crate::domain::client::Client;
 use crate::domain::refresh_audience;
@@ -127,9 +127,9 @@ pub async fn introspect(
             }
         }
     }
-    if !subject_is_current(ctx, &claims).await? {
+    let Some(roles) = current_roles(ctx, &claims).await? else {
         return Ok(inactive);
-    }
+    };
     let mut body = serde_json::Map::new();
     body.insert("active".into(), true.into());
     if let Some(s) = &claims.scope {
@@ -159,7 +159,12 @@ pub async fn introspect(
         if let Some(j) = &claims.jti {
             body.insert("jti".into(), j.clone().into());
         }
-        body.insert("roles".into(), json!(claims.roles));
+        // What the subject holds now, not what the token was issued with: a role or
+        // membership change shows here at once (within the authz sync interval for roles).
+        let aud: Vec<String> = claims.aud.iter().map(str::to_owned).collect();
+        let permissions = ctx.authz.load().permissions(&roles, &aud);
+        body.insert("roles".into(), json!(roles));
+        body.insert("permissions".into(), json!(permissions));
     }
     Ok(Value::Object(body))
 }

@@ -315,7 +315,7 @@ mod tests {
     }
 
     fn version(store: &Store) -> Result<i64, StoreError> {
-        store.run_blocking(|c| meta::versions(c).map(|(_, clients)| clients))
+        store.run_blocking(|c| meta::versions(c).map(|v| v.clients))
     }
 
     /// Make every later change of `meta` fail, as a lost connection would midway.

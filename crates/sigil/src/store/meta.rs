@@ -20,8 +20,19 @@ pub fn bump(conn: &mut DbConn, name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Current (keys_version, clients_version).
-pub fn versions(conn: &mut DbConn) -> Result<(i64, i64), StoreError> {
+/// The change counters servers poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    /// `keys_version`.
+    pub keys: i64,
+    /// `clients_version`.
+    pub clients: i64,
+    /// `authz_version` (roles and APIs).
+    pub authz: i64,
+}
+
+/// The current change counters, in one query.
+pub fn versions(conn: &mut DbConn) -> Result<Versions, StoreError> {
     let rows: Vec<(String, i64)> = meta::table.select((meta::name, meta::value)).load(conn)?;
     let get = |n: &str| {
         rows.iter()
@@ -29,7 +40,11 @@ pub fn versions(conn: &mut DbConn) -> Result<(i64, i64), StoreError> {
             .map(|(_, v)| *v)
             .unwrap_or(0)
     };
-    Ok((get(KEYS_VERSION), get(CLIENTS_VERSION)))
+    Ok(Versions {
+        keys: get(KEYS_VERSION),
+        clients: get(CLIENTS_VERSION),
+        authz: get(super::roles::AUTHZ_VERSION),
+    })
 }
 
 /// Take or renew the lease `name` for `holder` until `until`, if it is free, expired, or already

@@ -15,6 +15,7 @@ pub mod meta;
 pub mod prune;
 pub mod refresh_tokens;
 pub mod revocations;
+pub mod roles;
 pub mod schema;
 pub mod sessions;
 pub mod shared_state;

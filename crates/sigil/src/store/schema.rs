@@ -135,3 +135,23 @@ diesel::table! {
         at -> BigInt,
     }
 }
+
+diesel::table! {
+    roles (name) {
+        name -> Text,
+        description -> Text,
+        permissions -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    apis (audience) {
+        audience -> Text,
+        name -> Text,
+        permissions -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
