@@ -12,6 +12,42 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Checking what a token allows
+//!
+//! [`Claims::has_permission`], [`Claims::has_scope`] and [`Claims::has_role`] answer yes or no;
+//! [`Claims::require_permission`] and its siblings return an [`Error`] that knows its RFC 6750
+//! answer. Permissions follow the rule in [`authz`]: exact, plus a held `job:*` granting
+//! `job:create` and `job:run:now`.
+//!
+//! With actix-web (feature `actix`), one line per handler:
+//!
+//! ```ignore
+//! sigil_verify::permission!(OrdersRead = "orders:read");
+//! async fn orders(auth: sigil_verify::actix::RequirePermission<OrdersRead>) -> String {
+//!     auth.sub.clone() // only reached with a valid token that grants orders:read
+//! }
+//! ```
+//!
+//! Without it (axum, hyper, ...), the same checks and answers:
+//!
+//! ```
+//! # fn f(verifier: &sigil_verify::Verifier, authorization: Option<&str>) {
+//! match verifier
+//!     .verify_bearer(authorization) // the Authorization header's value
+//!     .and_then(|claims| claims.require_permission("orders:read").map(|()| claims))
+//! {
+//!     Ok(claims) => { /* serve claims.sub */ }
+//!     Err(e) => {
+//!         let (_status, _www_authenticate, _body) =
+//!             (e.http_status(), e.www_authenticate(), e.rfc6750_body());
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! `examples/resource_server.rs` is a complete resource server, its routes guarded each way
+//! (`cargo run -p sigil-verify --features actix --example resource_server -- --help`).
+//!
 //! The issuer **and** the audience are required by [`Verifier::builder`]; the other
 //! settings start at safe defaults (see [`Validation`]): algorithms RS256, PS256, ES256 and
 //! EdDSA only, 60 s leeway, `typ` must be `at+jwt`, tokens over 8 KiB refused unread.
@@ -21,7 +57,7 @@
 //! `b64`, duplicate JSON member names, non-canonical base64url, anything but three segments,
 //! wrong-length or out-of-range signatures, missing `exp`.
 //!
-//! Features: `actix` (an extractor and scope/role guards for actix-web), `remote` (discovery
+//! Features: `actix` (an extractor and permission/scope/role guards for actix-web), `remote` (discovery
 //! and a cached, background-refreshed remote JWKS), `ring` (default) or `aws-lc-rs` (the
 //! crypto backend, chosen at compile time). The default build depends on ring, serde,
 //! serde_json, base64-simd and memchr only.
