@@ -253,4 +253,86 @@ mod tests {
         assert_eq!(name, "ops");
         assert!(bytes > 0);
     }
+
+    mod narrowing {
+        use super::*;
+        use proptest::prelude::*;
+
+        const AUDS: [&str; 4] = ["https://a", "https://b", "https://c", ISS];
+
+        fn perm_name() -> impl Strategy<Value = String> {
+            (0u8..4, 0u8..6).prop_map(|(r, a)| format!("r{r}:a{a}"))
+        }
+
+        fn setup() -> impl Strategy<Value = (Vec<Role>, Vec<Api>)> {
+            let roles =
+                proptest::collection::vec(proptest::collection::vec(perm_name(), 0..8), 1..4);
+            let apis = proptest::collection::vec(
+                (0usize..3, proptest::collection::vec(perm_name(), 0..6)),
+                0..4,
+            );
+            (roles, apis).prop_map(|(roles, apis)| {
+                let roles = roles
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, perms)| {
+                        let refs: Vec<&str> = perms.iter().map(String::as_str).collect();
+                        let mut r = role(&format!("role{i}"), &refs);
+                        r.permissions = crate::domain::authz::normalize(r.permissions);
+                        r
+                    })
+                    .collect();
+                let mut seen = std::collections::HashSet::new();
+                let apis = apis
+                    .into_iter()
+                    .filter(|(a, _)| seen.insert(*a))
+                    .map(|(a, perms)| {
+                        let refs: Vec<&str> = perms.iter().map(String::as_str).collect();
+                        api(AUDS[a], &refs)
+                    })
+                    .collect();
+                (roles, apis)
+            })
+        }
+
+        proptest! {
+            /// Narrowing never widens: a token's permissions are held by its roles, each one
+            /// declared by an API of its audience or by none, and more audiences never take
+            /// one away.
+            #[test]
+            fn narrowing_never_widens((roles, apis) in setup(), pick in proptest::collection::vec(0usize..4, 0..4), extra in 0usize..4) {
+                let names: Vec<String> = roles.iter().map(|r| r.name.as_str().to_owned()).collect();
+                let held: std::collections::HashSet<String> = roles
+                    .iter()
+                    .flat_map(|r| r.permissions.iter().map(|p| p.as_str().to_owned()))
+                    .collect();
+                let declared: Vec<(String, String)> = apis
+                    .iter()
+                    .flat_map(|a| a.permissions.iter().map(move |p| (p.as_str().to_owned(), a.audience.as_str().to_owned())))
+                    .collect();
+                let m = Model::new(1, roles, apis, ISS);
+                let aud: Vec<String> = pick.iter().map(|i| AUDS[*i].to_owned()).collect();
+                let got = m.permissions(&names, &aud);
+                let mut sorted = got.clone();
+                sorted.sort();
+                sorted.dedup();
+                prop_assert_eq!(&sorted, &got, "sorted and unique");
+                for p in &got {
+                    prop_assert!(held.contains(p), "{} is held by a role", p);
+                    let owners: Vec<&String> = declared.iter().filter(|(q, _)| q == p).map(|(_, a)| a).collect();
+                    prop_assert!(owners.is_empty() || owners.iter().any(|o| aud.contains(o)), "{} belongs to the audience", p);
+                }
+                for p in &held {
+                    let owners: Vec<&String> = declared.iter().filter(|(q, _)| q == p).map(|(_, a)| a).collect();
+                    if owners.is_empty() || owners.iter().any(|o| aud.contains(o)) {
+                        prop_assert!(got.contains(p), "{} is meaningful here and kept", p);
+                    }
+                }
+                let mut wider = aud.clone();
+                wider.push(AUDS[extra].to_owned());
+                let more = m.permissions(&names, &wider);
+                prop_assert!(got.iter().all(|p| more.contains(p)), "another audience takes nothing away");
+            }
+        }
+    }
 }
