@@ -243,8 +243,8 @@ check "a burst of 120 gets its 50 through ($n200 × 200)" test "$n200" -ge 50
 check "and the rest is refused with 429 ($n429 × 429)" test "$n429" -ge 1
 check "nginx's 429 has Retry-After, HSTS and a JSON body" \
   grep -q '^429 1|max-age=63072000; includeSubDomains|application/json$' "$WORK/rl.out"
-check "nginx's 429 body is an OAuth error" \
-  bash -c 'grep -l "\"error\":\"temporarily_unavailable\"" "$0"/* >/dev/null' "$WORK/rl"
+check "nginx's 429 body is Sigil's slow_down error" \
+  bash -c 'grep -l "^{\"error\":\"slow_down\"," "$0"/* >/dev/null' "$WORK/rl"
 status=$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$issuer/.well-known/openid-configuration" || true)
 check "another address (127.0.0.1) is not limited by 127.0.0.3's burst" test "$status" = 200
 
