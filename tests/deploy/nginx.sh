@@ -4,12 +4,13 @@
 # security.conf (only listen addresses, the upstream and the certificate paths swapped; nginx
 # runs unprivileged in a temp prefix). Through nginx: discovery, a client_credentials token, a
 # browser-less sign-in and code exchange, TLS versions and ciphers, security headers, the
-# body-size and rate limits, and the client address that reaches Sigil's audit trail.
+# body-size and rate limits, the client address that reaches Sigil's audit trail, and the
+# counters that deploy/prometheus/alerts watches.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
 ROOT=$DEPLOY_ROOT
-deploy_require nginx openssl curl python3 setpriv
+deploy_require nginx openssl curl python3 setpriv promtool
 
 [ -n "${SIGIL:-}" ] || {
   cargo build -q -p sigil --bin sigil --manifest-path "$ROOT/Cargo.toml"
@@ -181,6 +182,15 @@ check "the audit trail records the forwarded client 127.0.0.2, not its forged he
   test "$(ip_of login.success)" = 127.0.0.2
 check "a forged X-Forwarded-For is overwritten, not appended (the failure is 127.0.0.1's)" \
   test "$(ip_of login.failure)" = 127.0.0.1
+
+# --- The counters the alert rules watch, scraped from Sigil itself (nginx refuses /metrics). ---
+curl -fsS --max-time 10 "http://127.0.0.1:$sigil_port/metrics" >"$WORK/metrics.txt" || true
+check "Sigil's /metrics passes promtool check metrics" bash -c 'promtool check metrics <"$0"' "$WORK/metrics.txt"
+check "every selector in deploy/prometheus/alerts matches a series Sigil exposes" \
+  python3 ./alert_metrics.py "$ROOT/deploy/prometheus/alerts/security.yml" "$WORK/metrics.txt"
+check "the sign-ins through nginx counted one failure and one success" \
+  bash -c 'grep -qx "sigil_logins_total{outcome=\"failure\"} 1" "$0" && grep -qx "sigil_logins_total{outcome=\"success\"} 1" "$0"' \
+  "$WORK/metrics.txt"
 
 # --- TLS: 1.2 and 1.3 with strong ciphers; 1.1, weak ciphers and other names refused. ---
 s_client() { timeout 10 openssl s_client -connect "127.0.0.1:$1" -brief "${@:2}" </dev/null >"$WORK/s_client.out" 2>&1; }
