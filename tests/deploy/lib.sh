@@ -12,6 +12,7 @@ deploy_require() {
     case "$tool" in
       promtool) pkg="prometheus (it ships /usr/bin/promtool)" ;;
       setpriv) pkg="util-linux" ;;
+      systemd-analyze) pkg="systemd" ;;
       *) pkg="$tool" ;;
     esac
     echo "error: $tool is required by the deploy checks: apt-get install -y $pkg" >&2

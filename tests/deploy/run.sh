@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The deploy/ files, each checked by its own tool: `nginx -t` on deploy/nginx/ as shipped, nginx
 # for real in front of `sigil serve` (nginx.sh), `promtool check rules` and `promtool test
-# rules` on deploy/prometheus/alerts/, and a mutation check that each alert's tests can fail.
-# Needs nginx, openssl, curl and promtool (Debian: apt-get install -y nginx openssl curl
-# prometheus); nginx runs unprivileged in a temp prefix, never as the system service.
+# rules` on deploy/prometheus/alerts/, a mutation check that each alert's tests can fail, and
+# `systemd-analyze verify` and `security` on deploy/systemd/sigil.service.
+# Needs nginx, openssl, curl, promtool and systemd-analyze (Debian: apt-get install -y nginx
+# openssl curl prometheus systemd); nginx runs unprivileged in a temp prefix, never as the
+# system service.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
 ROOT=$DEPLOY_ROOT
-deploy_require nginx openssl curl python3 setpriv promtool
+deploy_require nginx openssl curl python3 setpriv promtool systemd-analyze
 # The alert mutation check needs PyYAML: the python3 on PATH, or Debian's.
 PYYAML=""
 for py in python3 /usr/bin/python3; do
@@ -56,6 +58,24 @@ ALERTS="$ROOT/deploy/prometheus/alerts"
 step "promtool check rules" promtool check rules "$ALERTS/security.yml"
 step "promtool test rules" bash -c 'cd "$0" && promtool test rules security.test.yml' "$ALERTS"
 step "each alert's tests can fail" "$PYYAML" ./alert_mutations.py "$ALERTS/security.yml" "$ALERTS/security.test.yml"
+
+# deploy/systemd/sigil.service: `systemd-analyze verify` with no complaint at all (it only warns
+# about unknown keys, and that must fail too), and an offline security exposure of 2.0 or less
+# ("OK"). ExecStart points at the binary just built: verify checks that it is executable.
+systemd_unit() {
+  local unit="$WORK/systemd/sigil.service" out
+  mkdir -p "$WORK/systemd"
+  cp "$ROOT/deploy/systemd/sigil.service" "$unit"
+  deploy_subst "$unit" "ExecStart=/usr/local/bin/sigil " "ExecStart=$ROOT/target/debug/sigil " 1 || return 1
+  out=$(systemd-analyze verify "$unit" 2>&1) || { echo "$out" >&2; return 1; }
+  [ -z "$out" ] || { echo "$out" >&2; echo "systemd-analyze verify complained" >&2; return 1; }
+  systemd-analyze security --offline=yes --threshold=20 "$unit" >"$WORK/systemd/security.txt" 2>&1 || {
+    grep -E '✗|Overall' "$WORK/systemd/security.txt" >&2
+    return 1
+  }
+  tail -1 "$WORK/systemd/security.txt"
+}
+step "systemd-analyze verify and security (deploy/systemd)" systemd_unit
 
 echo "deploy checks took $((SECONDS - started)) s"
 echo "deploy: $passed passed, $failed failed"
