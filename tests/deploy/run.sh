@@ -30,13 +30,14 @@ failed=0
 step() {
   local name=$1
   shift
+  local t0=$SECONDS
   echo "--- $name"
   if "$@"; then
     passed=$((passed + 1))
-    echo "ok: $name"
+    echo "ok: $name ($((SECONDS - t0)) s)"
   else
     failed=$((failed + 1))
-    echo "FAILED: $name" >&2
+    echo "FAILED: $name ($((SECONDS - t0)) s)" >&2
   fi
 }
 
@@ -51,7 +52,9 @@ shipped_nginx_t() {
 }
 step "nginx -t (deploy/nginx as shipped)" shipped_nginx_t
 
+t0=$SECONDS
 cargo build -q -p sigil --bin sigil --manifest-path "$ROOT/Cargo.toml"
+echo "cargo build: $((SECONDS - t0)) s"
 step "nginx in front of sigil serve (tests/deploy/nginx.sh)" env SIGIL="$ROOT/target/debug/sigil" ./nginx.sh
 
 ALERTS="$ROOT/deploy/prometheus/alerts"
