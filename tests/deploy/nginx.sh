@@ -52,7 +52,7 @@ mkdir -p "$SIGIL_DATA_DIR"
 SIGIL_LISTEN="127.0.0.1:$sigil_port" SIGIL_ISSUER="$issuer" SIGIL_HTTP_TRUSTED_PROXIES=127.0.0.1/32 \
   SIGIL_LOG_LEVEL=info "$SIGIL" serve 2>"$WORK/serve.log" &
 PIDS+=($!)
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$sigil_port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$sigil_port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs "http://127.0.0.1:$sigil_port/readyz" >/dev/null || {
   cat "$WORK/serve.log" >&2
   echo "error: sigil serve did not become ready" >&2
@@ -68,7 +68,7 @@ check "nginx -t on the loopback layout" deploy_nginx_test "$NGX"
 deploy_as_nobody
 "${DEPLOY_AS_NOBODY[@]}" nginx -p "$NGX" -e "$NGX/logs/error.log" -c "$NGX/conf/nginx.conf" -g 'daemon off;' >"$NGX/logs/stdout.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null && break; sleep 0.1; done
 (exec 3<>"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null || {
   cat "$NGX/logs/error.log" >&2
   echo "error: nginx did not start" >&2
