@@ -6,6 +6,7 @@ mod flow;
 mod helpers;
 
 mod admin;
+mod admin_api;
 mod audit;
 mod cli;
 mod database;

@@ -258,6 +258,8 @@ pub struct RateLimitSettings {
     pub revoke_per_client: Rate,
     /// `/userinfo` requests per token subject (the user).
     pub userinfo_per_subject: Rate,
+    /// Admin API requests per token subject (the administrator or automation client).
+    pub admin_per_principal: Rate,
     /// Failed client authentications (`invalid_client` at `/token`, `/revoke`, `/introspect`)
     /// per client address (IPv4 address or IPv6 /64). Once over it, the address is refused
     /// before its credentials are checked.
@@ -288,6 +290,7 @@ impl Default for RateLimitSettings {
             introspect_per_client: per(3000, 60),
             revoke_per_client: per(1000, 60),
             userinfo_per_subject: per(120, 60),
+            admin_per_principal: per(600, 60),
             client_auth_failures_per_ip: per(20, 60),
             login_per_ip: per(30, 60),
             failures_per_ip: per(100, 15 * 60),

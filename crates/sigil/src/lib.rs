@@ -1,6 +1,7 @@
 //! Sigil: a small, fast OpenID Connect identity provider. The binary (`main.rs`) only wires; all
 //! of Sigil lives in this library so the CLI and the tests reuse it. See docs/ARCHITECTURE.md.
 
+pub mod admin;
 pub mod authz;
 pub mod cache;
 pub mod cli;

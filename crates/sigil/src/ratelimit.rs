@@ -41,6 +41,8 @@ pub enum Class {
     RevokePerClient,
     /// `rate_limits.userinfo_per_subject`.
     UserinfoPerSubject,
+    /// `rate_limits.admin_per_principal`.
+    AdminPerPrincipal,
     /// `rate_limits.client_auth_failures_per_ip` (failures only).
     ClientAuthFailuresPerIp,
     /// `rate_limits.login_per_ip`.
@@ -53,11 +55,12 @@ pub enum Class {
 
 impl Class {
     /// Every class.
-    pub const ALL: [Class; 8] = [
+    pub const ALL: [Class; 9] = [
         Class::TokenPerClient,
         Class::IntrospectPerClient,
         Class::RevokePerClient,
         Class::UserinfoPerSubject,
+        Class::AdminPerPrincipal,
         Class::ClientAuthFailuresPerIp,
         Class::LoginPerIp,
         Class::FailuresPerIp,
@@ -71,6 +74,7 @@ impl Class {
             Class::IntrospectPerClient => "introspect_per_client",
             Class::RevokePerClient => "revoke_per_client",
             Class::UserinfoPerSubject => "userinfo_per_subject",
+            Class::AdminPerPrincipal => "admin_per_principal",
             Class::ClientAuthFailuresPerIp => "client_auth_failures_per_ip",
             Class::LoginPerIp => "login_per_ip",
             Class::FailuresPerIp => "failures_per_ip",
@@ -85,6 +89,7 @@ impl Class {
             Class::IntrospectPerClient => "rl_introspect",
             Class::RevokePerClient => "rl_revoke",
             Class::UserinfoPerSubject => "rl_userinfo",
+            Class::AdminPerPrincipal => "rl_admin",
             Class::ClientAuthFailuresPerIp => "rl_client_auth",
             Class::LoginPerIp => "rl_login",
             Class::FailuresPerIp => "rl_fail",
@@ -100,6 +105,7 @@ impl Class {
                 | Class::IntrospectPerClient
                 | Class::RevokePerClient
                 | Class::UserinfoPerSubject
+                | Class::AdminPerPrincipal
         )
     }
 
@@ -113,6 +119,7 @@ impl Class {
             Class::IntrospectPerClient => s.introspect_per_client,
             Class::RevokePerClient => s.revoke_per_client,
             Class::UserinfoPerSubject => s.userinfo_per_subject,
+            Class::AdminPerPrincipal => s.admin_per_principal,
             Class::ClientAuthFailuresPerIp => s.client_auth_failures_per_ip,
             Class::LoginPerIp => s.login_per_ip,
             Class::FailuresPerIp => s.failures_per_ip,

@@ -25,6 +25,8 @@ pub struct Model {
     roles: HashMap<String, Role>,
     /// Permission → the audiences that declare it.
     declared: HashMap<String, Vec<String>>,
+    /// The admin API's audience, which declares every `admin:` permission (wildcards too).
+    issuer: String,
 }
 
 impl Model {
@@ -56,6 +58,7 @@ impl Model {
             version,
             roles: by_name,
             declared,
+            issuer: issuer.to_owned(),
         }
     }
 
@@ -66,6 +69,9 @@ impl Model {
 
     /// Whether `p` may appear in a token for `aud`.
     fn meaningful(&self, p: &Permission, aud: &[String]) -> bool {
+        if p.is_admin() {
+            return aud.contains(&self.issuer);
+        }
         match self.declared.get(p.as_str()) {
             None => true,
             Some(owners) => owners.iter().any(|o| aud.iter().any(|a| a == o)),

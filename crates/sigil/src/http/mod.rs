@@ -1,5 +1,6 @@
 //! HTTP: the only module that knows actix, HTTP and JSON shapes. One file per endpoint.
 
+pub mod admin;
 pub mod authorize;
 pub mod client_ip;
 pub mod consent;
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/healthz", get().to(health::healthz))
     .route("/readyz", get().to(health::readyz))
     .route("/metrics", get().to(metrics::metrics))
+    .configure(admin::routes)
     .default_service(web::to(not_found));
 }
 

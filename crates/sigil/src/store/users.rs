@@ -83,6 +83,20 @@ pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User
         .transpose()
 }
 
+/// One page of users by username: at most `limit`, after `after` (exclusive). Reads only that
+/// page, however many users there are (the username index orders it).
+pub fn page(conn: &mut DbConn, after: Option<&str>, limit: i64) -> Result<Vec<User>, StoreError> {
+    let mut q = users::table
+        .order(users::username.asc())
+        .select(UserRow::as_select())
+        .limit(limit)
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(users::username.gt(a.to_owned()));
+    }
+    q.load(conn)?.into_iter().map(User::try_from).collect()
+}
+
 /// Every user, by username.
 pub fn list(conn: &mut DbConn) -> Result<Vec<User>, StoreError> {
     users::table
