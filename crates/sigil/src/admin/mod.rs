@@ -158,38 +158,91 @@ impl From<&Role> for RoleBody {
     }
 }
 
+/// A permission as the API documents it (the rule `domain::authz::Permission::parse` applies).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct PermissionText(pub String);
+
+/// A name as the API documents it (the rule of `domain::Name::parse`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct NameText(pub String);
+
+/// A string schema with these bounds.
+fn text_schema(
+    pattern: &str,
+    min: Option<usize>,
+    max: usize,
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .min_length(min)
+        .max_length(Some(max))
+        .description(Some(description))
+        .into()
+}
+
+impl utoipa::PartialSchema for PermissionText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        text_schema(
+            r"^[a-z0-9_.\-]+(:[a-z0-9_.*\-]+)+$",
+            Some(3),
+            200,
+            "A permission such as job:create",
+        )
+    }
+}
+
+impl ToSchema for PermissionText {}
+
+impl utoipa::PartialSchema for NameText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        text_schema(
+            r"^[^\s\u0000-\u001f\u007f-\u009f]([^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f])?$",
+            Some(1),
+            100,
+            "1 to 100 characters, no control characters, no spaces at the ends",
+        )
+    }
+}
+
+impl ToSchema for NameText {}
+
 /// A role to create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     /// Name.
-    pub name: String,
+    pub name: NameText,
     /// What it is for.
     #[serde(default)]
     pub description: String,
     /// Permissions.
     #[serde(default)]
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionText>,
 }
 
-/// A change to a role (as `sigil roles update`).
+/// A change to a role (as `sigil roles update`). An empty change answers the role as it is.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
     /// Permissions to add.
     #[serde(default)]
-    pub add_permissions: Vec<String>,
-    /// Permissions to remove (each must be held).
+    pub add_permissions: Vec<PermissionText>,
+    /// Permissions to remove (each must be held, else 409).
     #[serde(default)]
-    pub remove_permissions: Vec<String>,
+    pub remove_permissions: Vec<PermissionText>,
     /// A new description.
     #[serde(default)]
     pub description: Option<String>,
 }
 
-fn permissions(raw: &[String]) -> Result<Vec<Permission>, AdminError> {
+fn permissions(raw: &[PermissionText]) -> Result<Vec<Permission>, AdminError> {
     raw.iter()
-        .map(|p| Permission::parse(p).map_err(AdminError::Invalid))
+        .map(|p| Permission::parse(&p.0).map_err(AdminError::Invalid))
         .collect::<Result<Vec<_>, _>>()
         .map(normalize)
 }
@@ -221,7 +274,7 @@ pub async fn create_role(
     actor: &Actor,
     body: NewRole,
 ) -> Result<RoleBody, AdminError> {
-    let name = Name::parse(&body.name, "name").map_err(AdminError::Invalid)?;
+    let name = Name::parse(&body.name.0, "name").map_err(AdminError::Invalid)?;
     if name.as_str() == SIGIL_ADMIN {
         return Err(AdminError::Conflict(format!("{SIGIL_ADMIN} is built in")));
     }
@@ -271,21 +324,21 @@ pub async fn update_role(
         remove: permissions(&patch.remove_permissions)?,
         description: patch.description,
     };
-    if change.add.is_empty() && change.remove.is_empty() && change.description.is_none() {
-        return Err(AdminError::Invalid("nothing to change".into()));
-    }
     let n = name.to_owned();
     let before = ctx
         .store
         .run(move |c| role_store::find(c, &n))
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no role named {name}")))?;
+    if change.add.is_empty() && change.remove.is_empty() && change.description.is_none() {
+        return Ok(RoleBody::from(&before));
+    }
     if let Some(p) = change
         .remove
         .iter()
         .find(|p| !before.permissions.contains(p))
     {
-        return Err(AdminError::Invalid(format!(
+        return Err(AdminError::Conflict(format!(
             "role {name} does not hold {}",
             p.as_str()
         )));

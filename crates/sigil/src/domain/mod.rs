@@ -215,7 +215,11 @@ pub struct Name(String);
 impl Name {
     /// Parse a name.
     pub fn parse(s: &str, what: &str) -> Result<Name, String> {
-        if s.is_empty() || s.len() > 100 || s.trim() != s || s.chars().any(|c| c.is_control()) {
+        if s.is_empty()
+            || s.chars().count() > 100
+            || s.trim() != s
+            || s.chars().any(|c| c.is_control())
+        {
             return Err(format!(
                 "{what} must be 1 to 100 characters without control characters or surrounding spaces"
             ));

@@ -12,8 +12,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::rate_limit::Limits;
 use crate::admin::{
-    self, Access, Actor, AdminError, AuditEventBody, NewRole, RoleBody, RolePatch, UserBody,
-    UsersPage,
+    self, Access, Actor, AdminError, AuditEventBody, NameText, NewRole, PermissionText, RoleBody,
+    RolePatch, UserBody, UsersPage,
 };
 use crate::ratelimit::Class;
 use crate::state::AppState;
@@ -28,20 +28,61 @@ pub struct ErrorBody {
     pub error_description: String,
 }
 
-/// Register the admin routes.
+/// Register the admin routes. Each path answers its documented methods; any other method is
+/// 405 with `Allow`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    fn allow(methods: &'static str) -> impl Fn() -> std::future::Ready<HttpResponse> + Clone {
+        move || {
+            let mut resp = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "method not allowed here",
+            );
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(methods));
+            std::future::ready(resp)
+        }
+    }
     cfg.service(
         web::scope("/admin/api/v1")
-            .route("/openapi.json", web::get().to(openapi))
-            .route("/roles", web::get().to(list_roles))
-            .route("/roles", web::post().to(create_role))
-            .route("/roles/{name}", web::get().to(show_role))
-            .route("/roles/{name}", web::patch().to(update_role))
-            .route("/roles/{name}", web::delete().to(delete_role))
-            .route("/users", web::get().to(list_users))
-            .route("/users/{username}", web::get().to(show_user))
-            .route("/audit", web::get().to(audit_tail))
-            .route("/audit/verify", web::get().to(audit_verify))
+            .service(
+                web::resource("/openapi.json")
+                    .route(web::get().to(openapi))
+                    .default_service(web::to(allow("GET"))),
+            )
+            .service(
+                web::resource("/roles")
+                    .route(web::get().to(list_roles))
+                    .route(web::post().to(create_role))
+                    .default_service(web::to(allow("GET, POST"))),
+            )
+            .service(
+                web::resource("/roles/{name}")
+                    .route(web::get().to(show_role))
+                    .route(web::patch().to(update_role))
+                    .route(web::delete().to(delete_role))
+                    .default_service(web::to(allow("GET, PATCH, DELETE"))),
+            )
+            .service(
+                web::resource("/users")
+                    .route(web::get().to(list_users))
+                    .default_service(web::to(allow("GET"))),
+            )
+            .service(
+                web::resource("/users/{username}")
+                    .route(web::get().to(show_user))
+                    .default_service(web::to(allow("GET"))),
+            )
+            .service(
+                web::resource("/audit")
+                    .route(web::get().to(audit_tail))
+                    .default_service(web::to(allow("GET"))),
+            )
+            .service(
+                web::resource("/audit/verify")
+                    .route(web::get().to(audit_verify))
+                    .default_service(web::to(allow("GET"))),
+            )
             .default_service(web::to(not_found)),
     );
 }
@@ -51,7 +92,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     info(title = "Sigil admin API", description = "Administer a Sigil tenant with access tokens holding admin:<resource>:read|write."),
     paths(list_roles, create_role, show_role, update_role, delete_role, list_users, show_user, audit_tail, audit_verify),
-    components(schemas(ErrorBody, RoleBody, NewRole, RolePatch, UserBody, UsersPage, AuditEventBody)),
+    components(schemas(ErrorBody, RoleBody, NewRole, RolePatch, UserBody, UsersPage, AuditEventBody, PermissionText, NameText)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -302,6 +343,7 @@ pub struct PageQuery {
     /// Return users whose username sorts after this one (the previous page's `next`).
     pub after: Option<String>,
     /// At most this many (1 to 200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -345,6 +387,7 @@ async fn show_user(
 #[into_params(parameter_in = Query)]
 pub struct TailQuery {
     /// The newest this many (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
     pub n: Option<i64>,
 }
 
