@@ -20,6 +20,7 @@ mod outage;
 mod pages;
 mod proxies;
 mod rate_limits;
+mod remote_cli;
 mod replicas;
 mod revocations;
 mod roles;

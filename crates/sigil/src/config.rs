@@ -552,7 +552,16 @@ const SECTIONS: &[&str] = &[
 ];
 const TOP_LEVEL: &[&str] = &["listen", "issuer", "data_dir", "master_key"];
 /// Environment variables that are not settings but are read by Sigil.
-const NON_SETTING_ENV: &[&str] = &["SIGIL_CONFIG"];
+const NON_SETTING_ENV: &[&str] = &[
+    "SIGIL_CONFIG",
+    // `sigil --server`: the remote admin API and its credentials (cli::remote).
+    "SIGIL_SERVER",
+    "SIGIL_ADMIN_TOKEN",
+    "SIGIL_ADMIN_TOKEN_FILE",
+    "SIGIL_ADMIN_CLIENT_ID",
+    "SIGIL_ADMIN_CLIENT_SECRET",
+    "SIGIL_ADMIN_CLIENT_SECRET_FILE",
+];
 
 /// Flags that override everything else (only those the CLI exposes).
 #[derive(Debug, Clone, Default)]

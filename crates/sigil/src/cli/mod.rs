@@ -8,6 +8,7 @@ pub mod clients;
 pub mod config;
 pub mod examples;
 pub mod keys;
+pub mod remote;
 pub mod roles;
 pub mod serve;
 pub mod token;
@@ -36,6 +37,10 @@ pub struct Cli {
     /// Data directory (overrides config and environment).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Run the command against this Sigil's admin API (its issuer URL) instead of the local
+    /// database; credentials from SIGIL_ADMIN_TOKEN or SIGIL_ADMIN_CLIENT_ID/_SECRET.
+    #[arg(long, global = true, env = "SIGIL_SERVER", value_name = "URL")]
+    pub server: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -118,17 +123,25 @@ pub fn run(cli: Cli) -> i32 {
             ..Overrides::default()
         },
     };
-    let result = match cli.command {
-        Command::Token(cmd) => return token::run(cmd),
-        Command::Serve(args) => serve::run(&globals, args),
-        Command::Migrate => migrate(&globals),
-        Command::Keys(cmd) => keys::run(&globals, cmd),
-        Command::Clients(cmd) => clients::run(&globals, cmd),
-        Command::Users(cmd) => users::run(&globals, cmd),
-        Command::Roles(cmd) => roles::run(&globals, cmd),
-        Command::Apis(cmd) => apis::run(&globals, cmd),
-        Command::Config(cmd) => config::run(&globals, cmd),
-        Command::Audit(cmd) => audit::run(&globals, cmd),
+    let remote_server = cli
+        .server
+        .clone()
+        .filter(|_| !matches!(cli.command, Command::Token(_)));
+    let result = if let Some(server) = remote_server {
+        remote::run(&globals, &server, cli.command)
+    } else {
+        match cli.command {
+            Command::Token(cmd) => return token::run(cmd),
+            Command::Serve(args) => serve::run(&globals, args),
+            Command::Migrate => migrate(&globals),
+            Command::Keys(cmd) => keys::run(&globals, cmd),
+            Command::Clients(cmd) => clients::run(&globals, cmd),
+            Command::Users(cmd) => users::run(&globals, cmd),
+            Command::Roles(cmd) => roles::run(&globals, cmd),
+            Command::Apis(cmd) => apis::run(&globals, cmd),
+            Command::Config(cmd) => config::run(&globals, cmd),
+            Command::Audit(cmd) => audit::run(&globals, cmd),
+        }
     };
     match result {
         Ok(()) => 0,
