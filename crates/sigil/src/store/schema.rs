@@ -155,3 +155,19 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> Text,
+        secret -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    totp_recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Binary,
+        created_at -> BigInt,
+    }
+}
