@@ -292,6 +292,7 @@ mod tests {
                     created_at: 1,
                     last_seen_at: 1,
                     expires_at: i64::MAX,
+                    amr: SessionRow::amr_of(&["pwd"]),
                 },
             )?;
             refresh_tokens::insert(
