@@ -16,6 +16,7 @@ mod keys;
 mod kill9;
 mod login;
 mod logout;
+mod mfa;
 mod outage;
 mod pages;
 mod proxies;

@@ -1,5 +1,6 @@
 //! Thin wrappers over `ring` for the few primitives Sigil uses outside signing:
-//! randomness, the keyed hash of client secrets, and AES-256-GCM for private keys at rest.
+//! randomness, the keyed hashes of client secrets and recovery codes, and AES-256-GCM for
+//! private keys and TOTP secrets at rest.
 //! Nothing here implements a primitive; every operation is ring's.
 
 use base64::Engine;
@@ -42,6 +43,7 @@ pub struct MasterKey {
     refresh_hmac: hmac::Key,
     audit_hmac: hmac::Key,
     form_hmac: hmac::Key,
+    recovery_hmac: hmac::Key,
     page_aead: aead::LessSafeKey,
 }
 
@@ -84,6 +86,9 @@ impl MasterKey {
         let form = prk
             .expand(&[b"form-token"], hmac::HMAC_SHA256)
             .map_err(|_| "key derivation failed".to_owned())?;
+        let recovery = prk
+            .expand(&[b"recovery-code-hmac"], hmac::HMAC_SHA256)
+            .map_err(|_| "key derivation failed".to_owned())?;
         let page = prk
             .expand(&[b"sealed-page-state"], &aead::AES_256_GCM)
             .map_err(|_| "key derivation failed".to_owned())?;
@@ -93,6 +98,7 @@ impl MasterKey {
             refresh_hmac: hmac::Key::from(refresh),
             audit_hmac: hmac::Key::from(audit),
             form_hmac: hmac::Key::from(form),
+            recovery_hmac: hmac::Key::from(recovery),
             page_aead: aead::LessSafeKey::new(aead::UnboundKey::from(page)),
         })
     }
@@ -222,6 +228,15 @@ impl MasterKey {
         Some(plain.to_vec())
     }
 
+    /// Keyed hash (HMAC-SHA256, its own derived key) of a recovery code of `user_id`, as stored
+    /// in its place: the user id is bound in, so a stored hash matches only that user's code.
+    /// Random codes of 80 bits need no slow hash; comparing is the caller's, in constant time.
+    pub fn hash_recovery_code(&self, user_id: &str, code: &str) -> Vec<u8> {
+        hmac::sign(&self.recovery_hmac, &form_token_input(user_id, code))
+            .as_ref()
+            .to_vec()
+    }
+
     /// Constant-time check of a presented secret against a stored keyed hash.
     pub fn verify_secret(&self, secret: &str, stored: &[u8]) -> bool {
         hmac::verify(&self.secret_hmac, secret.as_bytes(), stored).is_ok()
@@ -315,6 +330,21 @@ mod tests {
         assert!(k.verify_secret("sgl_secret_abc", &h));
         assert!(!k.verify_secret("sgl_secret_abd", &h));
         assert!(!k.verify_secret("sgl_secret_abc", &h[..31]));
+        Ok(())
+    }
+
+    #[test]
+    fn a_recovery_code_hash_is_keyed_and_bound_to_its_user() -> Result<(), String> {
+        let k = key()?;
+        let h = k.hash_recovery_code("usr_a", "abcd-efgh");
+        assert_eq!(h, k.hash_recovery_code("usr_a", "abcd-efgh"));
+        assert_ne!(h, k.hash_recovery_code("usr_b", "abcd-efgh"));
+        assert_ne!(h, k.hash_recovery_code("usr_a", "abcd-efgi"));
+        assert_ne!(h, k.hash_secret("abcd-efgh"), "not the client-secret key");
+        assert_ne!(
+            h,
+            MasterKey::from_bytes(&[8u8; 32])?.hash_recovery_code("usr_a", "abcd-efgh")
+        );
         Ok(())
     }
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod passwords;
 pub mod ratelimit;

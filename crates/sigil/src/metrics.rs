@@ -19,6 +19,11 @@ pub struct Metrics {
     pub logins: IntCounterVec,
     /// Accounts locked after too many failures.
     pub account_lockouts: IntCounter,
+    /// Second-factor codes by outcome: `success` (a TOTP code), `recovery` (a recovery code),
+    /// `failure` (wrong or already used), `locked` (refused unchecked: the factor is locked).
+    pub mfa: IntCounterVec,
+    /// Second factors locked after too many wrong codes.
+    pub mfa_lockouts: IntCounter,
     /// `sigil_tokens_issued_total{grant}`, one series per grant resolved once: `/token` is
     /// the hot path, and a label lookup takes a hash and a lock. See [`Metrics::token_issued`].
     issued_by_grant: [IntCounter; 3],
@@ -78,6 +83,15 @@ impl Metrics {
                 "sigil_account_lockouts_total",
                 "Accounts locked after repeated login failures.",
             )?,
+            mfa: vec(
+                "sigil_mfa_total",
+                "Second-factor codes presented at sign-in, by outcome.",
+                "outcome",
+            )?,
+            mfa_lockouts: counter(
+                "sigil_mfa_lockouts_total",
+                "Second factors locked after repeated wrong codes.",
+            )?,
             audit_write_failures: counter(
                 "sigil_audit_write_failures_total",
                 "Audit events that could not be written.",
@@ -106,6 +120,9 @@ impl Metrics {
         // Zero series exist from the start, so rate() and absent() behave.
         for outcome in ["success", "failure", "rate_limited"] {
             m.logins.with_label_values(&[outcome]);
+        }
+        for outcome in ["success", "failure", "locked", "recovery"] {
+            m.mfa.with_label_values(&[outcome]);
         }
         for outcome in ["ok", "failed"] {
             m.database_write_probes.with_label_values(&[outcome]);

@@ -417,6 +417,22 @@ pub struct UserBody {
     pub updated_at: Option<String>,
     /// Last password change (RFC 3339).
     pub password_changed_at: Option<String>,
+    /// The second factor (shown for one user, as `users show`; not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpStatus>,
+}
+
+/// Whether a user has TOTP, as `users show --json` says it (never the secret or a code).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpStatus {
+    /// Enrolled.
+    pub enrolled: bool,
+    /// When (RFC 3339), if enrolled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enrolled_at: Option<String>,
+    /// Recovery codes not yet used, if enrolled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes_left: Option<i64>,
 }
 
 impl From<&crate::domain::user::User> for UserBody {
@@ -432,6 +448,7 @@ impl From<&crate::domain::user::User> for UserBody {
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
             password_changed_at: rfc3339(u.password_changed_at),
+            totp: None,
         }
     }
 }
@@ -477,14 +494,29 @@ pub async fn list_users(
     Ok(UsersPage { users, next })
 }
 
-/// One user by username.
+/// One user by username, with whether they have a second factor.
 pub async fn show_user(ctx: &AppState, username: &str) -> Result<UserBody, AdminError> {
     let u = username.to_owned();
-    ctx.store
-        .run(move |c| user_store::find_by_username(c, &u))
-        .await?
-        .map(|u| UserBody::from(&u))
-        .ok_or_else(|| AdminError::NotFound(format!("no user named {username}")))
+    let found = ctx
+        .store
+        .run(move |c| crate::store::mfa::user_with_summary(c, &u))
+        .await?;
+    let (user, totp) =
+        found.ok_or_else(|| AdminError::NotFound(format!("no user named {username}")))?;
+    let mut body = UserBody::from(&user);
+    body.totp = Some(match totp {
+        Some(t) => TotpStatus {
+            enrolled: true,
+            enrolled_at: crate::clock::rfc3339(t.created_at),
+            recovery_codes_left: Some(t.recovery_codes_left),
+        },
+        None => TotpStatus {
+            enrolled: false,
+            enrolled_at: None,
+            recovery_codes_left: None,
+        },
+    });
+    Ok(body)
 }
 
 /// One audit event as `sigil audit tail --json` prints it.

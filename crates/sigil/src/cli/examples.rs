@@ -139,6 +139,18 @@ const EXAMPLES: &[(&str, &str)] = &[
     ("apis delete", "sigil apis delete https://jobs.example.com"),
     ("users export", "sigil users export alice > alice.json"),
     (
+        "users totp",
+        "sigil users totp enroll alice\n  sigil users totp disable alice",
+    ),
+    (
+        "users totp enroll",
+        "sigil users totp enroll alice    # shows the secret, its otpauth:// URI and 10 recovery codes, once\n  sigil users totp enroll alice --json    # again: a new secret and new codes replace the old",
+    ),
+    (
+        "users totp disable",
+        "sigil users totp disable alice    # a lost authenticator: a password alone signs in",
+    ),
+    (
         "users reset-password",
         "sigil users reset-password alice --password-stdin\n  printf '%s\\n' \"$PASSWORD\" | sigil users reset-password alice --password-stdin",
     ),

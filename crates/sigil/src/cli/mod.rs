@@ -60,7 +60,8 @@ pub enum Command {
     /// OAuth clients: create, list, show, update, delete, rotate-secret.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
-    /// End users: create, list, show, disable, enable, set-roles, delete, export, reset-password.
+    /// End users: create, list, show, disable, enable, set-roles, delete, export, reset-password,
+    /// totp.
     #[command(subcommand)]
     Users(users::UsersCommand),
     /// Roles: the permissions users and clients hold (create, list, show, update, delete, import).

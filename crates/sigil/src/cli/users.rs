@@ -91,6 +91,9 @@ pub enum UsersCommand {
         #[arg(allow_hyphen_values = true)]
         username: String,
     },
+    /// The user's TOTP second factor: enroll, disable.
+    #[command(subcommand)]
+    Totp(TotpCommand),
     /// Set a new password, read from standard input (one line).
     ResetPassword {
         /// Username.
@@ -99,6 +102,24 @@ pub enum UsersCommand {
         /// Read the password from standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+}
+
+/// `users totp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Enrol a TOTP authenticator (enrolling again replaces the secret and the recovery codes);
+    /// prints the secret, its otpauth:// URI and ten recovery codes, once.
+    Enroll {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
+    /// Remove the TOTP factor and its recovery codes: the user signs in with a password alone.
+    Disable {
+        /// Username.
+        #[arg(allow_hyphen_values = true)]
+        username: String,
     },
 }
 
@@ -254,7 +275,17 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
             });
         }
         UsersCommand::Show { username } | UsersCommand::Export { username } => {
-            let view = found(&username)?.public_view();
+            let user = found(&username)?;
+            let totp = store.run_blocking(|c| crate::store::mfa::summary(c, &user.id))?;
+            let mut view = user.public_view();
+            view["totp"] = match totp {
+                Some(t) => serde_json::json!({
+                    "enrolled": true,
+                    "enrolled_at": crate::clock::rfc3339(t.created_at),
+                    "recovery_codes_left": t.recovery_codes_left,
+                }),
+                None => serde_json::json!({ "enrolled": false }),
+            };
             print(g, &view, || {
                 serde_json::to_string_pretty(&view).unwrap_or_default()
             });
@@ -327,6 +358,57 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
             )?;
             print(g, &serde_json::json!({"deleted": username}), || {
                 format!("deleted {username}")
+            });
+        }
+        UsersCommand::Totp(TotpCommand::Enroll { username }) => {
+            let user = found(&username)?;
+            let enrolment = crate::mfa::enroll_blocking(
+                &store,
+                &keys.master,
+                &user.id,
+                &settings.ui.product_name,
+                user.username.as_str(),
+                now,
+            )?;
+            super::audit(
+                &keys,
+                "user.totp_enroll",
+                Some(user.id.clone()),
+                serde_json::json!({
+                    "username": username,
+                    "recovery_codes": enrolment.recovery_codes.len(),
+                }),
+            )?;
+            let value = serde_json::json!({
+                "secret": enrolment.secret,
+                "otpauth_uri": enrolment.otpauth_uri,
+                "recovery_codes": enrolment.recovery_codes,
+            });
+            print(g, &value, || {
+                format!(
+                    "TOTP enrolled for {username}; shown once, keep them safe.\n\
+                     secret:      {}\n\
+                     otpauth URI: {}\n\
+                     recovery codes (each works once):\n  {}",
+                    enrolment.secret,
+                    enrolment.otpauth_uri,
+                    enrolment.recovery_codes.join("\n  ")
+                )
+            });
+        }
+        UsersCommand::Totp(TotpCommand::Disable { username }) => {
+            let user = found(&username)?;
+            if !crate::mfa::remove_blocking(&store, &user.id)? {
+                bail!("{username} has no TOTP factor");
+            }
+            super::audit(
+                &keys,
+                "user.totp_disable",
+                Some(user.id.clone()),
+                serde_json::json!({"username": username}),
+            )?;
+            print(g, &serde_json::json!({"totp_disabled": username}), || {
+                format!("TOTP removed for {username}: a password alone signs in")
             });
         }
         UsersCommand::ResetPassword { username, .. } => {

@@ -92,7 +92,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[openapi(
     info(title = "Sigil admin API", description = "Administer a Sigil tenant with access tokens holding admin:<resource>:read|write."),
     paths(list_roles, create_role, show_role, update_role, delete_role, list_users, show_user, audit_tail, audit_verify),
-    components(schemas(ErrorBody, RoleBody, NewRole, RolePatch, UserBody, UsersPage, AuditEventBody, PermissionText, NameText)),
+    components(schemas(ErrorBody, RoleBody, NewRole, RolePatch, UserBody, UsersPage, AuditEventBody, PermissionText, NameText, admin::TotpStatus)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

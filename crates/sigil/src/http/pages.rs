@@ -27,6 +27,22 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The second step of a sign-in: the one-time code (field `totp`).
+#[derive(Template)]
+#[template(path = "login_otp.html")]
+pub struct OtpPage<'a> {
+    /// Product name (`ui.product_name`).
+    pub product: &'a str,
+    /// Application name.
+    pub client_name: &'a str,
+    /// The sealed second step.
+    pub authz: &'a str,
+    /// Anti-CSRF token.
+    pub csrf: &'a str,
+    /// The one generic error message, if any.
+    pub error: Option<&'a str>,
+}
+
 /// An error shown instead of redirecting.
 #[derive(Template)]
 #[template(path = "error.html")]

@@ -44,6 +44,10 @@ pub struct CodeGrant {
     pub auth_time: i64,
     /// The login session (refresh tokens without offline_access end with it).
     pub session_hash: String,
+    /// How the user authenticated (the ID token's `amr`); empty for a code issued before
+    /// sessions remembered it, which means a password.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// Issue a code for `req` to the signed-in `user` and return the success redirect
@@ -64,6 +68,7 @@ pub async fn issue(
         scope: req.scope.clone(),
         auth_time: session.auth_time,
         session_hash: session.id_hash.clone(),
+        amr: session.methods(),
     };
     let now = ctx.now();
     let bytes = serde_json::to_vec(&grant).map_err(|e| OAuthError::Internal(e.to_string()))?;
@@ -178,6 +183,7 @@ pub async fn grant(
                 client_id: client.id.as_str(),
                 nonce: grant.nonce.as_deref(),
                 auth_time: grant.auth_time,
+                amr: &grant.amr,
                 alg: client.id_token_alg,
                 access_token: &response.access_token,
                 user: released,

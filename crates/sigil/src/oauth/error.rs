@@ -98,3 +98,16 @@ impl From<crate::cache::CacheError> for OAuthError {
         }
     }
 }
+
+impl From<crate::mfa::MfaError> for OAuthError {
+    /// The database's and the cache's errors as theirs; a secret that does not open is a
+    /// `server_error` (500).
+    fn from(e: crate::mfa::MfaError) -> Self {
+        use crate::mfa::MfaError;
+        match e {
+            MfaError::Store(e) => e.into(),
+            MfaError::Cache(e) => e.into(),
+            MfaError::Sealed(_) => OAuthError::Internal(e.to_string()),
+        }
+    }
+}

@@ -207,6 +207,8 @@ pub struct IdTokenRequest<'a> {
     pub nonce: Option<&'a str>,
     /// When the user authenticated.
     pub auth_time: i64,
+    /// How the user authenticated (`amr`, RFC 8176 values); empty means a password alone.
+    pub amr: &'a [String],
     /// The client's ID-token algorithm.
     pub alg: sigil_verify::Algorithm,
     /// The access token issued alongside (for `at_hash`).
@@ -233,7 +235,11 @@ pub fn id_token(ctx: &AppState, req: IdTokenRequest<'_>) -> Result<String, OAuth
         nonce: req.nonce.map(str::to_owned),
         at_hash: at_hash(req.alg, req.access_token),
         azp: req.client_id.to_owned(),
-        amr: vec!["pwd".to_owned()],
+        amr: if req.amr.is_empty() {
+            vec!["pwd".to_owned()]
+        } else {
+            req.amr.to_vec()
+        },
         user: req.user,
     };
     let payload = serde_json::to_vec(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;

@@ -17,12 +17,23 @@
 //! and a random id, 90 days): it is counted on its own (5 per window) and ignores the
 //! per-network and account-wide locks, so the user who signed in from this browser before gets
 //! in even while the account is under attack from elsewhere.
+//!
+//! **The second factor.** For a user with TOTP enrolled, a correct password does not sign in:
+//! [`sign_in`] answers [`Outcome::SecondFactor`] and `http` shows the code form, its state
+//! sealed in the form (`pending::start_mfa`), so it exists only after a correct password and
+//! costs the server nothing to keep. [`second_factor`] checks the code (`mfa::check`: a TOTP
+//! code once across replicas, a recovery code once). [`MFA_LOCK_FAILURES`] wrong codes within
+//! `passwords.lockout_window` lock the user's second factor for that window, whoever presents
+//! it (only someone who knew the password can reach it): a locked second factor refuses even the
+//! right code, with the same message, and is checked before any code is, so a lock never uses
+//! up a recovery code. The session then remembers `["pwd","otp"]` for the ID token's `amr`.
 
 use super::OAuthError;
 use super::anonymous::{self, Record};
 use super::session;
 use crate::domain::ClientId;
 use crate::domain::user::{User, Username};
+use crate::mfa::{self, Check};
 use crate::state::AppState;
 use crate::store::sessions::SessionRow;
 use crate::store::users as user_store;
@@ -31,6 +42,12 @@ use crate::store::users as user_store;
 pub const DEVICE_TTL: i64 = 90 * 24 * 3600;
 /// Purpose of the device cookie's HMAC.
 const DEVICE_PURPOSE: &str = "device";
+/// Wrong second-factor codes within `passwords.lockout_window` that lock the second factor.
+pub const MFA_LOCK_FAILURES: u64 = 5;
+/// `amr` of a sign-in with a password alone.
+pub const AMR_PASSWORD: &[&str] = &["pwd"];
+/// `amr` of a sign-in with a password and a one-time code (TOTP or recovery code).
+pub const AMR_PASSWORD_OTP: &[&str] = &["pwd", "otp"];
 
 /// One sign-in attempt, as the form and the connection gave it.
 #[derive(Debug)]
@@ -70,6 +87,79 @@ pub enum Outcome {
         /// The username to show again in the form (empty when it was not a valid name).
         username: String,
     },
+    /// The password was right and the user has a second factor: ask for the code.
+    SecondFactor {
+        /// The user.
+        user: Box<User>,
+    },
+    /// The second step cannot go on (the factor was removed meanwhile): start again.
+    Expired,
+}
+
+/// One second-factor attempt: the code typed into the form of a second step the browser holds.
+#[derive(Debug)]
+pub struct SecondAttempt<'a> {
+    /// The user whose password was accepted (from the sealed step).
+    pub user_id: &'a str,
+    /// The code as typed.
+    pub code: String,
+    /// The client's address (the audit trail's `ip`).
+    pub ip: &'a str,
+    /// The client the sign-in is for.
+    pub client_id: &'a ClientId,
+    /// The browser's current session cookie, ended by a successful sign-in.
+    pub previous_session: Option<String>,
+}
+
+/// Why a second-factor attempt was refused (audit `reason`; never shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaRefusal {
+    /// Too many wrong codes: the second factor is locked.
+    Locked,
+    /// Neither the current code nor an unused recovery code.
+    WrongCode,
+    /// A code already used.
+    ReplayedCode,
+}
+
+impl MfaRefusal {
+    /// The audit trail's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaRefusal::Locked => "mfa_locked",
+            MfaRefusal::WrongCode => "wrong_code",
+            MfaRefusal::ReplayedCode => "replayed_code",
+        }
+    }
+}
+
+/// How a second factor was proved (the metric's outcome and the audit trail's `mfa`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaMethod {
+    /// The current TOTP code.
+    Totp,
+    /// A recovery code, with how many are left.
+    Recovery {
+        /// Recovery codes left.
+        left: i64,
+    },
+}
+
+/// Whether a checked code proves the second factor. `None` when there is no factor to prove
+/// (removed since the password): the step starts again.
+pub fn mfa_verdict(check: Check) -> Option<Result<MfaMethod, MfaRefusal>> {
+    match check {
+        Check::Totp => Some(Ok(MfaMethod::Totp)),
+        Check::Recovery { left } => Some(Ok(MfaMethod::Recovery { left })),
+        Check::Replayed => Some(Err(MfaRefusal::ReplayedCode)),
+        Check::Wrong => Some(Err(MfaRefusal::WrongCode)),
+        Check::NotEnrolled => None,
+    }
+}
+
+/// The counter of wrong second-factor codes of `user_id` (its lock marker is `<key>:locked`).
+pub fn mfa_lock_key(user_id: &str) -> String {
+    format!("mfa_fail:{user_id}")
 }
 
 /// Why a sign-in was refused (audit `reason`; never shown).
@@ -256,12 +346,44 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
         // Best effort: a counter that stays behind expires with its window.
         let _ = ctx.cache.take(&scope.key, now).await;
     }
-    let (session_id, session) = session::start(ctx, &user, attempt.previous_session.take()).await?;
+    if mfa::is_enrolled(&ctx.store, &user.id).await? {
+        let mut event = ctx.event("login.mfa_challenge", format!("user:{}", user.id));
+        event.subject = Some(user.id.clone());
+        event.client_id = Some(attempt.client_id.as_str().to_owned());
+        event.details = serde_json::json!({ "ip": attempt.ip });
+        ctx.audit(event).await;
+        return Ok(Outcome::SecondFactor {
+            user: Box::new(user),
+        });
+    }
+    let details = serde_json::json!({ "ip": attempt.ip, "amr": AMR_PASSWORD });
+    finish(
+        ctx,
+        user,
+        AMR_PASSWORD,
+        attempt.previous_session.take(),
+        attempt.client_id,
+        details,
+    )
+    .await
+}
+
+/// Start the session of a sign-in that is complete, with its audit event, metric and a new
+/// device cookie.
+async fn finish(
+    ctx: &AppState,
+    user: User,
+    methods: &[&str],
+    previous_session: Option<String>,
+    client_id: &ClientId,
+    details: serde_json::Value,
+) -> Result<Outcome, OAuthError> {
+    let (session_id, session) = session::start(ctx, &user, methods, previous_session).await?;
     ctx.metrics.logins.with_label_values(&["success"]).inc();
     let mut event = ctx.event("login.success", format!("user:{}", user.id));
     event.subject = Some(user.id.clone());
-    event.client_id = Some(attempt.client_id.as_str().to_owned());
-    event.details = serde_json::json!({ "ip": attempt.ip });
+    event.client_id = Some(client_id.as_str().to_owned());
+    event.details = details;
     ctx.audit(event).await;
     let device = new_device(ctx, &user.id);
     Ok(Outcome::SignedIn {
@@ -270,6 +392,130 @@ pub async fn sign_in(ctx: &AppState, mut attempt: Attempt<'_>) -> Result<Outcome
         session,
         device,
     })
+}
+
+/// The second step: check the code of a user whose password was accepted. Errors are the
+/// cache's, the database's or a secret that does not open: the caller answers 503 or 500, and
+/// nothing was granted.
+pub async fn second_factor(
+    ctx: &AppState,
+    mut attempt: SecondAttempt<'_>,
+) -> Result<Outcome, OAuthError> {
+    let now = ctx.now();
+    let refused = || Outcome::Refused {
+        username: String::new(),
+    };
+    let user_id = attempt.user_id.to_owned();
+    let Some(user) = ctx
+        .store
+        .run(move |c| user_store::find_by_id(c, &user_id))
+        .await?
+    else {
+        return Ok(Outcome::Expired);
+    };
+    if user.disabled {
+        let mut event = ctx.event("login.failure", "anonymous".to_owned());
+        event.subject = Some(user.id.clone());
+        event.client_id = Some(attempt.client_id.as_str().to_owned());
+        event.details = serde_json::json!({
+            "reason": Refusal::Disabled.as_str(), "ip": attempt.ip, "step": "otp",
+        });
+        ctx.audit(event).await;
+        ctx.metrics.logins.with_label_values(&["failure"]).inc();
+        return Ok(refused());
+    }
+    let lock_key = mfa_lock_key(&user.id);
+    let locked = ctx
+        .cache
+        .get(&format!("{lock_key}:locked"), now)
+        .await?
+        .is_some();
+    let verdict = if locked {
+        Err(MfaRefusal::Locked)
+    } else {
+        let code = std::mem::take(&mut attempt.code);
+        let check = mfa::check(&ctx.store, &ctx.cache, &ctx.master, &user.id, &code, now).await?;
+        match mfa_verdict(check) {
+            Some(v) => v,
+            None => return Ok(Outcome::Expired),
+        }
+    };
+    let method = match verdict {
+        Ok(method) => method,
+        Err(refusal) => {
+            record_mfa_failure(ctx, &attempt, &user, refusal, now).await?;
+            return Ok(refused());
+        }
+    };
+    // Best effort: a counter that stays behind expires with its window.
+    let _ = ctx.cache.take(&lock_key, now).await;
+    let details = match method {
+        MfaMethod::Totp => {
+            ctx.metrics.mfa.with_label_values(&["success"]).inc();
+            serde_json::json!({ "ip": attempt.ip, "amr": AMR_PASSWORD_OTP, "mfa": "totp" })
+        }
+        MfaMethod::Recovery { left } => {
+            ctx.metrics.mfa.with_label_values(&["recovery"]).inc();
+            serde_json::json!({
+                "ip": attempt.ip,
+                "amr": AMR_PASSWORD_OTP,
+                "mfa": "recovery_code",
+                "recovery_codes_left": left,
+            })
+        }
+    };
+    finish(
+        ctx,
+        user,
+        AMR_PASSWORD_OTP,
+        attempt.previous_session.take(),
+        attempt.client_id,
+        details,
+    )
+    .await
+}
+
+/// Audit, count and (at the limit) lock after a refused second-factor code.
+async fn record_mfa_failure(
+    ctx: &AppState,
+    attempt: &SecondAttempt<'_>,
+    user: &User,
+    refusal: MfaRefusal,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let mut event = ctx.event("login.failure", "anonymous".to_owned());
+    event.subject = Some(user.id.clone());
+    event.client_id = Some(attempt.client_id.as_str().to_owned());
+    event.details =
+        serde_json::json!({ "reason": refusal.as_str(), "ip": attempt.ip, "step": "otp" });
+    ctx.audit(event).await;
+    ctx.metrics.logins.with_label_values(&["failure"]).inc();
+    if refusal == MfaRefusal::Locked {
+        // Attempts while locked are refused unchecked and do not extend the lock.
+        ctx.metrics.mfa.with_label_values(&["locked"]).inc();
+        return Ok(());
+    }
+    ctx.metrics.mfa.with_label_values(&["failure"]).inc();
+    let window = crate::clock::secs(ctx.settings.passwords.lockout_window);
+    let key = mfa_lock_key(&user.id);
+    let failures = ctx.cache.incr(&key, now + window, now).await?;
+    if lock_step(failures, MFA_LOCK_FAILURES) != LockStep::Count {
+        ctx.cache
+            .put(&format!("{key}:locked"), vec![1], now + window, now)
+            .await?;
+        if lock_step(failures, MFA_LOCK_FAILURES) == LockStep::Lock {
+            ctx.metrics.mfa_lockouts.inc();
+            let mut event = ctx.event("login.mfa_locked", "system".to_owned());
+            event.subject = Some(user.id.clone());
+            event.details = serde_json::json!({
+                "failures": failures,
+                "ip": attempt.ip,
+                "until": now + window,
+            });
+            ctx.audit(event).await;
+        }
+    }
+    Ok(())
 }
 
 /// Audit, count and (for a known name) lock after a refused attempt.
@@ -403,6 +649,35 @@ mod tests {
             verdict(Some(&user(false)), true, true),
             Err(Refusal::Locked)
         );
+    }
+
+    #[test]
+    fn only_an_unused_current_code_or_recovery_code_proves_the_second_factor() {
+        assert_eq!(mfa_verdict(Check::Totp), Some(Ok(MfaMethod::Totp)));
+        assert_eq!(
+            mfa_verdict(Check::Recovery { left: 3 }),
+            Some(Ok(MfaMethod::Recovery { left: 3 }))
+        );
+        assert_eq!(
+            mfa_verdict(Check::Replayed),
+            Some(Err(MfaRefusal::ReplayedCode))
+        );
+        assert_eq!(mfa_verdict(Check::Wrong), Some(Err(MfaRefusal::WrongCode)));
+        assert_eq!(mfa_verdict(Check::NotEnrolled), None);
+    }
+
+    #[test]
+    fn the_fifth_wrong_code_locks_the_second_factor() {
+        let steps: Vec<LockStep> = (1..=6).map(|n| lock_step(n, MFA_LOCK_FAILURES)).collect();
+        assert_eq!(steps[..4], [LockStep::Count; 4]);
+        assert_eq!(steps[4], LockStep::Lock);
+        assert_eq!(steps[5], LockStep::Extend);
+        assert_ne!(
+            mfa_lock_key("usr_a"),
+            mfa_lock_key("usr_b"),
+            "each user their own count"
+        );
+        assert!(!mfa_lock_key("usr_a").starts_with("login_fail:"));
     }
 
     #[test]

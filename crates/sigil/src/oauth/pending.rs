@@ -6,6 +6,8 @@
 //! to remember. The page's form carries its [`PendingLogin`] sealed (AES-256-GCM under a key
 //! derived from the master key, [`crate::crypto::MasterKey::seal_page`]) with its expiry, so
 //! any replica with the same master key can finish it, and a flood of page views fills no cache.
+//! The second step of a sign-in ([`PendingMfa`], the one-time code after a correct password) is
+//! sealed the same way under a purpose of its own, so neither opens as the other.
 //! A consent screen comes after the user signed in, so it is kept in the short-lived cache
 //! under a random id (one decision per screen).
 
@@ -26,6 +28,11 @@ const MAX_ID: usize = 64;
 const MAX_SEALED: usize = 16 * 1024;
 /// Associated data of a sealed sign-in page: it opens as nothing else.
 const LOGIN_PURPOSE: &str = "sigil/pending-login/v1";
+/// How long the second step of a sign-in (the one-time code) stays usable after the password
+/// was accepted, seconds. Showing the form again after a wrong code does not extend it.
+pub const MFA_TTL: i64 = 300;
+/// Associated data of a sealed second step: neither it nor a sign-in page opens as the other.
+const MFA_PURPOSE: &str = "sigil/pending-mfa/v1";
 
 /// A sign-in page in progress.
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,6 +44,23 @@ pub struct PendingLogin {
     /// SHA-256 of the binding cookie value.
     pub binding: String,
     /// Unix seconds after which the page is no longer accepted.
+    pub expires_at: i64,
+}
+
+/// The second step of a sign-in in progress: the user whose password was accepted, the request,
+/// and the same anti-CSRF token and browser binding as a sign-in page. It exists only after a
+/// correct password, and travels sealed in its form like a sign-in page: nothing is stored.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingMfa {
+    /// The validated request.
+    pub request: AuthorizationRequest,
+    /// Anti-CSRF token echoed by the form.
+    pub csrf: String,
+    /// SHA-256 of the binding cookie value.
+    pub binding: String,
+    /// The user whose password was accepted.
+    pub user_id: String,
+    /// Unix seconds after which the step is no longer accepted (set once, at the password).
     pub expires_at: i64,
 }
 
@@ -133,6 +157,37 @@ pub fn login(ctx: &AppState, sealed: &str) -> Option<PendingLogin> {
     }
     let bytes = ctx.master.open_page(LOGIN_PURPOSE, sealed)?;
     let pending: PendingLogin = serde_json::from_slice(&bytes).ok()?;
+    (pending.expires_at > ctx.now()).then_some(pending)
+}
+
+/// Seal the second step of a sign-in for `user_id` into its form, usable until `expires_at`
+/// (a fresh anti-CSRF token and binding each time it is shown; nothing is stored).
+pub fn start_mfa(
+    ctx: &AppState,
+    request: AuthorizationRequest,
+    user_id: &str,
+    expires_at: i64,
+) -> Result<Started, OAuthError> {
+    let mut started = Started::new();
+    let pending = PendingMfa {
+        request,
+        csrf: started.csrf.clone(),
+        binding: hash_id(&started.binding),
+        user_id: user_id.to_owned(),
+        expires_at,
+    };
+    let bytes = serde_json::to_vec(&pending).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    started.id = ctx.master.seal_page(MFA_PURPOSE, &bytes);
+    Ok(started)
+}
+
+/// The second step whose form carried `sealed`, if it is Sigil's and has not expired.
+pub fn mfa(ctx: &AppState, sealed: &str) -> Option<PendingMfa> {
+    if sealed.len() > MAX_SEALED {
+        return None;
+    }
+    let bytes = ctx.master.open_page(MFA_PURPOSE, sealed)?;
+    let pending: PendingMfa = serde_json::from_slice(&bytes).ok()?;
     (pending.expires_at > ctx.now()).then_some(pending)
 }
 

@@ -41,11 +41,13 @@ pub async fn find(ctx: &AppState, cookie: &str) -> Result<Option<LiveSession>, O
         .map(|(row, user)| LiveSession { row, user }))
 }
 
-/// Start a new session for `user`, ending the browser's `previous` one if it had one.
-/// Returns the cookie value and the stored row.
+/// Start a new session for `user`, signed in with `methods` (OIDC `amr` values: `pwd`, `otp`),
+/// ending the browser's `previous` one if it had one. Returns the cookie value and the stored
+/// row, which remembers the methods for every code issued under it.
 pub async fn start(
     ctx: &AppState,
     user: &User,
+    methods: &[&str],
     previous: Option<String>,
 ) -> Result<(String, SessionRow), OAuthError> {
     let id = random_b64(32);
@@ -57,6 +59,7 @@ pub async fn start(
         created_at: now,
         last_seen_at: now,
         expires_at: now + SESSION_ABSOLUTE,
+        amr: SessionRow::amr_of(methods),
     };
     let stored = row.clone();
     let previous_hash = previous.as_deref().map(hash_id);

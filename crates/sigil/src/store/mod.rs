@@ -12,6 +12,7 @@ pub mod consents;
 pub mod heartbeat;
 pub mod keys;
 pub mod meta;
+pub mod mfa;
 pub mod prune;
 pub mod refresh_tokens;
 pub mod revocations;

@@ -57,6 +57,7 @@ mod tests {
             created_at: 1,
             last_seen_at,
             expires_at,
+            amr: SessionRow::amr_of(&["pwd"]),
         }
     }
 

@@ -21,6 +21,23 @@ pub struct SessionRow {
     pub last_seen_at: i64,
     /// Absolute end.
     pub expires_at: i64,
+    /// The methods the sign-in used (OIDC `amr`), a JSON list: `["pwd"]`, `["pwd","otp"]`.
+    pub amr: String,
+}
+
+impl SessionRow {
+    /// The sign-in methods as a list (`["pwd"]` for a row that cannot be read as one).
+    pub fn methods(&self) -> Vec<String> {
+        super::from_json_list::<String>(&self.amr, "sessions.amr")
+            .ok()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| vec!["pwd".to_owned()])
+    }
+
+    /// The `amr` column's text for `methods`.
+    pub fn amr_of(methods: &[&str]) -> String {
+        super::to_json_list(methods)
+    }
 }
 
 /// Insert a session.

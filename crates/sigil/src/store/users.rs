@@ -191,11 +191,19 @@ pub fn set_password(
     })
 }
 
-/// Delete a user with their sessions and refresh tokens, in one transaction. False when no such
-/// user.
+/// Delete a user with their sessions, refresh tokens and second factor, in one transaction.
+/// False when no such user.
 pub fn delete(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
     conn.transaction(|c| {
         end_sessions(c, username)?;
+        let id: Option<String> = users::table
+            .filter(users::username.eq(username))
+            .select(users::id)
+            .first(c)
+            .optional()?;
+        if let Some(id) = &id {
+            super::mfa::remove(c, id)?;
+        }
         let n = diesel::delete(users::table.filter(users::username.eq(username))).execute(c)?;
         if n > 0 {
             meta::bump(c, meta::USERS_VERSION)?;
@@ -298,6 +306,7 @@ mod tests {
                     created_at: 1,
                     last_seen_at: 1,
                     expires_at: i64::MAX,
+                    amr: SessionRow::amr_of(&["pwd"]),
                 },
             )?;
             refresh_tokens::insert(
