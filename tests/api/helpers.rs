@@ -462,6 +462,20 @@ impl TestApp {
     }
 }
 
+/// POST /introspect of `token` by `who` (HTTP Basic): expects 200, returns the body.
+pub async fn introspect_ok(app: &TestApp, who: &TestClient, token: &str) -> Value {
+    let resp = app
+        .client
+        .post(format!("{}/introspect", app.address))
+        .basic_auth(&who.id, who.secret.as_deref())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
 /// The value of one series at `/metrics`, e.g. `sigil_logins_total{outcome="failure"}`.
 pub async fn metric(app: &TestApp, series: &str) -> f64 {
     let resp = app.get("/metrics").await;

@@ -11,19 +11,6 @@ fn refresh_client(app: &TestApp) -> TestClient {
     web_client(app, &["--grant", "refresh_token"])
 }
 
-async fn introspect(app: &TestApp, who: &TestClient, token: &str) -> Value {
-    let resp = app
-        .client
-        .post(format!("{}/introspect", app.address))
-        .basic_auth(&who.id, who.secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
 async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
     app.client
         .get(format!("{}/userinfo", app.address))
@@ -65,14 +52,14 @@ backend_test!(
         assert_eq!(s, 200, "{b2}");
         let ats = [at(&tokens), at(&b1), at(&b2)];
         for t in &ats {
-            assert_eq!(introspect(&app, &c, t).await["active"], true);
+            assert_eq!(introspect_ok(&app, &c, t).await["active"], true);
         }
         // rt0 again after its successor was used: reuse, the family is revoked...
         let (s, _) = refresh(&app, &c, &rt0, None).await;
         assert_eq!(s, 400);
         // ...and with it every access token it produced, the newest included.
         for t in &ats {
-            assert_eq!(introspect(&app, &c, t).await, json!({"active": false}));
+            assert_eq!(introspect_ok(&app, &c, t).await, json!({"active": false}));
             assert_eq!(userinfo_status(&app, t).await, 401);
         }
     }
@@ -90,12 +77,12 @@ backend_test!(
         let rt1 = b1["refresh_token"].as_str().unwrap();
         revoke(&app, &c, rt1).await;
         for t in [first, at(&b1)] {
-            assert_eq!(introspect(&app, &c, &t).await, json!({"active": false}));
+            assert_eq!(introspect_ok(&app, &c, &t).await, json!({"active": false}));
             assert_eq!(userinfo_status(&app, &t).await, 401);
         }
         // Another sign-in's tokens are another family, untouched.
         let other = code_tokens(&app, &c, "jon", "openid", &browser()).await;
-        assert_eq!(introspect(&app, &c, &at(&other)).await["active"], true);
+        assert_eq!(introspect_ok(&app, &c, &at(&other)).await["active"], true);
     }
 );
 
@@ -114,7 +101,10 @@ backend_test!(signing_out_ends_the_access_tokens_of_the_session, |app| {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200, "signed out");
-    assert_eq!(introspect(&app, &c, &token).await, json!({"active": false}));
+    assert_eq!(
+        introspect_ok(&app, &c, &token).await,
+        json!({"active": false})
+    );
     assert_eq!(userinfo_status(&app, &token).await, 401);
     assert_eq!(
         userinfo_status(&app, &elsewhere).await,
@@ -130,11 +120,11 @@ backend_test!(
         let c = web_client(&app, &[]);
         let token = at(&code_tokens(&app, &c, "lea", "openid", &browser()).await);
         let replica = spawn_replica(&app).await;
-        assert_eq!(introspect(&replica, &c, &token).await["active"], true);
+        assert_eq!(introspect_ok(&replica, &c, &token).await["active"], true);
         revoke(&app, &c, &token).await;
         // At once on the other server: nothing to wait for, the database holds it.
         assert_eq!(
-            introspect(&replica, &c, &token).await,
+            introspect_ok(&replica, &c, &token).await,
             json!({"active": false})
         );
         assert_eq!(userinfo_status(&replica, &token).await, 401);
@@ -142,7 +132,7 @@ backend_test!(
         drop(replica);
         let restarted = spawn_replica(&app).await;
         assert_eq!(
-            introspect(&restarted, &c, &token).await,
+            introspect_ok(&restarted, &c, &token).await,
             json!({"active": false})
         );
     }

@@ -30,19 +30,6 @@ fn cli_fails(app: &TestApp, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-async fn introspect(app: &TestApp, who: &TestClient, token: &str) -> Value {
-    let resp = app
-        .client
-        .post(format!("{}/introspect", app.address))
-        .basic_auth(&who.id, who.secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
 async fn token_with(app: &TestApp, c: &TestClient, extra: &[(&str, &str)]) -> reqwest::Response {
     let mut form = vec![("grant_type", "client_credentials")];
     form.extend_from_slice(extra);
@@ -441,13 +428,13 @@ backend_test!(
         let svc_token = body["access_token"].as_str().unwrap().to_owned();
         permissions_become(&app, &svc, &[], json!(["job:read", "job:run"])).await;
         assert_eq!(
-            introspect(&app, &svc, &svc_token).await["permissions"],
+            introspect_ok(&app, &svc, &svc_token).await["permissions"],
             json!(["job:read", "job:run"])
         );
         app.cli_json(&["roles", "update", "ops", "--remove-permission", "job:run"]);
         let seen = app
             .eventually(Duration::from_secs(2), || async {
-                introspect(&app, &svc, &svc_token).await["permissions"] == json!(["job:read"])
+                introspect_ok(&app, &svc, &svc_token).await["permissions"] == json!(["job:read"])
             })
             .await;
         assert!(seen, "introspection shows the role's current permissions");
@@ -459,7 +446,7 @@ backend_test!(
         app.cli_json(&["clients", "update", &svc.id, "--role", "viewer"]);
         let seen = app
             .eventually(Duration::from_secs(2), || async {
-                let i = introspect(&app, &svc, &svc_token).await;
+                let i = introspect_ok(&app, &svc, &svc_token).await;
                 i["roles"] == json!(["viewer"]) && i["permissions"] == json!(["report:read"])
             })
             .await;
@@ -476,7 +463,7 @@ backend_test!(
             json!(["job:read", "report:read"])
         );
         app.cli_json(&["users", "set-roles", "alice", "viewer"]);
-        let i = introspect(&app, &web, &at).await;
+        let i = introspect_ok(&app, &web, &at).await;
         assert_eq!(i["roles"], json!(["viewer"]));
         assert_eq!(i["permissions"], json!(["report:read"]));
         let info: Value = app
@@ -526,7 +513,7 @@ replica_test!(
         let b = spawn_replica_with(&app, options().env).await;
         // The replica read the role at start-up.
         assert_eq!(
-            introspect(&b, &svc, &token).await["permissions"],
+            introspect_ok(&b, &svc, &token).await["permissions"],
             json!(["job:read", "job:run"])
         );
         for round in 0..3 {
@@ -538,7 +525,7 @@ replica_test!(
             app.cli_json(&["roles", "update", "ops", flag, "job:run"]);
             let changed = Instant::now();
             loop {
-                if introspect(&b, &svc, &token).await["permissions"] == want {
+                if introspect_ok(&b, &svc, &token).await["permissions"] == want {
                     break;
                 }
                 assert!(

@@ -193,19 +193,6 @@ backend_test!(refresh_tokens_are_not_bearer_tokens, |app| {
 
 // #5 ------------------------------------------------------------------------------------------
 
-async fn introspect(app: &TestApp, who: &TestClient, token: &str) -> Value {
-    let resp = app
-        .client
-        .post(format!("{}/introspect", app.address))
-        .basic_auth(&who.id, who.secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.json().await.unwrap()
-}
-
 backend_test!(
     a_disabled_users_access_token_is_inactive_at_introspect_and_userinfo,
     |app| {
@@ -213,10 +200,10 @@ backend_test!(
         let c = web_client(&app, &[]);
         let tokens = code_tokens(&app, &c, "dora", "openid", &browser()).await;
         let at = tokens["access_token"].as_str().unwrap();
-        assert_eq!(introspect(&app, &c, at).await["active"], true);
+        assert_eq!(introspect_ok(&app, &c, at).await["active"], true);
         assert_eq!(userinfo_status(&app, at).await, 200);
         app.cli_json(&["users", "disable", "dora"]);
-        assert_eq!(introspect(&app, &c, at).await, json!({"active": false}));
+        assert_eq!(introspect_ok(&app, &c, at).await, json!({"active": false}));
         assert_eq!(userinfo_status(&app, at).await, 401);
     }
 );
@@ -228,7 +215,7 @@ backend_test!(tokens_issued_before_a_password_reset_are_inactive, |app| {
     let tokens = code_tokens(&app, &c, "paul", "openid", &b).await;
     let at = tokens["access_token"].as_str().unwrap();
     let rt = tokens["refresh_token"].as_str().unwrap();
-    assert_eq!(introspect(&app, &c, at).await["active"], true);
+    assert_eq!(introspect_ok(&app, &c, at).await["active"], true);
     // Token times are whole seconds: let one pass before the reset.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let out = app.cli_stdin(
@@ -240,9 +227,9 @@ backend_test!(tokens_issued_before_a_password_reset_are_inactive, |app| {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(introspect(&app, &c, at).await, json!({"active": false}));
+    assert_eq!(introspect_ok(&app, &c, at).await, json!({"active": false}));
     assert_eq!(userinfo_status(&app, at).await, 401);
-    assert_eq!(introspect(&app, &c, rt).await, json!({"active": false}));
+    assert_eq!(introspect_ok(&app, &c, rt).await, json!({"active": false}));
     // The reset ended the session and the refresh family (#6).
     let (s, body) = refresh(&app, &c, rt, None).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
@@ -278,15 +265,15 @@ backend_test!(
         let at = tokens["access_token"].as_str().unwrap();
         let stranger = app.service_client();
         assert_eq!(
-            introspect(&app, &stranger, rt).await,
+            introspect_ok(&app, &stranger, rt).await,
             json!({"active": false})
         );
         assert_eq!(
-            introspect(&app, &stranger, at).await,
+            introspect_ok(&app, &stranger, at).await,
             json!({"active": false})
         );
         // The client it was issued to sees it active, still without the refresh token's id.
-        let own = introspect(&app, &c, rt).await;
+        let own = introspect_ok(&app, &c, rt).await;
         assert_eq!(own["active"], true, "{own}");
         assert!(own.get("jti").is_none(), "{own}");
         assert!(
@@ -308,8 +295,11 @@ backend_test!(
         ]);
         let body: Value = app.token_for(&svc, None).await.json().await.unwrap();
         let svc_at = body["access_token"].as_str().unwrap();
-        assert_eq!(introspect(&app, &rs, svc_at).await["active"], true);
-        assert_eq!(introspect(&app, &stranger, svc_at).await["active"], false);
+        assert_eq!(introspect_ok(&app, &rs, svc_at).await["active"], true);
+        assert_eq!(
+            introspect_ok(&app, &stranger, svc_at).await["active"],
+            false
+        );
     }
 );
 

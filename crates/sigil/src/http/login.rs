@@ -40,6 +40,49 @@ fn expired() -> PageError {
     )
 }
 
+/// What every sign-in step's POST does first: the global limit, the form, the sealed step it
+/// names (`open`), and its CSRF field and binding cookie (`secrets` gives both); anything
+/// missing or not matching is the same "expired" page.
+async fn open_step<P>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    ctx: &AppState,
+    limits: &mut Limits<'_>,
+    open: impl FnOnce(&AppState, &str) -> Option<P>,
+    secrets: impl Fn(&P) -> (&str, &str),
+) -> Result<(form::Form, P), PageError> {
+    limits.global().await?;
+    let form = form::read(req, payload, ctx.settings.http.max_body)
+        .await
+        .map_err(|_| {
+            PageError::bad_request("invalid_request", "The sign-in form was malformed.")
+        })?;
+    let authz = form.get("authz").ok_or_else(expired)?;
+    let pending = open(ctx, authz).ok_or_else(expired)?;
+    let (csrf, binding) = secrets(&pending);
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|c| ct_eq(c.as_bytes(), csrf.as_bytes()));
+    if !csrf_ok || !cookies::matches(req, cookies::binding_name(ctx), binding) {
+        return Err(expired());
+    }
+    Ok((form, pending))
+}
+
+/// Count a sign-in attempt against the address's `rate_limits.login_per_ip`.
+async fn count_attempt(ctx: &AppState, limits: &mut Limits<'_>) -> Result<(), PageError> {
+    if let Err(stop) = limits.address(Class::LoginPerIp).await {
+        if matches!(stop, Stop::Over(_)) {
+            ctx.metrics
+                .logins
+                .with_label_values(&["rate_limited"])
+                .inc();
+        }
+        return Err(stop.into());
+    }
+    Ok(())
+}
+
 /// `POST /login`, under its rate limits (`rate_limit`): every attempt counts against the
 /// address's `rate_limits.login_per_ip`; a form refused before that (expired, forged) counts as
 /// the address's failure.
@@ -61,31 +104,13 @@ async fn attempt(
     root: &RootSpan,
     limits: &mut Limits<'_>,
 ) -> Result<HttpResponse, PageError> {
-    limits.global().await?;
-    let form = form::read(req, payload, ctx.settings.http.max_body)
-        .await
-        .map_err(|_| {
-            PageError::bad_request("invalid_request", "The sign-in form was malformed.")
-        })?;
-    let authz = form.get("authz").ok_or_else(expired)?;
-    let pending = pending::login(ctx, authz).ok_or_else(expired)?;
-    let csrf_ok = form
-        .get("csrf")
-        .is_some_and(|c| ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
-    if !csrf_ok || !cookies::matches(req, cookies::binding_name(ctx), &pending.binding) {
-        return Err(expired());
-    }
+    let (form, pending) = open_step(req, payload, ctx, limits, pending::login, |p| {
+        (p.csrf.as_str(), p.binding.as_str())
+    })
+    .await?;
     let request = pending.request;
     root.record("client_id", request.client_id.as_str());
-    if let Err(stop) = limits.address(Class::LoginPerIp).await {
-        if matches!(stop, Stop::Over(_)) {
-            ctx.metrics
-                .logins
-                .with_label_values(&["rate_limited"])
-                .inc();
-        }
-        return Err(stop.into());
-    }
+    count_attempt(ctx, limits).await?;
     let client = super::client_ip::of(
         req,
         &ctx.settings.http.trusted_proxies,
@@ -240,31 +265,13 @@ async fn otp_attempt(
     root: &RootSpan,
     limits: &mut Limits<'_>,
 ) -> Result<HttpResponse, PageError> {
-    limits.global().await?;
-    let form = form::read(req, payload, ctx.settings.http.max_body)
-        .await
-        .map_err(|_| {
-            PageError::bad_request("invalid_request", "The sign-in form was malformed.")
-        })?;
-    let authz = form.get("authz").ok_or_else(expired)?;
-    let pending = pending::mfa(ctx, authz).ok_or_else(expired)?;
-    let csrf_ok = form
-        .get("csrf")
-        .is_some_and(|c| ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
-    if !csrf_ok || !cookies::matches(req, cookies::binding_name(ctx), &pending.binding) {
-        return Err(expired());
-    }
+    let (form, pending) = open_step(req, payload, ctx, limits, pending::mfa, |p| {
+        (p.csrf.as_str(), p.binding.as_str())
+    })
+    .await?;
     let request = pending.request;
     root.record("client_id", request.client_id.as_str());
-    if let Err(stop) = limits.address(Class::LoginPerIp).await {
-        if matches!(stop, Stop::Over(_)) {
-            ctx.metrics
-                .logins
-                .with_label_values(&["rate_limited"])
-                .inc();
-        }
-        return Err(stop.into());
-    }
+    count_attempt(ctx, limits).await?;
     let client = super::client_ip::of(
         req,
         &ctx.settings.http.trusted_proxies,
