@@ -137,9 +137,9 @@ impl Authz {
         }
     }
 
-    /// The current model.
-    pub fn load(&self) -> Arc<Model> {
-        self.model.load_full()
+    /// The current model (a cheap guard: no reference count is touched on the token path).
+    pub fn load(&self) -> arc_swap::Guard<Arc<Model>> {
+        self.model.load()
     }
 
     /// Read every role and API again; on error the previous model stays.

@@ -101,8 +101,6 @@ pub fn access_token(
     })?;
     let model = ctx.authz.load();
     let permissions = model.permissions(&req.roles, &req.aud);
-    let roles_for_reason = req.roles.clone();
-    let aud_for_reason = req.aud.clone();
     let aud = if req.aud.len() == 1 {
         Audience::One(req.aud.into_iter().next().unwrap_or_default())
     } else {
@@ -132,7 +130,9 @@ pub fn access_token(
     let size =
         key.at_header_b64.len() + 2 + b64_len(payload.len()) + b64_len(signature_len(&key.signer));
     if size > max {
-        let largest = model.largest_role(&roles_for_reason, &aud_for_reason);
+        // The error path only: the claims already hold the roles and audiences.
+        let aud: Vec<String> = claims.aud.iter().map(str::to_owned).collect();
+        let largest = model.largest_role(&claims.roles, &aud);
         return Err(OAuthError::InvalidRequestDetail(too_large_reason(
             &claims, size, max, largest,
         )));
