@@ -14,6 +14,11 @@ SIGIL="$ROOT/target/debug/sigil"
 WORK=$(mktemp -d)
 PID=""
 cleanup() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ -s "$WORK/serve.log" ]; then
+    echo "--- the server's log (last 40 lines) ---" >&2
+    tail -n 40 "$WORK/serve.log" >&2
+  fi
   if [ -n "$PID" ]; then
     kill "$PID" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
@@ -44,7 +49,7 @@ done
 
 # Every operation, a bounded number of generated examples each; stateful links are off (the
 # document declares none). Failures print the request that reproduces them.
-timeout 600 schemathesis run "$issuer/admin/api/v1/openapi.json" \
+timeout 600 schemathesis --config-file "$PWD/schemathesis.toml" run "$issuer/admin/api/v1/openapi.json" \
   --header "Authorization: Bearer $token" \
   --checks all \
   --max-examples "${SIGIL_SCHEMATHESIS_EXAMPLES:-40}" \

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use crate::backend_test;
-use crate::flow::{browser, code_tokens, create_user, web_client};
+use crate::flow::{
+    PASSWORD, authorize_url, browser, code_tokens, create_user, login, pkce, web_client,
+};
 use crate::helpers::*;
 use serde_json::{Value, json};
 
@@ -34,6 +36,7 @@ async fn call(
         "GET" => app.client.get(url),
         "POST" => app.client.post(url),
         "PATCH" => app.client.patch(url),
+        "PUT" => app.client.put(url),
         "DELETE" => app.client.delete(url),
         m => panic!("method {m}"),
     };
@@ -67,6 +70,27 @@ fn endpoints(tag: &str) -> Vec<(&'static str, String, Option<Value>, &'static st
         ("DELETE", format!("/roles/doomed-{tag}"), None, "roles"),
         ("GET", "/users".into(), None, "users"),
         ("GET", "/users/alice".into(), None, "users"),
+        (
+            "POST",
+            "/users".into(),
+            Some(json!({"username": format!("made-{tag}"), "password": PASSWORD})),
+            "users",
+        ),
+        ("POST", "/users/alice/disable".into(), None, "users"),
+        ("POST", "/users/alice/enable".into(), None, "users"),
+        (
+            "PUT",
+            "/users/alice/roles".into(),
+            Some(json!({"roles": ["target"]})),
+            "users",
+        ),
+        (
+            "POST",
+            "/users/alice/reset-password".into(),
+            Some(json!({"password": "a different horse staple battery"})),
+            "users",
+        ),
+        ("DELETE", format!("/users/doomed-{tag}"), None, "users"),
         ("GET", "/audit".into(), None, "audit"),
         ("GET", "/audit/verify".into(), None, "audit"),
     ]
@@ -76,6 +100,7 @@ backend_test!(
     the_admin_api_answers_only_tokens_with_the_permission,
     |app| {
         create_user(&app, "alice");
+        create_user(&app, "doomed-w");
         app.cli_json(&["roles", "create", "target"]);
         app.cli_json(&["roles", "create", "doomed-w"]);
         app.cli_json(&[
@@ -431,3 +456,319 @@ backend_test!(the_openapi_document_is_served_without_a_token, |app| {
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"], "not_found");
 });
+
+/// Log `username` in with `password` through the login form: whether it was accepted.
+async fn signs_in(
+    app: &TestApp,
+    web: &crate::helpers::TestClient,
+    username: &str,
+    password: &str,
+) -> bool {
+    let url = authorize_url(app, &web.id, &pkce().challenge, "");
+    login(app, &browser(), &url, username, password)
+        .await
+        .status()
+        == 303
+}
+
+backend_test!(
+    users_changed_through_the_api_are_the_cli_s_and_the_other_way_round,
+    |app| {
+        let c = app.create_client(&["--grant", "client_credentials", "--role", "sigil-admin"]);
+        let body: Value = app.token_for(&c, None).await.json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap().to_owned();
+        let t = Some(token.as_str());
+        app.cli_json(&["roles", "create", "editor"]);
+        app.cli_json(&["roles", "create", "viewer"]);
+        let web = web_client(&app, &[]);
+
+        // Create: the CLI's `users show --json`, never the password or its hash.
+        let resp = call(
+            &app,
+            "POST",
+            "/users",
+            t,
+            Some(
+                json!({"username": "bob", "email": "bob@example.com", "email_verified": true,
+                        "roles": ["viewer", "editor", "viewer"], "password": PASSWORD}),
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), 201);
+        let text = resp.text().await.unwrap();
+        assert!(
+            !text.contains(PASSWORD) && !text.contains("password_hash") && !text.contains("$2")
+        );
+        let created: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(created, app.cli_json(&["users", "show", "bob"]));
+        assert_eq!(created["roles"], json!(["editor", "viewer"]));
+        assert_eq!(created["email_verified"], true);
+        assert!(
+            signs_in(&app, &web, "bob", PASSWORD).await,
+            "the server's hash verifies"
+        );
+
+        // The CLI's rules, in the API's statuses.
+        for (body, status, what) in [
+            (
+                json!({"username": "bob", "password": PASSWORD}),
+                409,
+                "a taken username",
+            ),
+            (
+                json!({"username": "carol", "roles": ["ghost"], "password": PASSWORD}),
+                409,
+                "an unknown role",
+            ),
+            (
+                json!({"username": "carol", "password": "password1"}),
+                422,
+                "a guessable password",
+            ),
+            (
+                json!({"username": "carol", "password": "carolcarol123"}),
+                422,
+                "a password built from the username",
+            ),
+            (
+                json!({"username": "carol", "password": "short"}),
+                400,
+                "a short password",
+            ),
+            (
+                json!({"username": "carol", "email_verified": true, "password": PASSWORD}),
+                422,
+                "email_verified without email",
+            ),
+            (
+                json!({"username": "no spaces", "password": PASSWORD}),
+                400,
+                "a bad username",
+            ),
+            (
+                json!({"username": "carol", "email": "nope", "password": PASSWORD}),
+                400,
+                "a bad email",
+            ),
+            (
+                json!({"username": "carol", "password": PASSWORD, "admin": true}),
+                400,
+                "an unknown field",
+            ),
+        ] {
+            let resp = call(&app, "POST", "/users", t, Some(body)).await;
+            assert_eq!(resp.status(), status, "{what}");
+            let err: Value = resp.json().await.unwrap();
+            assert!(
+                err["error_description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty()),
+                "{what}"
+            );
+        }
+        assert_eq!(app.cli(&["users", "show", "carol"]).status.code(), Some(1));
+
+        // Disable in the CLI: the API sees it; enable in the API: the CLI sees it.
+        app.cli_json(&["users", "disable", "bob"]);
+        let shown: Value = call(&app, "GET", "/users/bob", t, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown["disabled"], true);
+        assert!(!signs_in(&app, &web, "bob", PASSWORD).await);
+        let resp = call(&app, "POST", "/users/bob/enable", t, None).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({"enabled": "bob"})
+        );
+        assert_eq!(app.cli_json(&["users", "show", "bob"])["disabled"], false);
+        let resp = call(&app, "POST", "/users/bob/disable", t, None).await;
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({"disabled": "bob"})
+        );
+        assert_eq!(app.cli_json(&["users", "show", "bob"])["disabled"], true);
+        app.cli_json(&["users", "enable", "bob"]);
+
+        // Roles both ways, each checked to exist.
+        let resp = call(
+            &app,
+            "PUT",
+            "/users/bob/roles",
+            t,
+            Some(json!({"roles": ["viewer"]})),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({"username": "bob", "roles": ["viewer"]})
+        );
+        assert_eq!(
+            app.cli_json(&["users", "show", "bob"])["roles"],
+            json!(["viewer"])
+        );
+        app.cli_json(&["users", "set-roles", "bob", "editor"]);
+        let shown: Value = call(&app, "GET", "/users/bob", t, None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shown["roles"], json!(["editor"]));
+        let resp = call(
+            &app,
+            "PUT",
+            "/users/bob/roles",
+            t,
+            Some(json!({"roles": ["ghost"]})),
+        )
+        .await;
+        assert_eq!(resp.status(), 409);
+        assert!(
+            resp.json::<Value>().await.unwrap()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("no role named ghost")
+        );
+        assert_eq!(
+            app.cli_json(&["users", "show", "bob"])["roles"],
+            json!(["editor"])
+        );
+        assert_eq!(
+            call(
+                &app,
+                "PUT",
+                "/users/nobody/roles",
+                t,
+                Some(json!({"roles": []}))
+            )
+            .await
+            .status(),
+            404
+        );
+
+        // A new password: the policy, then only the new one signs in.
+        let new_password = "a different horse staple battery";
+        let resp = call(
+            &app,
+            "POST",
+            "/users/bob/reset-password",
+            t,
+            Some(json!({"password": "bobbobbob123"})),
+        )
+        .await;
+        assert_eq!(resp.status(), 422);
+        let resp = call(
+            &app,
+            "POST",
+            "/users/bob/reset-password",
+            t,
+            Some(json!({"password": new_password})),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        let text = resp.text().await.unwrap();
+        assert!(!text.contains(new_password));
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({"password_reset": "bob"})
+        );
+        assert!(signs_in(&app, &web, "bob", new_password).await);
+        assert!(!signs_in(&app, &web, "bob", PASSWORD).await);
+        assert_eq!(
+            call(
+                &app,
+                "POST",
+                "/users/nobody/reset-password",
+                t,
+                Some(json!({"password": new_password}))
+            )
+            .await
+            .status(),
+            404
+        );
+
+        // Delete through the API: gone for the CLI; through the CLI: gone for the API.
+        let bob_id = created["id"].as_str().unwrap().to_owned();
+        let resp = call(&app, "DELETE", "/users/bob", t, None).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.json::<Value>().await.unwrap(),
+            json!({"deleted": "bob"})
+        );
+        assert_eq!(app.cli(&["users", "show", "bob"]).status.code(), Some(1));
+        create_user(&app, "dave");
+        app.cli_json(&["users", "delete", "dave"]);
+        for (method, path) in [
+            ("GET", "/users/dave"),
+            ("DELETE", "/users/dave"),
+            ("POST", "/users/dave/disable"),
+            ("POST", "/users/dave/enable"),
+        ] {
+            assert_eq!(
+                call(&app, method, path, t, None).await.status(),
+                404,
+                "{method} {path}"
+            );
+        }
+        // Undocumented methods are 405 with Allow.
+        let resp = call(&app, "GET", "/users/bob/disable", t, None).await;
+        assert_eq!(resp.status(), 405);
+        assert_eq!(resp.headers()["allow"], "POST");
+
+        // Every change, with the token's subject and client as actor, as the CLI records it.
+        let events = app.cli_json(&["audit", "tail", "-n", "100"]);
+        let mine: Vec<&Value> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["actor"] == c.id.as_str())
+            .collect();
+        let kinds: Vec<&str> = mine.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "user.create",
+                "user.enable",
+                "user.disable",
+                "user.set_roles",
+                "user.reset_password",
+                "user.delete"
+            ],
+            "{events}"
+        );
+        assert!(
+            mine.iter()
+                .all(|e| e["client_id"] == c.id.as_str() && e["subject"] == bob_id.as_str())
+        );
+        assert_eq!(
+            mine[0]["details"],
+            json!({"username": "bob", "roles": ["editor", "viewer"]})
+        );
+        assert_eq!(
+            mine[3]["details"],
+            json!({"username": "bob", "roles": ["viewer"]})
+        );
+        assert!(!events.to_string().contains(new_password));
+        let cli_kinds: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["actor"].as_str().unwrap().starts_with("cli:"))
+            .map(|e| e["kind"].as_str().unwrap())
+            .filter(|k| k.starts_with("user."))
+            .collect();
+        assert_eq!(
+            cli_kinds,
+            [
+                "user.disable",
+                "user.enable",
+                "user.set_roles",
+                "user.create",
+                "user.delete"
+            ]
+        );
+    }
+);

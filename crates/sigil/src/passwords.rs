@@ -64,6 +64,17 @@ impl Password {
         Ok(Password(SecretString::from(raw.to_owned())))
     }
 
+    /// Check a user's new password against the policy, with their username and email (if any)
+    /// as the known inputs: what `sigil users create|reset-password` and the admin API apply.
+    pub fn for_user(
+        raw: &str,
+        username: &str,
+        email: Option<&str>,
+    ) -> Result<Password, PolicyError> {
+        let inputs: Vec<&str> = [Some(username), email].into_iter().flatten().collect();
+        Password::new(raw, &inputs)
+    }
+
     /// The password text.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
@@ -192,6 +203,18 @@ impl Hasher {
             prehash(&self.pepper, password.expose()),
             self.cost,
         )?)
+    }
+
+    /// Hash a password on the hashing threads, at most `concurrency` at once (for the server,
+    /// whose async workers must not run bcrypt).
+    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|_| HashError::Task)?;
+        let this = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pool.submit(Box::new(move || {
+            let _ = tx.send(this.hash_blocking(&password));
+        }))?;
+        rx.await.map_err(|_| HashError::Task)?
     }
 
     /// Verify (blocking). A malformed stored hash verifies as false.

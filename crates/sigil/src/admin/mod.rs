@@ -11,6 +11,14 @@ use crate::domain::authz::{Permission, Role, SIGIL_ADMIN, normalize};
 use crate::state::AppState;
 use crate::store::{StoreError, audit, roles as role_store, users as user_store};
 
+mod users;
+
+pub use users::{
+    EmailText, NewPassword, NewUser, PasswordReset, PasswordText, UserDeleted, UserDisabled,
+    UserEnabled, UserRoles, UserRolesChange, UsernameText, create_user, delete_user,
+    reset_password, set_user_disabled, set_user_roles,
+};
+
 /// Why an admin request was not done.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -29,6 +37,13 @@ pub enum AdminError {
     /// The request is malformed (400).
     #[error("{0}")]
     Invalid(String),
+    /// Well formed, but refused by a rule the schema cannot state, such as the password policy
+    /// (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Sigil failed for a reason of its own (500; the cause is logged, never answered).
+    #[error("{0}")]
+    Internal(String),
     /// The database could not answer (503) or failed (500).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -122,6 +137,27 @@ async fn record(
     event.client_id = actor.client_id.clone();
     event.details = details;
     ctx.audit(event).await;
+}
+
+/// Parse role names (400) and require each to exist (409), the rule of `sigil … --role`;
+/// sorted and unique.
+async fn existing_roles(ctx: &AppState, raw: &[NameText]) -> Result<Vec<Name>, AdminError> {
+    let raw: Vec<String> = raw.iter().map(|r| r.0.clone()).collect();
+    let names = crate::domain::authz::role_names(&raw, "a role").map_err(AdminError::Invalid)?;
+    if names.is_empty() {
+        return Ok(names);
+    }
+    let wanted = names.clone();
+    let unknown = ctx
+        .store
+        .run(move |c| role_store::unknown(c, &wanted))
+        .await?;
+    if !unknown.is_empty() {
+        return Err(AdminError::Conflict(
+            crate::domain::authz::unknown_roles_message(&unknown),
+        ));
+    }
+    Ok(names)
 }
 
 /// A role as the CLI's `roles show --json` prints it.

@@ -206,18 +206,10 @@ pub fn require_roles(store: &crate::store::Store, roles: &[String]) -> anyhow::R
     if roles.is_empty() {
         return Ok(());
     }
-    let names = roles
-        .iter()
-        .map(|r| crate::domain::Name::parse(r, "--role").map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let names = crate::domain::authz::role_names(roles, "--role").map_err(anyhow::Error::msg)?;
     let unknown = store.run_blocking(|c| crate::store::roles::unknown(c, &names))?;
-    if let Some(first) = unknown.first() {
-        let all: Vec<&str> = unknown.iter().map(|n| n.as_str()).collect();
-        anyhow::bail!(
-            "no role named {}: create it first (`sigil roles create {}`), or see `sigil roles list`",
-            all.join(", "),
-            first.as_str()
-        );
+    if !unknown.is_empty() {
+        anyhow::bail!(crate::domain::authz::unknown_roles_message(&unknown));
     }
     Ok(())
 }

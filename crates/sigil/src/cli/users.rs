@@ -7,8 +7,8 @@ use clap::Subcommand;
 
 use super::{Globals, print};
 use crate::clock::{SystemClock, unix_now};
-use crate::crypto::random_b64;
 use crate::domain::Name;
+use crate::domain::authz::role_names;
 use crate::domain::user::{Email, User, Username};
 use crate::passwords::Password;
 use crate::startup::open_keys_blocking;
@@ -177,31 +177,19 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
                 .map(Email::parse)
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
-            let mut roles = roles
-                .iter()
-                .map(|r| Name::parse(r, "--role").map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            roles.sort();
-            roles.dedup();
+            let roles = role_names(&roles, "--role").map_err(anyhow::Error::msg)?;
             let raw = read_password_line()?;
-            let inputs: Vec<&str> = [Some(username.as_str()), email.as_ref().map(Email::as_str)]
-                .into_iter()
-                .flatten()
-                .collect();
-            let password = Password::new(&raw, &inputs)?;
+            let password =
+                Password::for_user(&raw, username.as_str(), email.as_ref().map(Email::as_str))?;
             let hash = settings.password_hasher()?.hash_blocking(&password)?;
-            let user = User {
-                id: format!("usr_{}", random_b64(16)),
+            let user = User::new(
                 username,
                 email,
-                email_verified: email_verified.unwrap_or(false),
-                password_hash: hash,
-                disabled: false,
+                email_verified.unwrap_or(false),
+                hash,
                 roles,
-                created_at: now,
-                updated_at: now,
-                password_changed_at: now,
-            };
+                now,
+            );
             match store.run_blocking(|c| user_store::insert(c, &user)) {
                 Err(StoreError::Conflict(_)) => {
                     bail!("the username {} is taken", user.username.as_str())
@@ -322,12 +310,7 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::SetRoles { username, roles } => {
             super::require_roles(&store, &roles)?;
-            let mut roles = roles
-                .iter()
-                .map(|r| Name::parse(r, "role").map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            roles.sort();
-            roles.dedup();
+            let roles = role_names(&roles, "role").map_err(anyhow::Error::msg)?;
             nf(
                 &username,
                 store.run_blocking(|c| user_store::set_roles(c, &username, &roles, now)),
@@ -414,14 +397,11 @@ pub fn run(g: &Globals, cmd: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::ResetPassword { username, .. } => {
             let user = found(&username)?;
             let raw = read_password_line()?;
-            let inputs: Vec<&str> = [
-                Some(user.username.as_str()),
+            let password = Password::for_user(
+                &raw,
+                user.username.as_str(),
                 user.email.as_ref().map(Email::as_str),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            let password = Password::new(&raw, &inputs)?;
+            )?;
             let hash = settings.password_hasher()?.hash_blocking(&password)?;
             nf(
                 &username,

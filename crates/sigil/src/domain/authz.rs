@@ -13,6 +13,30 @@ pub const SIGIL_ADMIN: &str = "sigil-admin";
 /// The admin API's resources; each has `admin:<resource>:read` and `admin:<resource>:write`.
 pub const ADMIN_RESOURCES: [&str; 6] = ["users", "clients", "roles", "keys", "audit", "tenants"];
 
+/// Role names as a user or client holds them: each a [`Name`] (`what` names the input in the
+/// error), sorted, duplicates dropped. Whether each exists is the store's to say
+/// (`store::roles::unknown`, then [`unknown_roles_message`]).
+pub fn role_names(raw: &[String], what: &str) -> Result<Vec<Name>, String> {
+    let mut names = raw
+        .iter()
+        .map(|r| Name::parse(r, what))
+        .collect::<Result<Vec<_>, _>>()?;
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Why role names that are no role are refused, naming them (`unknown` is not empty), so a typo
+/// never grants nothing silently.
+pub fn unknown_roles_message(unknown: &[Name]) -> String {
+    let all: Vec<&str> = unknown.iter().map(Name::as_str).collect();
+    format!(
+        "no role named {}: create it first (`sigil roles create {}`), or see `sigil roles list`",
+        all.join(", "),
+        all.first().copied().unwrap_or_default()
+    )
+}
+
 /// A permission: `^[a-z0-9_.-]+(:[a-z0-9_.*-]+)+$`, at most 200 bytes (e.g. `job:create`,
 /// `admin:users:read`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

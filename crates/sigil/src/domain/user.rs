@@ -85,6 +85,30 @@ pub struct User {
 }
 
 impl User {
+    /// A new, enabled user with a fresh id (`usr_…`, never reused), created and its password
+    /// set at `now`. `roles` are expected sorted and unique ([`super::authz::role_names`]).
+    pub fn new(
+        username: Username,
+        email: Option<Email>,
+        email_verified: bool,
+        password_hash: String,
+        roles: Vec<Name>,
+        now: i64,
+    ) -> User {
+        User {
+            id: format!("usr_{}", crate::crypto::random_b64(16)),
+            username,
+            email,
+            email_verified,
+            password_hash,
+            disabled: false,
+            roles,
+            created_at: now,
+            updated_at: now,
+            password_changed_at: now,
+        }
+    }
+
     /// What `users show` prints: everything but the password hash.
     pub fn public_view(&self) -> serde_json::Value {
         serde_json::json!({

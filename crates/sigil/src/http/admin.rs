@@ -12,8 +12,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::rate_limit::Limits;
 use crate::admin::{
-    self, Access, Actor, AdminError, AuditEventBody, NameText, NewRole, PermissionText, RoleBody,
-    RolePatch, UserBody, UsersPage,
+    self, Access, Actor, AdminError, AuditEventBody, EmailText, NameText, NewPassword, NewRole,
+    NewUser, PasswordReset, PasswordText, PermissionText, RoleBody, RolePatch, UserBody,
+    UserDeleted, UserDisabled, UserEnabled, UserRoles, UserRolesChange, UsernameText, UsersPage,
 };
 use crate::ratelimit::Class;
 use crate::state::AppState;
@@ -22,7 +23,7 @@ use crate::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A code: `invalid_token`, `insufficient_scope`, `not_found`, `conflict`,
-    /// `invalid_request`, `slow_down`, `temporarily_unavailable`, `server_error`.
+    /// `invalid_request`, `refused` (422: well formed but against a policy), `slow_down`, `temporarily_unavailable`, `server_error`.
     pub error: String,
     /// What went wrong, for people.
     pub error_description: String,
@@ -66,12 +67,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/users")
                     .route(web::get().to(list_users))
-                    .default_service(web::to(allow("GET"))),
+                    .route(web::post().to(create_user))
+                    .default_service(web::to(allow("GET, POST"))),
             )
             .service(
                 web::resource("/users/{username}")
                     .route(web::get().to(show_user))
-                    .default_service(web::to(allow("GET"))),
+                    .route(web::delete().to(delete_user))
+                    .default_service(web::to(allow("GET, DELETE"))),
+            )
+            .service(
+                web::resource("/users/{username}/disable")
+                    .route(web::post().to(disable_user))
+                    .default_service(web::to(allow("POST"))),
+            )
+            .service(
+                web::resource("/users/{username}/enable")
+                    .route(web::post().to(enable_user))
+                    .default_service(web::to(allow("POST"))),
+            )
+            .service(
+                web::resource("/users/{username}/roles")
+                    .route(web::put().to(set_user_roles))
+                    .default_service(web::to(allow("PUT"))),
+            )
+            .service(
+                web::resource("/users/{username}/reset-password")
+                    .route(web::post().to(reset_password))
+                    .default_service(web::to(allow("POST"))),
             )
             .service(
                 web::resource("/audit")
@@ -91,8 +114,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Sigil admin API", description = "Administer a Sigil tenant with access tokens holding admin:<resource>:read|write."),
-    paths(list_roles, create_role, show_role, update_role, delete_role, list_users, show_user, audit_tail, audit_verify),
-    components(schemas(ErrorBody, RoleBody, NewRole, RolePatch, UserBody, UsersPage, AuditEventBody, PermissionText, NameText, admin::TotpStatus)),
+    paths(list_roles, create_role, show_role, update_role, delete_role, list_users, create_user, show_user,
+        delete_user, disable_user, enable_user, set_user_roles, reset_password, audit_tail, audit_verify),
+    components(schemas(ErrorBody, RoleBody, NewRole, RolePatch, UserBody, UsersPage, NewUser, UserRolesChange,
+        NewPassword, UserDisabled, UserEnabled, UserRoles, PasswordReset, UserDeleted, AuditEventBody,
+        PermissionText, NameText, UsernameText, EmailText, PasswordText, admin::TotpStatus)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -181,6 +207,15 @@ fn failure(e: &AdminError) -> HttpResponse {
         AdminError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", m),
         AdminError::Conflict(m) => error(StatusCode::CONFLICT, "conflict", m),
         AdminError::Invalid(m) => error(StatusCode::BAD_REQUEST, "invalid_request", m),
+        AdminError::Unprocessable(m) => error(StatusCode::UNPROCESSABLE_ENTITY, "refused", m),
+        AdminError::Internal(cause) => {
+            tracing::error!(cause = %cause, "admin API failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal error",
+            )
+        }
         AdminError::Store(StoreError::Unavailable(cause)) => {
             tracing::warn!(cause = %cause, "admin API: database unavailable");
             error(
@@ -379,6 +414,140 @@ async fn show_user(
     guarded(&req, &ctx, "users", Access::Read, StatusCode::OK, |_| {
         admin::show_user(&ctx, username.as_str())
     })
+    .await
+}
+
+/// Create a user (`sigil users create`; the password in the body, never answered).
+#[utoipa::path(post, path = "/admin/api/v1/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = UserBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "The username is taken, or a role does not exist"),
+        (status = 422, body = ErrorBody, description = "The password policy refused the password, or email_verified came without email")))]
+async fn create_user(req: HttpRequest, ctx: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let (c, b) = (&ctx, &body);
+    guarded(
+        &req,
+        &ctx,
+        "users",
+        Access::Write,
+        StatusCode::CREATED,
+        move |actor| async move {
+            let new: NewUser = json_body(b)?;
+            admin::create_user(c, &actor, new).await
+        },
+    )
+    .await
+}
+
+/// Delete a user (`sigil users delete --json`).
+#[utoipa::path(delete, path = "/admin/api/v1/users/{username}", tag = "users", params(("username" = String, Path, description = "Username")),
+    responses((status = 200, body = UserDeleted), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn delete_user(
+    req: HttpRequest,
+    ctx: web::Data<AppState>,
+    username: web::Path<String>,
+) -> HttpResponse {
+    let (c, u) = (&ctx, username.as_str());
+    guarded(
+        &req,
+        &ctx,
+        "users",
+        Access::Write,
+        StatusCode::OK,
+        move |actor| async move { admin::delete_user(c, &actor, u).await },
+    )
+    .await
+}
+
+/// Forbid the user's logins (`sigil users disable --json`).
+#[utoipa::path(post, path = "/admin/api/v1/users/{username}/disable", tag = "users", params(("username" = String, Path, description = "Username")),
+    responses((status = 200, body = UserDisabled), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn disable_user(
+    req: HttpRequest,
+    ctx: web::Data<AppState>,
+    username: web::Path<String>,
+) -> HttpResponse {
+    let (c, u) = (&ctx, username.as_str());
+    guarded(
+        &req,
+        &ctx,
+        "users",
+        Access::Write,
+        StatusCode::OK,
+        move |actor| async move { admin::set_user_disabled(c, &actor, u, true).await },
+    )
+    .await
+}
+
+/// Allow the user's logins again (`sigil users enable --json`).
+#[utoipa::path(post, path = "/admin/api/v1/users/{username}/enable", tag = "users", params(("username" = String, Path, description = "Username")),
+    responses((status = 200, body = UserEnabled), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn enable_user(
+    req: HttpRequest,
+    ctx: web::Data<AppState>,
+    username: web::Path<String>,
+) -> HttpResponse {
+    let (c, u) = (&ctx, username.as_str());
+    guarded(
+        &req,
+        &ctx,
+        "users",
+        Access::Write,
+        StatusCode::OK,
+        move |actor| async move { admin::set_user_disabled(c, &actor, u, false).await },
+    )
+    .await
+}
+
+/// Replace the user's roles (`sigil users set-roles --json`); each must exist.
+#[utoipa::path(put, path = "/admin/api/v1/users/{username}/roles", tag = "users", params(("username" = String, Path, description = "Username")),
+    request_body = UserRolesChange,
+    responses((status = 200, body = UserRoles), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "A role does not exist")))]
+async fn set_user_roles(
+    req: HttpRequest,
+    ctx: web::Data<AppState>,
+    username: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (c, b, u) = (&ctx, &body, username.as_str());
+    guarded(
+        &req,
+        &ctx,
+        "users",
+        Access::Write,
+        StatusCode::OK,
+        move |actor| async move {
+            let change: UserRolesChange = json_body(b)?;
+            admin::set_user_roles(c, &actor, u, change).await
+        },
+    )
+    .await
+}
+
+/// Set a new password (`sigil users reset-password --json`; the password in the body).
+#[utoipa::path(post, path = "/admin/api/v1/users/{username}/reset-password", tag = "users", params(("username" = String, Path, description = "Username")),
+    request_body = NewPassword,
+    responses((status = 200, body = PasswordReset), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "The password policy refused the password")))]
+async fn reset_password(
+    req: HttpRequest,
+    ctx: web::Data<AppState>,
+    username: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (c, b, u) = (&ctx, &body, username.as_str());
+    guarded(
+        &req,
+        &ctx,
+        "users",
+        Access::Write,
+        StatusCode::OK,
+        move |actor| async move {
+            let new: NewPassword = json_body(b)?;
+            admin::reset_password(c, &actor, u, new).await
+        },
+    )
     .await
 }
 

@@ -124,6 +124,17 @@ fn end_sessions(conn: &mut DbConn, username: &str) -> Result<usize, StoreError> 
     }
 }
 
+/// Take the write lock on the user's row before a transaction reads anything: on SQLite a
+/// transaction that reads first and then writes fails at once ("database is locked", no busy
+/// wait) when another connection wrote in between, which concurrent admin requests do; on
+/// PostgreSQL it holds the row against a concurrent change. False when no such user.
+fn lock_user(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
+    let n = diesel::update(users::table.filter(users::username.eq(username)))
+        .set(users::updated_at.eq(users::updated_at))
+        .execute(conn)?;
+    Ok(n > 0)
+}
+
 /// Enable or disable, in one transaction: disabling ends the user's sessions and revokes their
 /// refresh tokens together with setting the flag, so a failure midway changes nothing.
 /// `NotFound` when no such user.
@@ -134,14 +145,15 @@ pub fn set_disabled(
     now: i64,
 ) -> Result<(), StoreError> {
     conn.transaction(|c| {
-        if disabled {
-            end_sessions(c, username)?;
-        }
+        // The write comes first (see `lock_user`).
         let n = diesel::update(users::table.filter(users::username.eq(username)))
             .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
             .execute(c)?;
         if n == 0 {
             return Err(StoreError::NotFound);
+        }
+        if disabled {
+            end_sessions(c, username)?;
         }
         meta::bump(c, meta::USERS_VERSION)
     })
@@ -176,7 +188,7 @@ pub fn set_password(
     now: i64,
 ) -> Result<(), StoreError> {
     conn.transaction(|c| {
-        end_sessions(c, username)?;
+        // The write comes first (see `lock_user`).
         let n = diesel::update(users::table.filter(users::username.eq(username)))
             .set((
                 users::password_hash.eq(hash),
@@ -187,6 +199,7 @@ pub fn set_password(
         if n == 0 {
             return Err(StoreError::NotFound);
         }
+        end_sessions(c, username)?;
         meta::bump(c, meta::USERS_VERSION)
     })
 }
@@ -195,6 +208,9 @@ pub fn set_password(
 /// False when no such user.
 pub fn delete(conn: &mut DbConn, username: &str) -> Result<bool, StoreError> {
     conn.transaction(|c| {
+        if !lock_user(c, username)? {
+            return Ok(false);
+        }
         end_sessions(c, username)?;
         let id: Option<String> = users::table
             .filter(users::username.eq(username))
@@ -330,11 +346,12 @@ mod tests {
         Ok(store)
     }
 
-    /// Make every later UPDATE of `users` fail, as a lost connection or constraint would midway.
+    /// Make the last step of every later change fail (the bump of the change counters, after
+    /// the user row, sessions and tokens were written), as a lost connection would midway.
     fn break_user_updates(store: &Store) -> Result<(), StoreError> {
         store.run_blocking(|c| {
             c.batch_execute(
-                "CREATE TRIGGER fail_users BEFORE UPDATE ON users BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+                "CREATE TRIGGER fail_meta BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'boom'); END;",
             )
             .map_err(StoreError::from)
         })
